@@ -1,0 +1,46 @@
+package eventstore
+
+import "github.com/google/uuid"
+
+// RetryWindow returns the revisions a backend must compare to recognise an append as
+// a retry of one already written (G2), for a stream whose state is actual
+// (NoStream or Exact(last)), when expected does not accept that state:
+// the events at revisions first .. first+count-1 must carry the append's ids, in order.
+// ok is false when the append cannot be a retry and must fail with
+// ErrWrongExpectedRevision. For Any and StreamExists, which accept existing streams,
+// backends compare the stream's last count events instead (best effort).
+func RetryWindow(expected, actual ExpectedRevision, count int) (first uint64, ok bool) {
+	last, exists := actual.Revision()
+	if !exists || count <= 0 {
+		return 0, false
+	}
+	switch expected.Kind() {
+	case KindNoStream:
+		first = 0
+	case KindExact:
+		n, _ := expected.Revision()
+		if n >= last {
+			return 0, false
+		}
+		first = n + 1
+	default:
+		return 0, false
+	}
+	if first+uint64(count)-1 > last {
+		return 0, false
+	}
+	return first, true
+}
+
+// SameIDs reports whether stored holds exactly the ids of events, in order.
+func SameIDs(events []EventData, stored []uuid.UUID) bool {
+	if len(events) != len(stored) {
+		return false
+	}
+	for i := range events {
+		if events[i].ID != stored[i] {
+			return false
+		}
+	}
+	return true
+}
