@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/idemkit/idem/aggregate"
+	"github.com/idemkit/idem/command"
+	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/eventstore/memory"
+	"github.com/idemkit/idem/eventstore/sqlite"
+)
+
+// idemWorkloads are idem's figures: the command handler on the SQLite backend
+// (P1-P3, P5), projections (P4, P7, in idem_projection.go).
+func idemWorkloads(cfg Config) []Workload {
+	var ws []Workload
+	for _, s := range []Synchronous{SyncFull, SyncNormal} {
+		ws = append(ws, Workload{Key: "idem/P1/" + string(s), Unit: "cmd/s",
+			Note: "Handle: load, dedupe, decide, append; 1 caller, no cache",
+			Run: func(ctx context.Context, env *Env) (Sample, error) {
+				return idemCommands(ctx, env, s, "distinct", 1)
+			}})
+	}
+	ws = append(ws, Workload{Key: "idem/P1cache/FULL", Unit: "cmd/s",
+		Note: "as P1 with WithCache(Aggregates): a new command on a cached aggregate costs one append",
+		Run: func(ctx context.Context, env *Env) (Sample, error) {
+			return idemCommands(ctx, env, SyncFull, "distinct", 1, command.WithCache(env.Aggregates))
+		}})
+	for _, pick := range []string{"distinct", "uniform", "zipf"} {
+		for _, c := range cfg.Concurrency {
+			ws = append(ws, Workload{Key: fmt.Sprintf("idem/P2/%s/c%d", pick, c), Unit: "cmd/s",
+				Note: pick + " aggregates over 1000, FULL, no cache; retries are redeliveries after RetriesExhausted",
+				Run: func(ctx context.Context, env *Env) (Sample, error) {
+					return idemCommands(ctx, env, SyncFull, pick, c)
+				}})
+		}
+	}
+	ws = append(ws, Workload{Key: "idem/P2cache/distinct/c64", Unit: "cmd/s",
+		Note: "P2 at 64 callers with WithCache(Aggregates)",
+		Run: func(ctx context.Context, env *Env) (Sample, error) {
+			return idemCommands(ctx, env, SyncFull, "distinct", 64, command.WithCache(env.Aggregates))
+		}},
+		Workload{Key: "idem/P3/duplicate", Unit: "cmd/s",
+			Note: "redelivered commands (10 processed per aggregate), no cache: load and dedupe, no write",
+			Run:  func(ctx context.Context, env *Env) (Sample, error) { return idemDuplicates(ctx, env) }},
+		Workload{Key: "idem/P3/duplicate-cached", Unit: "cmd/s",
+			Note: "redelivered commands with WithCache(Aggregates): answered from the cached processed set",
+			Run: func(ctx context.Context, env *Env) (Sample, error) {
+				return idemDuplicates(ctx, env, command.WithCache(env.Aggregates))
+			}},
+		Workload{Key: "idem/P5/load", Unit: "rows/s", Note: "Handler.Load of a 1000-event aggregate (events decoded and folded)",
+			Run: func(ctx context.Context, env *Env) (Sample, error) { return idemLoad(ctx, env, false) }},
+		Workload{Key: "idem/P5/snapshot", Unit: "rows/s",
+			Note: "Handler.Load with WithSnapshots(memory, every 100): events-equivalent rate (1000 per load)",
+			Run:  func(ctx context.Context, env *Env) (Sample, error) { return idemLoad(ctx, env, true) }},
+	)
+	ws = append(ws, projectionWorkloads(cfg)...)
+	return ws
+}
+
+// quietLogger discards the handler's retry logs, which would flood the output
+// under Zipf contention.
+var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// openIdemSQLite opens a fresh idem SQLite store in the run's directory.
+func openIdemSQLite(ctx context.Context, env *Env, name string, sync Synchronous) (*sqlite.Store, error) {
+	mode := sqlite.Full
+	if sync == SyncNormal {
+		mode = sqlite.Normal
+	}
+	st, err := sqlite.Open(ctx, env.freshPath(name), sqlite.Synchronous(mode))
+	if err != nil {
+		return nil, fmt.Errorf("open idem sqlite store: %w", err)
+	}
+	return st, nil
+}
+
+// newAccounts returns a handler over store with Aggregates accounts of perAccount
+// processed commands each (command ids "seed-<agg>-<k>").
+func newAccounts(ctx context.Context, env *Env, store eventstore.Store, perAccount int, opts ...command.Option) (*command.Handler[account], error) {
+	codec, err := newAccountCodec()
+	if err != nil {
+		return nil, err
+	}
+	h := command.NewHandler(store, accountDecider, codec, append([]command.Option{command.WithLogger(quietLogger)}, opts...)...)
+	if err := h.Err(); err != nil {
+		return nil, err
+	}
+	// Seed from 32 goroutines, each owning every 32nd account, so group commit
+	// keeps seeding short even with synchronous=FULL.
+	err = parallel(32, func(w int) error {
+		for k := range perAccount {
+			for a := w; a < env.Aggregates; a += 32 {
+				if _, err := h.Handle(ctx, command.Command{ID: fmt.Sprintf("seed-%d-%d", a, k), AggregateID: accountID(a),
+					Payload: deposit{Amount: 1, Reference: "seed"}}); err != nil {
+					return fmt.Errorf("seed account %d: %w", a, err)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// handleNew handles a new command (id unique to worker and i) on aggregate agg.
+// A command whose conflict retries ran out is redelivered, as an at-least-once
+// transport would, and counted as a retry.
+func handleNew(ctx context.Context, h *command.Handler[account], worker, agg, i int) (int, error) {
+	c := command.Command{ID: fmt.Sprintf("cmd-%d-%d", worker, i), AggregateID: accountID(agg),
+		Payload: deposit{Amount: 100, Reference: fmt.Sprint("ref-", i)}}
+	for retries := 0; retries < 100; retries++ {
+		_, err := h.Handle(ctx, c)
+		if err == nil {
+			return retries, nil
+		}
+		if !errors.Is(err, command.ErrRetriesExhausted) {
+			return retries, err
+		}
+	}
+	return 100, fmt.Errorf("command %s: still conflicting after 100 redeliveries", c.ID)
+}
+
+// idemCommands runs new commands from callers goroutines on a fresh SQLite store.
+func idemCommands(ctx context.Context, env *Env, sync Synchronous, pick string, callers int, opts ...command.Option) (Sample, error) {
+	st, err := openIdemSQLite(ctx, env, "idem-commands", sync)
+	if err != nil {
+		return Sample{}, err
+	}
+	defer st.Close()
+	h, err := newAccounts(ctx, env, st, 1, opts...)
+	if err != nil {
+		return Sample{}, err
+	}
+	return runCommands(env, callers, newPicker(pick, callers, env.Aggregates), func(w, agg, i int) (int, error) {
+		return handleNew(ctx, h, w, agg, i)
+	})
+}
+
+// idemDuplicates redelivers commands already handled: each must come back as a
+// duplicate and write nothing.
+func idemDuplicates(ctx context.Context, env *Env, opts ...command.Option) (Sample, error) {
+	st, err := openIdemSQLite(ctx, env, "idem-duplicates", SyncFull)
+	if err != nil {
+		return Sample{}, err
+	}
+	defer st.Close()
+	const perAccount = 10
+	h, err := newAccounts(ctx, env, st, perAccount, opts...)
+	if err != nil {
+		return Sample{}, err
+	}
+	return runCommands(env, 1, newPicker("distinct", 1, env.Aggregates), func(_, agg, i int) (int, error) {
+		k := (i / env.Aggregates) % perAccount
+		res, err := h.Handle(ctx, command.Command{ID: fmt.Sprintf("seed-%d-%d", agg, k), AggregateID: accountID(agg),
+			Payload: deposit{Amount: 1, Reference: "seed"}})
+		if err == nil && !res.Duplicate {
+			err = fmt.Errorf("redelivered command seed-%d-%d was not recognised as a duplicate", agg, k)
+		}
+		return 0, err
+	})
+}
+
+// idemLoad loads aggregates of StreamEvents events each, with or without snapshots.
+func idemLoad(ctx context.Context, env *Env, snapshots bool) (Sample, error) {
+	st, err := openIdemSQLite(ctx, env, "idem-load", SyncNormal)
+	if err != nil {
+		return Sample{}, err
+	}
+	defer st.Close()
+	opts := []command.Option{command.WithCache(8)}
+	if snapshots {
+		opts = append(opts, command.WithSnapshots(aggregate.NewMemorySnapshots(), 100, 1))
+	}
+	const loaded = 4
+	small := *env
+	small.Aggregates = loaded
+	h, err := newAccounts(ctx, &small, st, env.StreamEvents, opts...)
+	if err != nil {
+		return Sample{}, err
+	}
+	return runFor(1, env.Duration, func(_, i int) (int, int, error) {
+		_, rev, err := h.Load(ctx, accountID(i%loaded))
+		if err == nil && int(rev) != env.StreamEvents-1 {
+			err = fmt.Errorf("loaded revision %d, want %d", rev, env.StreamEvents-1)
+		}
+		return env.StreamEvents, 0, err
+	})
+}
+
+// idemMemoryCommand is idem's entry in the in-memory table.
+func idemMemoryCommand(ctx context.Context, env *Env) (func(agg, i int) error, error) {
+	h, err := newAccounts(ctx, env, memory.New(), 1)
+	if err != nil {
+		return nil, err
+	}
+	return func(agg, i int) error {
+		_, err := h.Handle(ctx, command.Command{ID: fmt.Sprintf("cmd-%d-%d", agg, i), AggregateID: accountID(agg),
+			Payload: deposit{Amount: 100, Reference: fmt.Sprint("ref-", i)}})
+		return err
+	}, nil
+}

@@ -1,0 +1,245 @@
+// Command bench measures idem against raw go-sqlite3 and against other Go
+// event-sourcing libraries, in one run, and writes the results as a markdown
+// table and an SVG chart.
+//
+// Run it from bench/:
+//
+//	go run .            # default suite, about ten minutes
+//	go run . -quick     # quick mode, under a minute (CI runs this)
+//	go run . -docs ../docs/benchmarks.md   # also rewrite the docs page
+//
+// Every idem figure is reported as a ratio to a raw go-sqlite3 baseline measured
+// in the same run, with the same pragmas, so the ratios hold across machines even
+// when the absolute figures do not.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime/pprof"
+	"time"
+)
+
+// Config is what a run measures and how long it spends on each figure.
+type Config struct {
+	Quick bool
+	// Runs is how many times each workload is repeated; the report shows the median.
+	Runs int
+	// Duration is how long each timed loop runs.
+	Duration time.Duration
+	// ScanEvents is the size of the log scanned and rebuilt (baseline and P4).
+	ScanEvents int
+	// StreamEvents is the length of the stream read and loaded (P5).
+	StreamEvents int
+	// Aggregates is the number of existing aggregates commands pick from.
+	Aggregates int
+	// P7Events is the size of the log the memory probe rebuilds.
+	P7Events int
+	// Concurrency lists the caller counts of the throughput curve.
+	Concurrency []int
+}
+
+func quickConfig() Config {
+	return Config{Quick: true, Runs: 1, Duration: 150 * time.Millisecond, ScanEvents: 20_000,
+		StreamEvents: 1000, Aggregates: 1000, P7Events: 100_000, Concurrency: []int{1, 4, 16, 64, 256}}
+}
+
+func defaultConfig() Config {
+	return Config{Runs: 5, Duration: 1500 * time.Millisecond, ScanEvents: 100_000,
+		StreamEvents: 1000, Aggregates: 1000, P7Events: 1_000_000, Concurrency: []int{1, 4, 16, 64, 256}}
+}
+
+// Env is what a workload runs in: the configuration and a scratch directory on
+// the same file system a user's database would live on.
+type Env struct {
+	Config
+	Dir string
+	// fixtures maps a fixture's name to the database built for it (see fixture).
+	fixtures map[string]string
+}
+
+// Workload is one measured figure. Run sets up what it needs (outside the timed
+// part) and returns one Sample; the harness calls it Config.Runs times.
+type Workload struct {
+	// Key names the figure in the results: "raw/revcheck/FULL", "idem/P1/FULL".
+	Key  string
+	Unit string
+	// Note is shown beside the figure (scale, caveats).
+	Note string
+	// Runs, when not 0, overrides Config.Runs for a workload too slow to repeat
+	// as often as the others.
+	Runs int
+	Run  func(ctx context.Context, env *Env) (Sample, error)
+}
+
+// allWorkloads lists every workload of the suite, baselines first.
+func allWorkloads(cfg Config) []Workload {
+	var ws []Workload
+	ws = append(ws, baselineWorkloads(cfg)...)
+	ws = append(ws, idemWorkloads(cfg)...)
+	ws = append(ws, hallgrenWorkloads(cfg)...)
+	ws = append(ws, memoryPeerWorkloads(cfg)...)
+	return ws
+}
+
+func main() {
+	quick := flag.Bool("quick", false, "quick mode: one short run of each workload, smaller data (under a minute)")
+	runs := flag.Int("runs", 0, "repeat each workload this many times (default 5, quick 1)")
+	dur := flag.Duration("duration", 0, "length of each timed loop (default 1.5s, quick 150ms)")
+	only := flag.String("only", "", "run only workloads whose key matches this regular expression")
+	out := flag.String("out", "results", "directory for results.json, results.md and the SVG chart")
+	docs := flag.String("docs", "", "also write the docs page (for example ../docs/benchmarks.md)")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of workloads whose key matches this regular expression to OUT/profiles/")
+	dir := flag.String("dir", "", "scratch directory for databases (default: a new temporary directory)")
+	p7child := flag.String("p7-child", "", "internal: rebuild a projection over the database at this path and exit")
+	flag.Parse()
+
+	ctx := context.Background()
+	if *p7child != "" {
+		if err := runP7Child(ctx, *p7child); err != nil {
+			fmt.Fprintln(os.Stderr, "p7 child:", err)
+			os.Exit(1)
+		}
+		return
+	}
+
+	cfg := defaultConfig()
+	if *quick {
+		cfg = quickConfig()
+	}
+	if *runs > 0 {
+		cfg.Runs = *runs
+	}
+	if *dur > 0 {
+		cfg.Duration = *dur
+	}
+	if err := run(ctx, cfg, *dir, *only, *out, *docs, *profile); err != nil {
+		slog.Error("bench failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cfg Config, dir, only, out, docs, profile string) error {
+	filter, err := regexp.Compile(only)
+	if err != nil {
+		return fmt.Errorf("parse -only: %w", err)
+	}
+	var profFilter *regexp.Regexp
+	if profile != "" {
+		if profFilter, err = regexp.Compile(profile); err != nil {
+			return fmt.Errorf("parse -cpuprofile: %w", err)
+		}
+	}
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "idem-bench-"); err != nil {
+			return fmt.Errorf("create scratch directory: %w", err)
+		}
+		defer os.RemoveAll(dir)
+	}
+	env := &Env{Config: cfg, Dir: dir}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", out, err)
+	}
+
+	started := time.Now()
+	results := map[string]Result{}
+	for _, w := range allWorkloads(cfg) {
+		if !filter.MatchString(w.Key) {
+			continue
+		}
+		var prof *os.File
+		if profFilter != nil && profFilter.MatchString(w.Key) {
+			if prof, err = startProfile(out, w.Key); err != nil {
+				return err
+			}
+		}
+		r := measure(ctx, env, w)
+		if prof != nil {
+			pprof.StopCPUProfile()
+			prof.Close()
+		}
+		results[w.Key] = r
+		logResult(r)
+	}
+
+	rep := Report{Machine: describeMachine(ctx), Config: cfg, Results: results,
+		Started: started, Took: time.Since(started), Command: commandLine()}
+	return rep.WriteAll(out, docs)
+}
+
+// measure runs w env.Runs times and summarizes the samples. An error that is a
+// skip, or any failure, becomes a "not measured" result that says why.
+func measure(ctx context.Context, env *Env, w Workload) Result {
+	var samples []Sample
+	runs := env.Runs
+	if w.Runs > 0 {
+		runs = w.Runs
+	}
+	for range runs {
+		s, err := w.Run(ctx, env)
+		if err != nil {
+			var sk errSkip
+			r := Result{Key: w.Key, Unit: w.Unit, Note: w.Note}
+			if errors.As(err, &sk) {
+				r.Skipped = sk.reason
+			} else {
+				r.Skipped = "failed: " + err.Error()
+			}
+			return r
+		}
+		samples = append(samples, s)
+	}
+	r := summarize(w.Key, w.Unit, samples)
+	r.Note = w.Note
+	return r
+}
+
+func startProfile(out, key string) (*os.File, error) {
+	dir := filepath.Join(out, "profiles")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", dir, err)
+	}
+	name := filepath.Join(dir, regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(key, "_")+".pprof")
+	f, err := os.Create(name)
+	if err != nil {
+		return nil, fmt.Errorf("create profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start profile %s: %w", name, err)
+	}
+	return f, nil
+}
+
+func logResult(r Result) {
+	if !r.Measured() {
+		slog.Warn("not measured", "workload", r.Key, "why", r.Skipped)
+		return
+	}
+	slog.Info("measured", "workload", r.Key, "median", fmt.Sprintf("%.0f %s", r.Median, r.Unit),
+		"spread", fmt.Sprintf("%.0f%%", 100*r.Spread()), "p99", r.P99, "retries/op", r.RetriesPerOp)
+}
+
+func commandLine() string {
+	s := "cd bench && go run ."
+	for _, a := range os.Args[1:] {
+		s += " " + a
+	}
+	return s
+}
+
+// writeJSON writes v as indented JSON to path.
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", path, err)
+	}
+	return os.WriteFile(path, b, 0o644)
+}

@@ -1,0 +1,69 @@
+package command_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/idemkit/idem/command"
+	"github.com/idemkit/idem/eventstore"
+)
+
+func TestCachedDuplicateCostsNoIO(t *testing.T) {
+	eachBackend(t, func(t *testing.T, inner eventstore.Store) {
+		ctx := t.Context()
+		store := &countingStore{Store: inner}
+		h := command.NewHandler(store, accountDecider(), accountCodec(t), command.WithCache(16))
+		c := command.Command{ID: "c1", AggregateID: "a", Payload: Deposit{Amount: 3}}
+		first, err := h.Handle(ctx, c)
+		require.NoError(t, err)
+		reads, appends := store.reads.Load(), store.appends.Load()
+
+		again, err := h.Handle(ctx, c)
+		require.NoError(t, err)
+		require.True(t, again.Duplicate)
+		require.Equal(t, first.Events[0].ID, again.Events[0].ID)
+		require.Equal(t, reads, store.reads.Load(), "no read")
+		require.Equal(t, appends, store.appends.Load(), "no append")
+
+		// A new command on the cached aggregate costs one append and no read.
+		_, err = h.Handle(ctx, command.Command{ID: "c2", AggregateID: "a", Payload: Deposit{Amount: 4}})
+		require.NoError(t, err)
+		require.Equal(t, reads, store.reads.Load())
+		require.Equal(t, appends+1, store.appends.Load())
+		require.GreaterOrEqual(t, h.Stats().CacheHits, uint64(2))
+	})
+}
+
+func TestStaleCacheIsCaughtByTheExactAppend(t *testing.T) {
+	eachBackend(t, func(t *testing.T, store eventstore.Store) {
+		ctx := t.Context()
+		codec := accountCodec(t)
+		h1 := command.NewHandler(store, accountDecider(), codec, command.WithCache(4))
+		h2 := command.NewHandler(store, accountDecider(), codec, command.WithCache(4))
+		_, err := h1.Handle(ctx, command.Command{ID: "c1", AggregateID: "a", Payload: Deposit{Amount: 10}})
+		require.NoError(t, err)
+		// Another process (h2) moves the aggregate on; h1's cache is now stale.
+		_, err = h2.Handle(ctx, command.Command{ID: "c2", AggregateID: "a", Payload: Deposit{Amount: 20}})
+		require.NoError(t, err)
+		// A withdrawal the stale state (10) would reject, the true state (30) allows.
+		res, err := h1.Handle(ctx, command.Command{ID: "c3", AggregateID: "a", Payload: Withdraw{Amount: 15}})
+		require.NoError(t, err, "a rejection decided on a cached state is confirmed on the stored one")
+		require.Equal(t, uint64(2), res.Revision)
+		// A command the stale state allows: the Exact append catches the staleness.
+		_, err = h2.Handle(ctx, command.Command{ID: "c4", AggregateID: "a", Payload: Deposit{Amount: 1}})
+		require.NoError(t, err)
+		res, err = h1.Handle(ctx, command.Command{ID: "c5", AggregateID: "a", Payload: Withdraw{Amount: 1}})
+		require.NoError(t, err)
+		require.Equal(t, uint64(4), res.Revision)
+		require.Equal(t, uint64(1), h1.Stats().ConflictsRetried, "the Exact append caught the stale cache")
+		// And h2's redelivery of c1, known only from the stream, is a duplicate.
+		dup, err := h2.Handle(ctx, command.Command{ID: "c1", AggregateID: "a", Payload: Deposit{Amount: 10}})
+		require.NoError(t, err)
+		require.True(t, dup.Duplicate)
+		st, rev, err := h1.Load(ctx, "a")
+		require.NoError(t, err)
+		require.Equal(t, 15, st.Balance)
+		require.Equal(t, uint64(4), rev)
+	})
+}

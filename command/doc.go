@@ -1,0 +1,42 @@
+// Package command handles commands against event-sourced aggregates so that a command
+// delivered twice, by two consumers at once, or retried after an unknown outcome
+// changes the aggregate once (DESIGN G3-G7, G12).
+//
+// The Handler's path for one Command, and the guarantee each step keeps:
+//
+//   - Validate (G11). An empty or oversize command id, a nil payload, an invalid
+//     aggregate id, a payload type the codec does not know, a cancelled context: typed
+//     errors, nothing written.
+//   - Load. The latest snapshot (if configured and of the code's schema version), then
+//     the events after it: O(events since the snapshot). Folding the events rebuilds
+//     the state and the processed command set, command id -> (fingerprint, first and
+//     last revision), from the event metadata (G3). An optional cache of recent
+//     aggregates skips the load; a stale cache entry is caught by the Exact append.
+//   - Dedupe (G3). A command id already in the set with the same fingerprint returns
+//     the original result, its events and revision, with Duplicate true, and writes
+//     nothing. The same id with another fingerprint fails with
+//     *IdempotencyKeyReusedError: a misused key is loud.
+//   - Decide and append. Events carry Metadata (command id, fingerprint, correlation
+//     and causation ids). Event ids are derived from the stream, the command id and
+//     the event's index, so an append retried after an unknown outcome is recognised
+//     by the store (G2). The append states Exact(n) or NoStream, never Any:
+//     EventStoreDB's id-based idempotency only holds then.
+//   - Conflicts (G4). On a wrong expected revision the handler reloads; if the
+//     command is now recorded, another consumer won the race and this call returns
+//     the duplicate result; otherwise it decides again, with jittered backoff, up to
+//     WithRetries times, then fails with *RetriesExhaustedError wrapping the last
+//     conflict.
+//   - Rejections and no-ops (G6). By default neither writes anything: a rejected
+//     command's retry is decided afresh (it may succeed once the state allows it), and
+//     a no-op costs no write. RecordRejections and RecordNoOps write a marker event
+//     instead, so a retry gets the same answer even after the state changed; the cost
+//     is a write per rejection and a longer stream.
+//   - Dedupe window (G7). Every processed command id is kept for the life of the
+//     stream unless WithDedupeWindow bounds the set by count or age. A duplicate older
+//     than the window is decided afresh: it falls back to the aggregate's business
+//     keys (Decide returning aggregate.AlreadyDone), so bound the window only for
+//     aggregates whose commands are idempotent by business key.
+//   - Reservations (G5). When the decider lists keys (Decider.Keys), they are claimed
+//     in reservation streams before the append; see package reservation.
+//   - Counters (G12). Stats returns a plain snapshot of atomic counters.
+package command

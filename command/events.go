@@ -1,0 +1,66 @@
+package command
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/google/uuid"
+	"github.com/idemkit/idem/eventstore"
+)
+
+// eventNamespace is the UUID namespace of event ids; fixed forever.
+var eventNamespace = uuid.MustParse("3c8f0a2e-7b1d-5e4f-9a6c-2d1e0f3b4a5c")
+
+// EventID returns the id of the index-th event that command commandID writes to
+// stream. Deriving it instead of drawing it at random makes a retried append carry
+// the same ids, so the store recognises it (G2, G3).
+func EventID(stream, commandID string, index int) uuid.UUID {
+	return uuid.NewSHA1(eventNamespace, []byte(stream+"\x00"+commandID+"\x00"+strconv.Itoa(index)))
+}
+
+// encodeEvents turns the decider's events into EventData with derived ids and idem
+// metadata. An unregistered event type fails here, before anything is written.
+func (h *Handler[S]) encodeEvents(stream string, c Command, meta Metadata, events []any) ([]eventstore.EventData, error) {
+	out := make([]eventstore.EventData, len(events))
+	meta.Count = len(events)
+	for i, e := range events {
+		name, data, err := h.codec.Encode(e)
+		if err != nil {
+			return nil, fmt.Errorf("handle command %q on %s: event #%d: %w", trunc(c.ID), stream, i, err)
+		}
+		meta.Index = i
+		md, err := meta.Encode()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = eventstore.EventData{ID: EventID(stream, c.ID, i), Type: name, Data: data, Metadata: md}
+	}
+	return out, nil
+}
+
+// markerEvent builds the marker event of a recorded rejection or no-op.
+func markerEvent(stream string, c Command, meta Metadata, typ, rejection string) (eventstore.EventData, error) {
+	meta.Index, meta.Count = 0, 1
+	md, err := meta.Encode()
+	if err != nil {
+		return eventstore.EventData{}, err
+	}
+	data := []byte("{}")
+	if typ == RejectedEventType {
+		data, _ = json.Marshal(map[string]string{"error": rejection})
+	}
+	return eventstore.EventData{ID: EventID(stream, c.ID, 0), Type: typ, Data: data, Metadata: md}, nil
+}
+
+// recorded builds the RecordedEvents of an append from what was sent and what the
+// store answered: revisions are known, Position only for the last event.
+func recorded(stream string, data []eventstore.EventData, res eventstore.AppendResult) []eventstore.RecordedEvent {
+	out := make([]eventstore.RecordedEvent, len(data))
+	first := res.Revision + 1 - uint64(len(data))
+	for i, d := range data {
+		out[i] = eventstore.RecordedEvent{ID: d.ID, Stream: stream, Revision: first + uint64(i), Type: d.Type, Data: d.Data, Metadata: d.Metadata}
+	}
+	out[len(out)-1].Position = res.Position
+	return out
+}

@@ -1,0 +1,193 @@
+package command
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/idemkit/idem/aggregate"
+	"github.com/idemkit/idem/eventstore"
+)
+
+// recentMax is how many of an aggregate's latest events a loaded aggregate keeps, so
+// that a duplicate of a recent command returns its original events without a read.
+const recentMax = 32
+
+// loaded is an aggregate as the handler holds it. When cached it is shared between
+// goroutines and mu guards every field.
+type loaded[S any] struct {
+	mu       sync.Mutex
+	stream   string
+	state    S
+	revision uint64
+	exists   bool
+	set      *processedSet
+	recent   []eventstore.RecordedEvent
+	// snapRevision is the revision of the latest snapshot known (hasSnap).
+	snapRevision uint64
+	hasSnap      bool
+}
+
+// recentRange returns the events first..last if all of them are in recent.
+func (a *loaded[S]) recentRange(first, last uint64) ([]eventstore.RecordedEvent, bool) {
+	if len(a.recent) == 0 || first < a.recent[0].Revision || last > a.recent[len(a.recent)-1].Revision {
+		return nil, false
+	}
+	i := int(first - a.recent[0].Revision)
+	n := int(last-first) + 1
+	return append([]eventstore.RecordedEvent(nil), a.recent[i:i+n]...), true
+}
+
+func (a *loaded[S]) remember(evs ...eventstore.RecordedEvent) {
+	a.recent = append(a.recent, evs...)
+	if over := len(a.recent) - recentMax; over > 0 {
+		a.recent = append(a.recent[:0:0], a.recent[over:]...)
+	}
+}
+
+// load reads the aggregate in stream: the latest usable snapshot, then the events
+// after it (O(events since the snapshot)), folding state and processed set.
+func (h *Handler[S]) load(ctx context.Context, stream string) (*loaded[S], error) {
+	h.stats.loads.Add(1)
+	a := &loaded[S]{stream: stream, state: h.decider.Initial(), set: newProcessedSet(8)}
+	from := uint64(0)
+	if h.cfg.snapshots != nil {
+		if ok, err := h.restore(ctx, a); err != nil {
+			return nil, err
+		} else if ok {
+			from = a.revision + 1
+		}
+	}
+	for ev, err := range h.store.ReadStream(ctx, stream, from) {
+		if err != nil {
+			if errors.Is(err, eventstore.ErrStreamNotFound) && !a.exists {
+				break
+			}
+			return nil, fmt.Errorf("load %s from revision %d: %w", stream, from, err)
+		}
+		if err := h.apply(a, ev); err != nil {
+			return nil, err
+		}
+		a.remember(ev)
+	}
+	h.pruneWindow(a.set)
+	return a, nil
+}
+
+// restore loads a's snapshot. A missing snapshot, one of another schema version, or
+// one that does not decode is ignored: the state is rebuilt from events (G7).
+func (h *Handler[S]) restore(ctx context.Context, a *loaded[S]) (bool, error) {
+	snap, err := h.cfg.snapshots.LoadSnapshot(ctx, a.stream)
+	if err != nil {
+		if ctx.Err() != nil {
+			return false, fmt.Errorf("load %s: %w", a.stream, ctx.Err())
+		}
+		if !errors.Is(err, aggregate.ErrNoSnapshot) {
+			h.log.Warn("idem: snapshot unreadable, rebuilding from events", "stream", a.stream, "err", err)
+		}
+		return false, nil
+	}
+	if snap.SchemaVersion != h.cfg.schemaVersion || snap.Stream != a.stream {
+		return false, nil
+	}
+	state := h.decider.Initial()
+	if err := h.codec.Serializer().Unmarshal(snap.State, &state); err != nil {
+		h.log.Warn("idem: snapshot state does not decode, rebuilding from events", "stream", a.stream, "err", err)
+		return false, nil
+	}
+	a.state, a.revision, a.exists = state, snap.Revision, true
+	a.snapRevision, a.hasSnap = snap.Revision, true
+	for _, p := range snap.Processed {
+		a.set.add(p)
+	}
+	return true, nil
+}
+
+// apply folds one recorded event into a: Evolve for domain events, the processed set
+// for every event with idem metadata (G3).
+func (h *Handler[S]) apply(a *loaded[S], ev eventstore.RecordedEvent) error {
+	rejection, noop, marker := "", false, false
+	switch ev.Type {
+	case RejectedEventType:
+		marker = true
+		var body struct {
+			Error string `json:"error"`
+		}
+		if err := json.Unmarshal(ev.Data, &body); err != nil || body.Error == "" {
+			body.Error = "rejected"
+		}
+		rejection = body.Error
+	case NoOpEventType:
+		marker, noop = true, true
+	}
+	if !marker {
+		e, err := h.codec.Decode(ev.Type, ev.Data)
+		if err != nil {
+			return fmt.Errorf("load %s at revision %d: %w", ev.Stream, ev.Revision, err)
+		}
+		if err := h.evolve(a, e); err != nil {
+			return fmt.Errorf("load %s at revision %d: %w", ev.Stream, ev.Revision, err)
+		}
+	}
+	if m, err := DecodeMetadata(ev.Metadata); err == nil {
+		a.set.observe(m, ev.Revision, ev.RecordedAt, rejection, noop)
+	}
+	a.revision, a.exists = ev.Revision, true
+	return nil
+}
+
+// evolve calls the decider's Evolve, turning a panic into an error.
+func (h *Handler[S]) evolve(a *loaded[S], e any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: Evolve panicked on %T: %v", ErrInvalidHandler, e, r)
+		}
+	}()
+	a.state = h.decider.Evolve(a.state, e)
+	return nil
+}
+
+func (h *Handler[S]) pruneWindow(s *processedSet) {
+	if h.cfg.windowCount == 0 && h.cfg.windowAge == 0 {
+		return
+	}
+	var cutoff time.Time
+	if h.cfg.windowAge > 0 {
+		cutoff = h.cfg.now().Add(-h.cfg.windowAge)
+	}
+	s.prune(h.cfg.windowCount, cutoff)
+}
+
+// snapshotDue reports whether a (locked) has gained enough events since its last
+// snapshot.
+func (h *Handler[S]) snapshotDue(a *loaded[S]) bool {
+	if h.cfg.snapshots == nil || !a.exists {
+		return false
+	}
+	if !a.hasSnap {
+		return a.revision+1 >= uint64(h.cfg.snapshotEvery)
+	}
+	return a.revision-a.snapRevision >= uint64(h.cfg.snapshotEvery)
+}
+
+// takeSnapshot builds a snapshot of a (locked) and marks it taken.
+func (h *Handler[S]) takeSnapshot(a *loaded[S]) (aggregate.Snapshot, error) {
+	state, err := h.codec.Serializer().Marshal(a.state)
+	if err != nil {
+		return aggregate.Snapshot{}, fmt.Errorf("snapshot %s at revision %d: encode state: %w", a.stream, a.revision, err)
+	}
+	a.snapRevision, a.hasSnap = a.revision, true
+	return aggregate.Snapshot{Stream: a.stream, Revision: a.revision, SchemaVersion: h.cfg.schemaVersion,
+		State: state, Processed: a.set.list(), TakenAt: h.cfg.now()}, nil
+}
+
+func (h *Handler[S]) saveSnapshot(ctx context.Context, snap aggregate.Snapshot) {
+	if err := h.cfg.snapshots.SaveSnapshot(ctx, snap); err != nil {
+		h.log.Warn("idem: snapshot not saved", "stream", snap.Stream, "revision", snap.Revision, "err", err)
+		return
+	}
+	h.stats.snapshots.Add(1)
+}

@@ -1,0 +1,49 @@
+package command
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/idemkit/idem/aggregate/reservation"
+	"github.com/idemkit/idem/eventstore"
+)
+
+// Recorded reports whether command commandID wrote events (or a marker) to stream.
+// It scans the whole stream's metadata, ignoring snapshots and the dedupe window, so
+// it answers for commands of any age; it is meant for reconciliation, not the hot
+// path.
+func (h *Handler[S]) Recorded(ctx context.Context, stream, commandID string) (bool, error) {
+	if err := eventstore.ValidateStreamName(stream); err != nil {
+		return false, err
+	}
+	for ev, err := range h.store.ReadStream(ctx, stream, 0) {
+		if err != nil {
+			if errors.Is(err, eventstore.ErrStreamNotFound) {
+				return false, nil
+			}
+			return false, fmt.Errorf("look for command %q in %s: %w", trunc(commandID), stream, err)
+		}
+		if m, err := DecodeMetadata(ev.Metadata); err == nil && m.CommandID == commandID {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// ReconcileReservations releases the reservation claims made before olderThan ago
+// whose command was never recorded in its owner's stream: a handler crashed between
+// claim and append and the command was never retried (G5). It returns the claims it
+// released. Run it as an occasional operation: it reads every reservation stream.
+func (h *Handler[S]) ReconcileReservations(ctx context.Context, olderThan time.Duration) ([]reservation.Claim, error) {
+	if h.err != nil {
+		return nil, h.err
+	}
+	return h.cfg.reservations.Reconcile(ctx, olderThan, func(ctx context.Context, c reservation.Claim) (bool, error) {
+		if c.OwnerStream == "" {
+			return true, nil // not ours to judge
+		}
+		return h.Recorded(ctx, c.OwnerStream, c.CommandID)
+	})
+}

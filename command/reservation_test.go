@@ -1,0 +1,163 @@
+package command_test
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/idemkit/idem/aggregate"
+	"github.com/idemkit/idem/aggregate/reservation"
+	"github.com/idemkit/idem/command"
+	"github.com/idemkit/idem/eventstore"
+)
+
+// users: an e-mail address belongs to one user at a time; it is not the user's
+// identity, so it is claimed in a reservation stream.
+type Register struct{ Email string }
+type Registered struct{ Email string }
+type User struct{ Email string }
+
+func userDecider() aggregate.Decider[User] {
+	return aggregate.Decider[User]{
+		Category: "user",
+		Initial:  func() User { return User{} },
+		Evolve: func(s User, e any) User {
+			if r, ok := e.(Registered); ok {
+				s.Email = r.Email
+			}
+			return s
+		},
+		Decide: func(s User, c any) ([]any, error) {
+			r := c.(Register)
+			if s.Email != "" {
+				return nil, errors.New("already registered")
+			}
+			return []any{Registered(r)}, nil
+		},
+		Keys: func(c any) []string { return []string{"email:" + c.(Register).Email} },
+	}
+}
+
+func userCodec(t testing.TB) *aggregate.Codec {
+	c := aggregate.NewCodec()
+	require.NoError(t, aggregate.Register[Register](c, "user.Register"))
+	require.NoError(t, aggregate.Register[Registered](c, "user.Registered"))
+	return c
+}
+
+func TestReservationCrashBeforeWriteHealsOnRetry(t *testing.T) {
+	eachBackend(t, func(t *testing.T, store eventstore.Store) {
+		ctx := t.Context()
+		h := command.NewHandler(store, userDecider(), userCodec(t))
+		c := command.Command{ID: "reg-1", AggregateID: "u1", Payload: Register{Email: "a@x"}}
+		// The crash: the claim was made, the user's events never written.
+		_, err := h.Reservations().Claim(ctx, "user", "email:a@x",
+			reservation.Claimant{Owner: "user-u1", CommandID: "reg-1", OwnerStream: "user-u1"})
+		require.NoError(t, err)
+		require.Nil(t, streamEvents(t, store, "user-u1"))
+
+		res, err := h.Handle(ctx, c) // the retry sees its own claim and goes on
+		require.NoError(t, err)
+		require.Len(t, res.Events, 1)
+		claim, ok, err := h.Reservations().Lookup(ctx, "user", "email:a@x")
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, "user-u1", claim.Owner)
+		require.Len(t, streamEvents(t, store, reservation.StreamFor("user", "email:a@x")), 1, "claimed once")
+
+		// Another user wants the address: a typed error naming the owner, nothing written.
+		_, err = h.Handle(ctx, command.Command{ID: "reg-2", AggregateID: "u2", Payload: Register{Email: "a@x"}})
+		require.ErrorIs(t, err, reservation.ErrClaimed)
+		var claimed *reservation.ClaimedError
+		require.ErrorAs(t, err, &claimed)
+		require.Equal(t, "user-u1", claimed.Owner)
+		require.Nil(t, streamEvents(t, store, "user-u2"))
+
+		// Released, the key can be claimed again.
+		require.NoError(t, h.Reservations().Release(ctx, "user", "email:a@x", "user-u1"))
+		_, err = h.Handle(ctx, command.Command{ID: "reg-2", AggregateID: "u2", Payload: Register{Email: "a@x"}})
+		require.NoError(t, err)
+	})
+}
+
+func TestReservationTwoOwnersRace(t *testing.T) {
+	eachBackend(t, func(t *testing.T, store eventstore.Store) {
+		ctx := t.Context()
+		codec := userCodec(t)
+		for round := range 5 {
+			email := fmt.Sprintf("race%d@x", round)
+			var wg sync.WaitGroup
+			errs := make([]error, 2)
+			for i := range 2 {
+				h := command.NewHandler(store, userDecider(), codec)
+				wg.Go(func() {
+					_, errs[i] = h.Handle(ctx, command.Command{ID: fmt.Sprintf("r%d-%d", round, i),
+						AggregateID: fmt.Sprintf("u%d-%d", round, i), Payload: Register{Email: email}})
+				})
+			}
+			wg.Wait()
+			wins := 0
+			for i, err := range errs {
+				if err == nil {
+					wins++
+					continue
+				}
+				require.ErrorIs(t, err, reservation.ErrClaimed)
+				require.Nil(t, streamEvents(t, store, fmt.Sprintf("user-u%d-%d", round, i)), "the loser wrote nothing")
+			}
+			require.Equal(t, 1, wins, "one owner wins")
+		}
+	})
+}
+
+func TestReservationReconcileFreesOrphanClaims(t *testing.T) {
+	eachBackend(t, func(t *testing.T, store eventstore.Store) {
+		ctx := t.Context()
+		now := time.Now()
+		clock := func() time.Time { return now }
+		h := command.NewHandler(store, userDecider(), userCodec(t), command.WithClock(clock))
+		_, err := h.Handle(ctx, command.Command{ID: "reg-ok", AggregateID: "ok", Payload: Register{Email: "ok@x"}})
+		require.NoError(t, err)
+		// An orphan: claimed, then the owner crashed and nobody retried.
+		_, err = h.Reservations().Claim(ctx, "user", "email:orphan@x",
+			reservation.Claimant{Owner: "user-gone", CommandID: "reg-gone", OwnerStream: "user-gone"})
+		require.NoError(t, err)
+
+		freed, err := h.ReconcileReservations(ctx, time.Minute)
+		require.NoError(t, err)
+		require.Empty(t, freed, "young claims are left alone")
+
+		now = now.Add(time.Hour)
+		freed, err = h.ReconcileReservations(ctx, time.Minute)
+		require.NoError(t, err)
+		require.Len(t, freed, 1)
+		require.Equal(t, "email:orphan@x", freed[0].Key)
+		_, ok, err := h.Reservations().Lookup(ctx, "user", "email:orphan@x")
+		require.NoError(t, err)
+		require.False(t, ok)
+		_, ok, err = h.Reservations().Lookup(ctx, "user", "email:ok@x")
+		require.NoError(t, err)
+		require.True(t, ok, "a recorded command keeps its claim")
+	})
+}
+
+func TestRejectedCommandReleasesItsClaim(t *testing.T) {
+	eachBackend(t, func(t *testing.T, store eventstore.Store) {
+		ctx := t.Context()
+		codec := userCodec(t)
+		h := command.NewHandler(store, userDecider(), codec, fastRetries()...)
+		_, err := h.Handle(ctx, command.Command{ID: "r1", AggregateID: "u", Payload: Register{Email: "first@x"}})
+		require.NoError(t, err)
+		// A second registration of the same user is rejected by the decider: not
+		// claimed (decide runs first).
+		_, err = h.Handle(ctx, command.Command{ID: "r2", AggregateID: "u", Payload: Register{Email: "second@x"}})
+		require.ErrorIs(t, err, command.ErrRejected)
+		_, ok, err := h.Reservations().Lookup(ctx, "user", "email:second@x")
+		require.NoError(t, err)
+		require.False(t, ok)
+	})
+}

@@ -1,0 +1,130 @@
+package memory
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/idemkit/idem/eventstore"
+)
+
+// Store is an in-memory eventstore.Store. It also implements eventstore.HeadReader.
+// The zero value is not usable: create one with New. Every method is safe for
+// concurrent use.
+type Store struct {
+	maxAppendSize int
+	now           func() time.Time
+
+	mu sync.RWMutex
+	// log is the global log: log[i] has position SequencePosition(i+1). Elements are
+	// never changed once appended, so readers may keep a slice of it and read it
+	// without the lock.
+	log []eventstore.RecordedEvent
+	// streams maps a stream name to the indices in log of its events, by revision.
+	// Like log, only ever appended to.
+	streams map[string][]int
+	// wake is closed and replaced on every commit; subscriptions wait on it.
+	wake chan struct{}
+	// done is closed by Close.
+	done   chan struct{}
+	closed bool
+}
+
+var (
+	_ eventstore.Store      = (*Store)(nil)
+	_ eventstore.HeadReader = (*Store)(nil)
+)
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithMaxAppendSize sets the limit on the bytes of one append (the sum of every
+// event's type, data and metadata). n <= 0 means eventstore.DefaultMaxAppendSize.
+func WithMaxAppendSize(n int) Option {
+	return func(s *Store) {
+		if n <= 0 {
+			n = eventstore.DefaultMaxAppendSize
+		}
+		s.maxAppendSize = n
+	}
+}
+
+// WithClock sets the clock that stamps RecordedAt; the time is stored in UTC.
+// The default is time.Now. A nil clock keeps the default.
+func WithClock(now func() time.Time) Option {
+	return func(s *Store) {
+		if now != nil {
+			s.now = now
+		}
+	}
+}
+
+// New returns an empty Store.
+func New(opts ...Option) *Store {
+	s := &Store{
+		maxAppendSize: eventstore.DefaultMaxAppendSize,
+		now:           time.Now,
+		streams:       make(map[string][]int),
+		wake:          make(chan struct{}),
+		done:          make(chan struct{}),
+	}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(s)
+		}
+	}
+	return s
+}
+
+// Close releases the store: later calls fail with eventstore.ErrClosed and running
+// subscriptions end with it. Closing a closed Store does nothing and returns nil.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	close(s.done)
+	return nil
+}
+
+// Head returns the position of the last event in the global log, or
+// eventstore.Start when the log is empty.
+func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
+	if err := ctx.Err(); err != nil {
+		return eventstore.Start, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return eventstore.Start, eventstore.ErrClosed
+	}
+	if len(s.log) == 0 {
+		return eventstore.Start, nil
+	}
+	return s.log[len(s.log)-1].Position, nil
+}
+
+// snapshot returns the log and the stream's indices as they are now, and whether the
+// store is closed. The slices stay valid without the lock: their elements never change.
+func (s *Store) snapshot(stream string) (log []eventstore.RecordedEvent, indices []int, closed bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.log, s.streams[stream], s.closed
+}
+
+// clone returns a copy of e whose byte slices the caller may keep and change.
+func clone(e eventstore.RecordedEvent) eventstore.RecordedEvent {
+	e.Data = cloneBytes(e.Data)
+	e.Metadata = cloneBytes(e.Metadata)
+	return e
+}
+
+// cloneBytes copies b; nil stays nil and empty stays empty.
+func cloneBytes(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append(make([]byte, 0, len(b)), b...)
+}

@@ -1,0 +1,90 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	sqlite3 "github.com/mattn/go-sqlite3"
+
+	"github.com/idemkit/idem/eventstore"
+)
+
+// ErrSchemaTooNew: the database was written by a newer version of this package,
+// whose schema this version does not know. Nothing was changed.
+var ErrSchemaTooNew = errors.New("event store schema is newer than this version supports")
+
+// SchemaVersionError reports a database whose schema version this package cannot use.
+// It matches ErrSchemaTooNew.
+type SchemaVersionError struct {
+	Path      string
+	Found     int
+	Supported int
+}
+
+func (e *SchemaVersionError) Error() string {
+	return fmt.Sprintf("open %s: %v: schema version %d, this version supports up to %d",
+		e.Path, ErrSchemaTooNew, e.Found, e.Supported)
+}
+
+// Is makes errors.Is(err, ErrSchemaTooNew) true.
+func (e *SchemaVersionError) Is(target error) bool { return target == ErrSchemaTooNew }
+
+// StorageError reports a failure of SQLite itself: the write lock not obtained within
+// the busy timeout, an I/O error, a full disk (all matching eventstore.ErrUnavailable:
+// the append's outcome is unknown to the caller and retrying it with the same ids is
+// safe, G2), or a damaged file (matching eventstore.ErrCorrupt). Unwrap returns the
+// driver's error.
+type StorageError struct {
+	// Op is what the store was doing: "begin append batch", "commit append batch"...
+	Op string
+	// Kind is eventstore.ErrUnavailable or eventstore.ErrCorrupt.
+	Kind error
+	// Err is the driver's error.
+	Err error
+}
+
+func (e *StorageError) Error() string {
+	return fmt.Sprintf("sqlite %s: %v: %v", e.Op, e.Kind, e.Err)
+}
+
+// Is matches e's Kind.
+func (e *StorageError) Is(target error) bool { return target == e.Kind }
+
+// Unwrap returns the driver's error.
+func (e *StorageError) Unwrap() error { return e.Err }
+
+// storageError maps a driver error to a typed error. Context errors pass through
+// unchanged (also the interruption SQLite reports when a query's context ends), and
+// errors already typed are kept.
+func storageError(ctx context.Context, op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var se *StorageError
+	if errors.As(err, &se) || errors.Is(err, eventstore.ErrCorrupt) || errors.Is(err, eventstore.ErrClosed) {
+		return err
+	}
+	var sqErr sqlite3.Error
+	if errors.As(err, &sqErr) {
+		if sqErr.Code == sqlite3.ErrInterrupt && ctx != nil && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		switch sqErr.Code {
+		case sqlite3.ErrCorrupt, sqlite3.ErrNotADB, sqlite3.ErrFormat:
+			return &StorageError{Op: op, Kind: eventstore.ErrCorrupt, Err: err}
+		}
+	}
+	if ctx != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return &StorageError{Op: op, Kind: eventstore.ErrUnavailable, Err: err}
+}
+
+// corruptRow reports a stored event that could not be decoded.
+func corruptRow(position int64, reason string) error {
+	return fmt.Errorf("event at position %d: %s: %w", position, reason, eventstore.ErrCorrupt)
+}

@@ -1,0 +1,63 @@
+package sqlite_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/google/uuid"
+
+	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/eventstore/sqlite"
+)
+
+func Example() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "idem-example")
+	defer os.RemoveAll(dir)
+
+	store, err := sqlite.Open(ctx, filepath.Join(dir, "events.db"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer store.Close()
+
+	opened := eventstore.EventData{ID: uuid.New(), Type: "AccountOpened", Data: []byte(`{"owner":"ada"}`)}
+	res, err := store.Append(ctx, "account-42", eventstore.NoStream, opened)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("appended at revision", res.Revision)
+
+	// A retry of the same append (same ids, same expected revision) writes nothing
+	// and returns the original result (G2).
+	again, err := store.Append(ctx, "account-42", eventstore.NoStream, opened)
+	fmt.Println("retry is the same append:", err == nil && again == res)
+
+	// Another writer that believed the stream was new is refused (G1).
+	_, err = store.Append(ctx, "account-42", eventstore.NoStream,
+		eventstore.EventData{ID: uuid.New(), Type: "AccountOpened"})
+	fmt.Println(err)
+
+	deposited := eventstore.EventData{ID: uuid.New(), Type: "MoneyDeposited", Data: []byte(`{"amount":100}`)}
+	if _, err := store.Append(ctx, "account-42", eventstore.Exact(res.Revision), deposited); err != nil {
+		fmt.Println(err)
+		return
+	}
+	for e, err := range store.ReadStream(ctx, "account-42", 0) {
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println(e.Revision, e.Type, string(e.Data))
+	}
+	// Output:
+	// appended at revision 0
+	// retry is the same append: true
+	// append to account-42 expecting no stream: wrong expected revision: actual revision 0
+	// 0 AccountOpened {"owner":"ada"}
+	// 1 MoneyDeposited {"amount":100}
+}

@@ -1,0 +1,20 @@
+package sqlite
+
+// BatchStats reports how many batches the writer ran, how many appends they held,
+// and the largest batch.
+func BatchStats(s *Store) (batches, appends, largest int64) {
+	return s.stats.batches.Load(), s.stats.appends.Load(), s.stats.largestBatch.Load()
+}
+
+// QueueLen is the number of appends waiting for the writer.
+func QueueLen(s *Store) int { return len(s.queue) }
+
+// SetCommitHook makes every commit first call hook; a non-nil error fails the batch
+// as a failed commit would. nil removes the hook.
+func SetCommitHook(s *Store, hook func() error) {
+	if hook == nil {
+		s.testCommitHook.Store(nil)
+		return
+	}
+	s.testCommitHook.Store(&hook)
+}

@@ -1,0 +1,252 @@
+package sqlite
+
+import (
+	"context"
+	"iter"
+	"math"
+	"strings"
+
+	"github.com/idemkit/idem/eventstore"
+)
+
+// ReadStream yields the events of stream from revision from (inclusive), forwards,
+// or with eventstore.Backwards from that revision (or eventstore.StreamEnd) down to
+// 0; see eventstore.Store. It reads in pages of a few hundred events, each in its
+// own read transaction: events appended while the caller ranges may or may not be
+// seen, but revisions are never skipped or repeated.
+func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, opts ...eventstore.ReadOption) iter.Seq2[eventstore.RecordedEvent, error] {
+	o := eventstore.ResolveReadOptions(opts)
+	return func(yield func(eventstore.RecordedEvent, error) bool) {
+		fail := func(err error) {
+			yield(eventstore.RecordedEvent{}, eventstore.ReadStreamError(stream, err))
+		}
+		if err := eventstore.ValidateReadStream(stream, o); err != nil {
+			yield(eventstore.RecordedEvent{}, err)
+			return
+		}
+		if err := ctx.Err(); err != nil {
+			fail(err)
+			return
+		}
+		if s.isClosed.Load() {
+			fail(eventstore.ErrClosed)
+			return
+		}
+		query := "SELECT " + eventColumns + " FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?"
+		if o.Backwards {
+			query = "SELECT " + eventColumns + " FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?"
+		}
+		cursor := int64(min(from, math.MaxInt64))
+		remaining := o.Limit // 0: no limit
+		first := true
+		for {
+			n := pageSize
+			if remaining > 0 && remaining < n {
+				n = remaining
+			}
+			page, err := s.queryEvents(ctx, query, stream, cursor, n)
+			if err != nil {
+				fail(s.readError(ctx, "read stream", err))
+				return
+			}
+			if first && len(page) == 0 {
+				exists, err := s.streamExists(ctx, stream)
+				if err != nil {
+					fail(s.readError(ctx, "read stream", err))
+					return
+				}
+				if !exists {
+					fail(eventstore.ErrStreamNotFound)
+				}
+				return
+			}
+			first = false
+			for _, e := range page {
+				if err := ctx.Err(); err != nil {
+					fail(err)
+					return
+				}
+				if !yield(e, nil) {
+					return
+				}
+			}
+			if remaining > 0 {
+				remaining -= len(page)
+				if remaining == 0 {
+					return
+				}
+			}
+			if len(page) < n {
+				return
+			}
+			last := int64(page[len(page)-1].Revision)
+			if o.Backwards {
+				if last == 0 {
+					return
+				}
+				cursor = last - 1
+			} else {
+				cursor = last + 1
+			}
+		}
+	}
+}
+
+// ReadAll yields the events of the global log after the given position, in position
+// order, filtered and capped by opts; see eventstore.Store. It reads the log up to
+// the last event committed when iteration began, in pages of a few hundred events.
+func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, opts ...eventstore.ReadOption) iter.Seq2[eventstore.RecordedEvent, error] {
+	o := eventstore.ResolveReadOptions(opts)
+	return func(yield func(eventstore.RecordedEvent, error) bool) {
+		fail := func(err error) { yield(eventstore.RecordedEvent{}, eventstore.ReadAllError(after, err)) }
+		if err := eventstore.ValidateReadAll(o); err != nil {
+			fail(err)
+			return
+		}
+		if err := ctx.Err(); err != nil {
+			fail(err)
+			return
+		}
+		if s.isClosed.Load() {
+			fail(eventstore.ErrClosed)
+			return
+		}
+		head, err := s.head(ctx)
+		if err != nil {
+			fail(s.readError(ctx, "read head", err))
+			return
+		}
+		remaining := o.Limit
+		cursor := positionCursor(after)
+		r := newLogRange(o)
+		for cursor < head {
+			n := pageSize
+			if remaining > 0 && remaining < n {
+				n = remaining
+			}
+			page, next, err := r.page(ctx, s, cursor, head, n)
+			if err != nil {
+				fail(s.readError(ctx, "read all", err))
+				return
+			}
+			for _, e := range page {
+				if err := ctx.Err(); err != nil {
+					fail(err)
+					return
+				}
+				if !yield(e, nil) {
+					return
+				}
+			}
+			if remaining > 0 {
+				remaining -= len(page)
+				if remaining == 0 {
+					return
+				}
+			}
+			cursor = next
+		}
+	}
+}
+
+// positionCursor turns a Position into the last sequence number already read.
+// Positions of this backend have Commit == Prepare; for any other Position the
+// events after it are those whose sequence is greater than its Commit, or equal to
+// it when Prepare is less than Commit (positions order by Commit, then Prepare).
+func positionCursor(p eventstore.Position) int64 {
+	c := min(p.Commit, math.MaxInt64)
+	if p.Prepare < p.Commit && c > 0 {
+		c--
+	}
+	return int64(c)
+}
+
+// logRange reads pages of the global log through a filter.
+type logRange struct {
+	o     eventstore.ReadOptions
+	query string
+	args  []any // filter arguments, after the three range arguments
+}
+
+// newLogRange builds the page query for o's filters. The filters are applied in
+// SQL on a scan in position order (the unary + keeps SQLite from choosing the
+// (stream, revision) index, which would need a sort), and again in Go with
+// ReadOptions.Matches, the rule every backend shares.
+func newLogRange(o eventstore.ReadOptions) *logRange {
+	var where []string
+	var args []any
+	if len(o.StreamPrefixes) > 0 {
+		var ors []string
+		all := false
+		for _, p := range o.StreamPrefixes {
+			if p == "" {
+				all = true
+				break
+			}
+			if upper, ok := prefixUpperBound(p); ok {
+				ors = append(ors, "(+stream >= ? AND +stream < ?)")
+				args = append(args, p, upper)
+			} else {
+				ors = append(ors, "+stream >= ?")
+				args = append(args, p)
+			}
+		}
+		if !all {
+			where = append(where, "("+strings.Join(ors, " OR ")+")")
+		} else {
+			args = args[:0]
+		}
+	}
+	if len(o.EventTypes) > 0 {
+		where = append(where, "type IN (?"+strings.Repeat(", ?", len(o.EventTypes)-1)+")")
+		for _, t := range o.EventTypes {
+			args = append(args, t)
+		}
+	}
+	q := "SELECT " + eventColumns + " FROM events WHERE position > ? AND position <= ?"
+	for _, w := range where {
+		q += " AND " + w
+	}
+	q += " ORDER BY position LIMIT ?"
+	return &logRange{o: o, query: q, args: args}
+}
+
+// prefixUpperBound returns the least string greater than every string starting with
+// p, in SQLite's BINARY (byte) order; ok is false when there is none.
+func prefixUpperBound(p string) (string, bool) {
+	b := []byte(p)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < 0xff {
+			b[i]++
+			return string(b[:i+1]), true
+		}
+	}
+	return "", false
+}
+
+// page reads up to n matching events with positions in (after, upTo]. next is the
+// position to continue after: the last event returned when the page is full,
+// otherwise upTo (everything up to it was scanned).
+func (r *logRange) page(ctx context.Context, s *Store, after, upTo int64, n int) (page []eventstore.RecordedEvent, next int64, err error) {
+	args := make([]any, 0, 3+len(r.args))
+	args = append(args, after, upTo)
+	args = append(args, r.args...)
+	args = append(args, n)
+	// The LIMIT placeholder comes last in the query; the filter arguments sit
+	// between the range and it.
+	rows, err := s.queryEvents(ctx, r.query, args...)
+	if err != nil {
+		return nil, after, err
+	}
+	next = upTo
+	if len(rows) == n && n > 0 {
+		next = int64(rows[len(rows)-1].Position.Commit)
+	}
+	page = rows[:0]
+	for _, e := range rows {
+		if r.o.Matches(e.Stream, e.Type) {
+			page = append(page, e)
+		}
+	}
+	return page, next, nil
+}

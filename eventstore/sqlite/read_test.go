@@ -1,0 +1,249 @@
+package sqlite_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/eventstore/sqlite"
+)
+
+// TestReadsPageThroughLongStreams reads more events than one page holds, forwards,
+// backwards, from the middle and with limits that cut a page: revisions come in
+// order, without gap or repeat.
+func TestReadsPageThroughLongStreams(t *testing.T) {
+	s := openTemp(t, sqlite.Synchronous(sqlite.Normal))
+	ctx := context.Background()
+	const n = 1234
+	var want []uuid.UUID
+	expected := eventstore.NoStream
+	for len(want) < n {
+		evs := make([]eventstore.EventData, min(100, n-len(want)))
+		for i := range evs {
+			evs[i] = newEvent("Long")
+			want = append(want, evs[i].ID)
+		}
+		res, err := s.Append(ctx, "long", expected, evs...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		expected = eventstore.Exact(res.Revision)
+	}
+	read := func(from uint64, opts ...eventstore.ReadOption) []uint64 {
+		t.Helper()
+		var revs []uint64
+		for e, err := range s.ReadStream(ctx, "long", from, opts...) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.ID != want[e.Revision] {
+				t.Fatalf("revision %d has id %s, want %s", e.Revision, e.ID, want[e.Revision])
+			}
+			revs = append(revs, e.Revision)
+		}
+		return revs
+	}
+	check := func(name string, got []uint64, first uint64, count int, step int) {
+		t.Helper()
+		if len(got) != count {
+			t.Fatalf("%s: %d events, want %d", name, len(got), count)
+		}
+		for i, r := range got {
+			if want := int64(first) + int64(i*step); int64(r) != want {
+				t.Fatalf("%s: event %d has revision %d, want %d", name, i, r, want)
+			}
+		}
+	}
+	check("forward", read(0), 0, n, 1)
+	check("from 600", read(600), 600, n-600, 1)
+	check("limit 700", read(10, eventstore.Limit(700)), 10, 700, 1)
+	check("backwards", read(eventstore.StreamEnd, eventstore.Backwards()), n-1, n, -1)
+	check("backwards from 900 limit 501", read(900, eventstore.Backwards(), eventstore.Limit(501)), 900, 501, -1)
+	check("past the end", read(n+5), 0, 0, 1)
+}
+
+// TestReadAllFiltersAcrossPages: matching events are sparse among many pages of
+// others, and a filter is a prefix in byte order.
+func TestReadAllFiltersAcrossPages(t *testing.T) {
+	s := openTemp(t, sqlite.Synchronous(sqlite.Normal))
+	ctx := context.Background()
+	var want []uuid.UUID
+	for i := range 1500 {
+		stream, typ := fmt.Sprintf("noise-%d", i%7), "Noise"
+		if i%250 == 0 {
+			stream, typ = fmt.Sprintf("order-%d", i), "Placed"
+		}
+		e := newEvent(typ)
+		if _, err := s.Append(ctx, stream, eventstore.Any, e); err != nil {
+			t.Fatal(err)
+		}
+		if typ == "Placed" {
+			want = append(want, e.ID)
+		}
+	}
+	// Streams whose names sort right after the prefix must not match.
+	if _, err := s.Append(ctx, "orderz", eventstore.Any, newEvent("Placed")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "order", eventstore.Any, newEvent("Placed")); err != nil {
+		t.Fatal(err)
+	}
+	collect := func(opts ...eventstore.ReadOption) []uuid.UUID {
+		var got []uuid.UUID
+		for e, err := range s.ReadAll(ctx, eventstore.Start, opts...) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, e.ID)
+		}
+		return got
+	}
+	for name, opts := range map[string][]eventstore.ReadOption{
+		"prefix":          {eventstore.StreamPrefix("order-")},
+		"type":            {eventstore.EventTypes("Placed"), eventstore.StreamPrefix("order-", "nothing-")},
+		"prefix, limit 3": {eventstore.StreamPrefix("order-"), eventstore.Limit(3)},
+	} {
+		got := collect(opts...)
+		w := want
+		if strings.Contains(name, "limit") {
+			w = want[:3]
+		}
+		if fmt.Sprint(got) != fmt.Sprint(w) {
+			t.Fatalf("%s: got %d events %v, want %d %v", name, len(got), got, len(w), w)
+		}
+	}
+	if got := collect(eventstore.StreamPrefix("")); len(got) != 1502 {
+		t.Fatalf("empty prefix: %d events, want all 1502", len(got))
+	}
+}
+
+// TestRoundTrip: data and metadata come back byte for byte, nil as nil and empty as
+// empty; RecordedAt comes from the clock option, in UTC.
+func TestRoundTrip(t *testing.T) {
+	at := time.Date(2025, 3, 4, 5, 6, 7, 891011, time.FixedZone("X", 3600))
+	s := openTemp(t, sqlite.Clock(func() time.Time { return at }))
+	ctx := context.Background()
+	in := []eventstore.EventData{
+		{ID: uuid.New(), Type: "Nil"},
+		{ID: uuid.New(), Type: "Empty", Data: []byte{}, Metadata: []byte{}},
+		{ID: uuid.New(), Type: "Bytes", Data: []byte{0, 1, 2, 255}, Metadata: []byte("ünïcode")},
+	}
+	if _, err := s.Append(ctx, "trip", eventstore.NoStream, in...); err != nil {
+		t.Fatal(err)
+	}
+	i := 0
+	for e, err := range s.ReadStream(ctx, "trip", 0) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := in[i]
+		if e.ID != w.ID || e.Type != w.Type || (e.Data == nil) != (w.Data == nil) || string(e.Data) != string(w.Data) ||
+			(e.Metadata == nil) != (w.Metadata == nil) || string(e.Metadata) != string(w.Metadata) {
+			t.Fatalf("event %d: got %+v, want %+v", i, e, w)
+		}
+		if !e.RecordedAt.Equal(at) || e.RecordedAt.Location() != time.UTC {
+			t.Fatalf("RecordedAt %v, want %v in UTC", e.RecordedAt, at)
+		}
+		i++
+	}
+	if i != len(in) {
+		t.Fatalf("read %d events", i)
+	}
+}
+
+// TestCorruptRowIsReported damages a stored event: reads and subscriptions fail with
+// an error matching eventstore.ErrCorrupt that names its position, and an append
+// whose retry check meets it fails the same way.
+func TestCorruptRowIsReported(t *testing.T) {
+	s := openTemp(t)
+	ctx := t.Context()
+	e := newEvent("Fine")
+	res, err := s.Append(ctx, "damaged", eventstore.NoStream, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "damaged", eventstore.Exact(0), newEvent("Fine")); err != nil {
+		t.Fatal(err)
+	}
+	db := rawDB(t, s.Path())
+	if _, err := db.Exec("UPDATE events SET id = x'0102' WHERE position = ?", res.Position.Commit); err != nil {
+		t.Fatal(err)
+	}
+	wantCorrupt := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, eventstore.ErrCorrupt) || !strings.Contains(err.Error(), fmt.Sprintf("position %d", res.Position.Commit)) {
+			t.Fatalf("%s: got %v, want ErrCorrupt naming position %d", what, err, res.Position.Commit)
+		}
+	}
+	var readErr error
+	for _, err := range s.ReadStream(ctx, "damaged", 0) {
+		readErr = err
+		if err != nil {
+			break
+		}
+	}
+	wantCorrupt("ReadStream", readErr)
+	readErr = nil
+	for _, err := range s.ReadAll(ctx, eventstore.Start) {
+		readErr = err
+		if err != nil {
+			break
+		}
+	}
+	wantCorrupt("ReadAll", readErr)
+	readErr = nil
+	for _, err := range s.SubscribeAll(ctx, eventstore.Start) {
+		readErr = err
+		if err != nil {
+			break
+		}
+	}
+	wantCorrupt("SubscribeAll", readErr)
+	_, err = s.Append(ctx, "damaged", eventstore.NoStream, e) // a retry: must compare ids
+	wantCorrupt("Append retry check", err)
+}
+
+// TestSubscriptionEndsOnClose: a live subscription ends with ErrClosed when the
+// store closes, and reads after Close fail with ErrClosed.
+func TestSubscriptionEndsOnClose(t *testing.T) {
+	s := openTemp(t)
+	ctx := t.Context()
+	ended := make(chan error, 1)
+	live := make(chan struct{})
+	go func() {
+		for m, err := range s.SubscribeAll(ctx, eventstore.Start) {
+			if m.CaughtUp {
+				close(live)
+			}
+			if err != nil {
+				ended <- err
+				return
+			}
+		}
+		ended <- nil
+	}()
+	<-live
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-ended:
+		if !errors.Is(err, eventstore.ErrClosed) {
+			t.Fatalf("subscription ended with %v, want ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("subscription did not end on Close")
+	}
+	if _, err := s.Head(ctx); !errors.Is(err, eventstore.ErrClosed) {
+		t.Fatalf("Head after Close: %v", err)
+	}
+	if _, err := s.Append(ctx, "x", eventstore.Any, newEvent("Late")); !errors.Is(err, eventstore.ErrClosed) {
+		t.Fatalf("Append after Close: %v", err)
+	}
+}

@@ -1,0 +1,90 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+)
+
+// schemaVersion is the version of the newest schema this package knows; it is kept
+// in the file's PRAGMA user_version.
+const schemaVersion = 1
+
+// migrations[i] takes the schema from version i to version i+1.
+var migrations = []string{
+	// 1: the global log and the stream heads.
+	//
+	// position is the global log's sequence: AUTOINCREMENT so that a position is
+	// never reused. SQLite has one writer at a time and assigns positions inside the
+	// write transaction, so positions grow in commit order: "read everything after
+	// the last position seen" never skips an event that commits later (no gap for
+	// subscriptions). UNIQUE(stream, revision) serves reads of a stream and the G2
+	// retry check, which looks ids up by stream and revision: there is deliberately
+	// no global index on ids (random ids make such an index costly on every insert).
+	// streams holds each stream's head, so an append's revision check is one lookup.
+	`CREATE TABLE events (
+		position    INTEGER PRIMARY KEY AUTOINCREMENT,
+		stream      TEXT    NOT NULL,
+		revision    INTEGER NOT NULL,
+		id          BLOB    NOT NULL,
+		type        TEXT    NOT NULL,
+		data        BLOB,
+		metadata    BLOB,
+		recorded_at INTEGER NOT NULL,
+		UNIQUE (stream, revision)
+	);
+	CREATE TABLE streams (
+		name          TEXT    PRIMARY KEY,
+		last_revision INTEGER NOT NULL,
+		last_position INTEGER NOT NULL
+	) WITHOUT ROWID;`,
+}
+
+// migrate creates or upgrades the schema in one write transaction, so that two
+// processes opening a new file at once do not both create it.
+func migrate(ctx context.Context, db *sql.DB, path string, logger *slog.Logger) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return storageError(ctx, "open "+path, err)
+	}
+	defer conn.Close()
+
+	var mode string
+	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return storageError(ctx, "open "+path, err)
+	}
+	if mode != "wal" {
+		return fmt.Errorf("open %s: journal mode is %q, not wal: the file system may not support WAL", path, mode)
+	}
+
+	tx, err := conn.BeginTx(ctx, nil) // BEGIN IMMEDIATE (_txlock): takes the write lock now
+	if err != nil {
+		return storageError(ctx, "begin schema migration of "+path, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+
+	var version int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return storageError(ctx, "read schema version of "+path, err)
+	}
+	if version > schemaVersion {
+		return &SchemaVersionError{Path: path, Found: version, Supported: schemaVersion}
+	}
+	if version == schemaVersion {
+		return nil
+	}
+	for v := version; v < schemaVersion; v++ {
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			return storageError(ctx, fmt.Sprintf("migrate schema of %s to version %d", path, v+1), err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
+		return storageError(ctx, "set schema version of "+path, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return storageError(ctx, "commit schema migration of "+path, err)
+	}
+	logger.InfoContext(ctx, "event store schema migrated", "path", path, "from", version, "to", schemaVersion)
+	return nil
+}

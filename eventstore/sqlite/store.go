@@ -1,0 +1,205 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"net/url"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+
+	"github.com/idemkit/idem/eventstore"
+)
+
+// Store is an eventstore.Store in a SQLite file. It also implements
+// eventstore.HeadReader. Create one with Open; every method is safe for concurrent
+// use.
+type Store struct {
+	cfg  config
+	path string
+
+	// wdb holds the single writer connection (BEGIN IMMEDIATE on every transaction);
+	// only the writer goroutine and Open use it.
+	wdb   *sql.DB
+	stmts writerStmts
+	// rdb is the pool of read-only connections for reads and subscriptions.
+	rdb *sql.DB
+
+	// mu guards closed against Append handing a request to a closing writer.
+	mu     sync.RWMutex
+	closed bool
+	// isClosed mirrors closed for the read paths, which do not take mu.
+	isClosed atomic.Bool
+	// done is closed by Close: subscriptions end with ErrClosed.
+	done chan struct{}
+
+	queue      chan *appendRequest
+	writerDone chan struct{}
+
+	commits commitSignal
+	stats   batchStats
+	// testCommitHook, set only by tests, runs before each commit; an error fails
+	// the batch as a failed commit would.
+	testCommitHook atomic.Pointer[func() error]
+}
+
+var (
+	_ eventstore.Store      = (*Store)(nil)
+	_ eventstore.HeadReader = (*Store)(nil)
+)
+
+// Open opens the event store in the SQLite file at path, creating the file and its
+// schema if needed and migrating an older schema. A file written by a newer version
+// of this package fails with an error matching ErrSchemaTooNew; a file that is not a
+// SQLite database fails with one matching eventstore.ErrCorrupt. Several Stores, in
+// one process or several, may open the same file.
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	cfg := defaultConfig()
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&cfg)
+		}
+	}
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil, errors.New("sqlite: open " + strconv.Quote(path) + ": need the path of a database file")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	busy := strconv.FormatInt(cfg.busyTimeout.Milliseconds(), 10)
+	wdb, err := sql.Open("sqlite3", dsn(path, url.Values{
+		"_txlock":       {"immediate"},
+		"_busy_timeout": {busy},
+		"_journal_mode": {"WAL"},
+		"_synchronous":  {cfg.sync.String()},
+	}))
+	if err != nil {
+		return nil, storageError(ctx, "open "+path, err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	wdb.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, wdb, path, cfg.logger); err != nil {
+		wdb.Close()
+		return nil, err
+	}
+	stmts, err := prepareWriterStmts(ctx, wdb)
+	if err != nil {
+		wdb.Close()
+		return nil, storageError(ctx, "prepare statements on "+path, err)
+	}
+
+	rdb, err := sql.Open("sqlite3", dsn(path, url.Values{
+		"_busy_timeout": {busy},
+		"_query_only":   {"1"},
+	}))
+	if err != nil {
+		stmts.close()
+		wdb.Close()
+		return nil, storageError(ctx, "open "+path, err)
+	}
+	readers := max(4, runtime.GOMAXPROCS(0))
+	rdb.SetMaxOpenConns(readers)
+	rdb.SetMaxIdleConns(readers)
+	if err := rdb.PingContext(ctx); err != nil {
+		rdb.Close()
+		stmts.close()
+		wdb.Close()
+		return nil, storageError(ctx, "open "+path, err)
+	}
+
+	s := &Store{
+		cfg:        cfg,
+		path:       path,
+		wdb:        wdb,
+		stmts:      stmts,
+		rdb:        rdb,
+		done:       make(chan struct{}),
+		queue:      make(chan *appendRequest, cfg.maxBatch),
+		writerDone: make(chan struct{}),
+	}
+	go s.runWriter()
+	return s, nil
+}
+
+// dsn builds a go-sqlite3 URI for path with params; characters that mean something
+// in a URI are escaped in the path.
+func dsn(path string, params url.Values) string {
+	escaped := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	if strings.HasPrefix(escaped, "//") {
+		escaped = "/" + strings.TrimLeft(escaped, "/")
+	}
+	return "file:" + escaped + "?" + params.Encode()
+}
+
+// DB returns the store's pool of read-only connections to its file, for code that
+// wants to query the file beside the store (projections, snapshots, inspection).
+// The connections refuse writes (PRAGMA query_only). The pool belongs to the
+// store: do not close it; it is closed by Close. The tables and their meaning are
+// described in schema.go and may change with the schema version.
+func (s *Store) DB() *sql.DB { return s.rdb }
+
+// Path returns the path of the store's database file.
+func (s *Store) Path() string { return s.path }
+
+// Close waits for the appends already handed to the writer to finish, ends running
+// subscriptions with eventstore.ErrClosed and closes the database. Later calls fail
+// with eventstore.ErrClosed. Closing a closed Store does nothing and returns nil.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.isClosed.Store(true)
+	close(s.done)
+	close(s.queue) // no Append can send any more: they check closed under mu
+	s.mu.Unlock()
+
+	<-s.writerDone
+	s.stmts.close()
+	return errors.Join(
+		storageError(nil, "close writer of "+s.path, s.wdb.Close()),
+		storageError(nil, "close readers of "+s.path, s.rdb.Close()),
+	)
+}
+
+// Head returns the position of the last event in the global log, or
+// eventstore.Start when the log is empty.
+func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
+	if err := ctx.Err(); err != nil {
+		return eventstore.Start, err
+	}
+	if s.isClosed.Load() {
+		return eventstore.Start, eventstore.ErrClosed
+	}
+	head, err := s.head(ctx)
+	if err != nil {
+		return eventstore.Start, s.readError(ctx, "read head of "+s.path, err)
+	}
+	return eventstore.SequencePosition(uint64(head)), nil
+}
+
+// head returns the last position of the log, 0 when it is empty.
+func (s *Store) head(ctx context.Context) (int64, error) {
+	var head int64
+	err := s.rdb.QueryRowContext(ctx, "SELECT COALESCE(MAX(position), 0) FROM events").Scan(&head)
+	return head, err
+}
+
+// readError maps an error of a read: ErrClosed once the store is closed (the pool
+// reports "database is closed"), the context's error, or a typed storage error.
+func (s *Store) readError(ctx context.Context, op string, err error) error {
+	if s.isClosed.Load() {
+		return eventstore.ErrClosed
+	}
+	return storageError(ctx, op, err)
+}

@@ -1,0 +1,98 @@
+package sqlite
+
+import (
+	"context"
+	"iter"
+	"time"
+
+	"github.com/idemkit/idem/eventstore"
+)
+
+// SubscribeAll yields the events after the given position, then one Message with
+// CaughtUp set, then new events as they are committed; see eventstore.Store.
+// Filters apply; Limit does not.
+//
+// Appends through this Store wake the subscription on commit; appends by other
+// processes (or other Stores on the same file) are seen by polling every
+// PollInterval. There is no gap and no repeat between catch-up and live: SQLite has
+// one writer and assigns positions inside its transaction, so positions become
+// visible in order, and each pass reads everything after the last position scanned,
+// up to a head it read first (everything at or below a visible head is final).
+// The commit signal is taken before each pass, so a commit after the pass's reads
+// always wakes the next one.
+//
+// It ends with no error when ctx is done or the caller stops ranging, and with an
+// error matching eventstore.ErrClosed when the store is closed.
+func (s *Store) SubscribeAll(ctx context.Context, after eventstore.Position, opts ...eventstore.ReadOption) iter.Seq2[eventstore.Message, error] {
+	o := eventstore.ResolveReadOptions(opts)
+	o.Limit = 0
+	return func(yield func(eventstore.Message, error) bool) {
+		fail := func(err error) { yield(eventstore.Message{}, eventstore.SubscribeError(after, err)) }
+		if err := eventstore.ValidateReadAll(o); err != nil {
+			fail(err)
+			return
+		}
+		r := newLogRange(o)
+		cursor := positionCursor(after) // the last position scanned
+		delivered := after              // the last position delivered
+		caughtUp := false
+		var poll *time.Ticker
+		defer func() {
+			if poll != nil {
+				poll.Stop()
+			}
+		}()
+		for {
+			if ctx.Err() != nil {
+				return
+			}
+			if s.isClosed.Load() {
+				fail(eventstore.ErrClosed)
+				return
+			}
+			wake := s.commits.wait()
+			head, err := s.head(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				fail(s.readError(ctx, "read head", err))
+				return
+			}
+			for cursor < head {
+				page, next, err := r.page(ctx, s, cursor, head, pageSize)
+				if err != nil {
+					if ctx.Err() != nil {
+						return
+					}
+					fail(s.readError(ctx, "read events", err))
+					return
+				}
+				for _, e := range page {
+					if ctx.Err() != nil {
+						return
+					}
+					delivered = e.Position
+					if !yield(eventstore.Message{Event: e, Position: e.Position}, nil) {
+						return
+					}
+				}
+				cursor = next
+			}
+			if !caughtUp {
+				caughtUp = true
+				if !yield(eventstore.Message{CaughtUp: true, Position: delivered}, nil) {
+					return
+				}
+				poll = time.NewTicker(s.cfg.pollInterval)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.done:
+			case <-wake:
+			case <-poll.C:
+			}
+		}
+	}
+}

@@ -1,0 +1,107 @@
+package demo
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+
+	_ "github.com/mattn/go-sqlite3" // the read models' and mail service's databases
+
+	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/eventstore/esdb"
+	"github.com/idemkit/idem/eventstore/sqlite"
+)
+
+// RoleEnv is the environment variable that makes a process a worker or the
+// projector of a demo run; its value is the role's JSON settings.
+const RoleEnv = "IDEM_DEMO_ROLE"
+
+// role is what a child process is told by its parent.
+type role struct {
+	// Kind is "worker" or "projector".
+	Kind        string `json:"kind"`
+	Slot        int    `json:"slot"`
+	Backend     string `json:"backend"`
+	DBPath      string `json:"db"`
+	Synchronous string `json:"sync"`
+	Consumers   int    `json:"consumers"`
+}
+
+func (r role) env() string {
+	b, _ := json.Marshal(r)
+	return RoleEnv + "=" + string(b)
+}
+
+// IsChild reports whether this process was started by a demo run as a worker or
+// projector. main (and TestMain) call ChildMain when it is true.
+func IsChild() bool { return os.Getenv(RoleEnv) != "" }
+
+// ChildMain runs this process's role, reading from standard input and writing to
+// standard output until its input ends, and returns the exit code.
+func ChildMain(ctx context.Context) int {
+	var r role
+	if err := json.Unmarshal([]byte(os.Getenv(RoleEnv)), &r); err != nil {
+		fmt.Fprintf(os.Stderr, "demo child: bad %s: %v\n", RoleEnv, err)
+		return 2
+	}
+	var err error
+	switch r.Kind {
+	case "worker":
+		err = runWorker(ctx, r)
+	case "projector":
+		err = runProjector(ctx, r)
+	default:
+		err = fmt.Errorf("unknown role %q", r.Kind)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "demo %s %d: %v\n", r.Kind, r.Slot, err)
+		return 1
+	}
+	return 0
+}
+
+func runWorker(ctx context.Context, r role) error {
+	store, err := openStore(ctx, r.Backend, r.DBPath, r.Synchronous)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	h, err := newHandlers(store)
+	if err != nil {
+		return err
+	}
+	return serveWorker(ctx, h, r.Consumers, os.Stdin, os.Stdout)
+}
+
+// openStore opens the event store of a run: the SQLite file, or EventStoreDB.
+func openStore(ctx context.Context, backend, path, synchronous string) (eventstore.Store, error) {
+	if backend != "sqlite" {
+		s, err := esdb.Open(ctx, backend)
+		if err != nil {
+			return nil, fmt.Errorf("open EventStoreDB %s: %w", backend, err)
+		}
+		return s, nil
+	}
+	mode := sqlite.Full
+	if strings.EqualFold(synchronous, "NORMAL") {
+		mode = sqlite.Normal
+	}
+	s, err := sqlite.Open(ctx, path, sqlite.Synchronous(mode), sqlite.PollInterval(20e6))
+	if err != nil {
+		return nil, fmt.Errorf("open event store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// openSQL opens a SQLite database for read models or the mail service, in WAL
+// mode with a busy timeout, so that several processes can share it.
+func openSQL(path string) (*sql.DB, error) {
+	db, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_busy_timeout=10000&_txlock=immediate&_synchronous=FULL")
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return db, nil
+}

@@ -1,0 +1,237 @@
+package demo
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/idemkit/idem/aggregate/reservation"
+	"github.com/idemkit/idem/command"
+	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/examples/invoicing"
+	"github.com/idemkit/idem/examples/payments"
+)
+
+// maxListed caps the violations listed per invariant.
+const maxListed = 5
+
+// verify reads the whole event store and checks every invariant of the run,
+// recording what it found in rep (Checks and Violations).
+func verify(ctx context.Context, cfg Config, store eventstore.Store, wl Workload, all []Message, rep *Report) error {
+	codec, err := payments.NewCodec()
+	if err != nil {
+		return err
+	}
+	type cmdEvent struct {
+		stream       string
+		index, count int
+	}
+	var (
+		byCommand  = map[string][]cmdEvent{}
+		invoices   = map[string][]invoicing.InvoiceIssued{} // by shipment reference
+		numbers    = map[string][]string{}                  // number -> shipment references
+		invoiceIDs = map[string]string{}                    // event id -> invoice number
+		pays       = map[string]payments.State{}            // by payment id
+		holders    = map[string]string{}                    // reservation stream -> owner
+	)
+	for e, err := range store.ReadAll(ctx, eventstore.Start) {
+		if err != nil {
+			return fmt.Errorf("demo: verify: %w", err)
+		}
+		rep.Events++
+		switch e.Type {
+		case reservation.ClaimedEventType:
+			var c struct {
+				Owner string `json:"owner"`
+			}
+			if err := json.Unmarshal(e.Data, &c); err != nil {
+				return fmt.Errorf("demo: verify: decode claim at %s: %w", e.Position, err)
+			}
+			holders[e.Stream] = c.Owner
+			continue
+		case reservation.ReleasedEventType:
+			holders[e.Stream] = ""
+			continue
+		}
+		meta, err := command.DecodeMetadata(e.Metadata)
+		if err != nil {
+			rep.violate("metadata", "event %s of %s has no command metadata: %v", e.ID, e.Stream, err)
+			continue
+		}
+		byCommand[meta.CommandID] = append(byCommand[meta.CommandID], cmdEvent{e.Stream, meta.Index, meta.Count})
+		switch {
+		case e.Type == invoicing.TypeInvoiceIssued:
+			var inv invoicing.InvoiceIssued
+			if err := json.Unmarshal(e.Data, &inv); err != nil {
+				return fmt.Errorf("demo: verify: decode invoice at %s: %w", e.Position, err)
+			}
+			if want := invoicing.Category + "-" + invoicing.InvoiceID(inv.ShipmentRef); e.Stream != want {
+				rep.violate("keyed identity", "invoice for %s is in stream %s, not %s", inv.ShipmentRef, e.Stream, want)
+			}
+			invoices[inv.ShipmentRef] = append(invoices[inv.ShipmentRef], inv)
+			numbers[inv.Number] = append(numbers[inv.Number], inv.ShipmentRef)
+			invoiceIDs[e.ID.String()] = inv.Number
+		case strings.HasPrefix(e.Stream, payments.Category+"-"):
+			v, err := codec.Decode(e.Type, e.Data)
+			if err != nil {
+				return fmt.Errorf("demo: verify: decode %s at %s: %w", e.Type, e.Position, err)
+			}
+			id := strings.TrimPrefix(e.Stream, payments.Category+"-")
+			pays[id] = payments.Evolve(pays[id], v)
+		}
+	}
+	rep.InvoicesIssued = 0
+	for _, list := range invoices {
+		rep.InvoicesIssued += len(list)
+	}
+	rep.DistinctRefs = len(wl.Expected.Shipments)
+	rep.CommandsRecorded = len(byCommand)
+
+	// One invoice per fiscal shipment reference, for every shipment (G5).
+	for _, ref := range sortedKeys(invoices) {
+		if n := len(invoices[ref]); n > 1 {
+			rep.violate("one invoice per shipment", "shipment %s has %d invoices", ref, n)
+		}
+	}
+	for _, ref := range sortedKeys(wl.Expected.Shipments) {
+		want := wl.Expected.Shipments[ref]
+		got, ok := invoices[ref]
+		switch {
+		case !ok:
+			rep.violate("every shipment invoiced", "shipment %s has no invoice", ref)
+		case got[0].Customer != want.Customer || got[0].Amount != want.Amount || got[0].Currency != want.Currency:
+			rep.violate("invoice content", "invoice of %s is %+v, want customer %s amount %d %s", ref, got[0], want.Customer, want.Amount, want.Currency)
+		}
+	}
+	// Unique invoice numbers, each held in its reservation by its invoice (G5).
+	for _, num := range sortedKeys(numbers) {
+		refs := numbers[num]
+		if len(refs) > 1 {
+			rep.violate("unique invoice numbers", "number %s is on %d invoices: %v", num, len(refs), refs)
+		}
+		owner := holders[reservation.StreamFor(invoicing.Category, invoicing.NumberKey(num))]
+		if want := invoicing.Category + "-" + invoicing.InvoiceID(refs[0]); owner != want {
+			rep.violate("number reservations", "number %s of invoice %s is reserved by %q", num, refs[0], owner)
+		}
+	}
+	rep.NumbersUnique = len(numbers)
+
+	// Payments end exactly as their commands say, and never refund more than was
+	// captured nor capture more than was authorized (G3, G5).
+	for _, id := range sortedKeys(pays) {
+		s := pays[id]
+		if s.Refunded > s.Captured || s.Captured > s.Authorized {
+			rep.violate("refunds <= captured <= authorized", "payment %s: authorized %d, captured %d, refunded %d", id, s.Authorized, s.Captured, s.Refunded)
+		}
+		if _, ok := wl.Expected.Payments[id]; !ok {
+			rep.violate("payments", "payment %s is not in the workload", id)
+		}
+	}
+	for _, id := range sortedKeys(wl.Expected.Payments) {
+		want, s := wl.Expected.Payments[id], pays[id]
+		got := ExpectedPayment{Authorized: s.Authorized, Captured: s.Captured, Refunded: s.Refunded, Currency: s.Currency,
+			Voided: s.Status == payments.StatusVoided, Captures: len(s.Captures), Refunds: len(s.Refunds)}
+		if got != want {
+			rep.violate("payment outcome", "payment %s ended as %+v, want %+v", id, got, want)
+		}
+	}
+	rep.PaymentsChecked = len(wl.Expected.Payments)
+
+	// No command recorded twice: each command id's events form one append (G3, G4).
+	for _, id := range sortedKeys(byCommand) {
+		evs := byCommand[id]
+		idx := map[int]int{}
+		for _, e := range evs {
+			idx[e.index]++
+			if e.stream != evs[0].stream || e.count != evs[0].count {
+				rep.violate("each command applied once", "command %s has events in %s and %s", id, evs[0].stream, e.stream)
+			}
+		}
+		if len(evs) != evs[0].count || len(idx) != evs[0].count {
+			rep.violate("each command applied once", "command %s has %d events, its append had %d", id, len(evs), evs[0].count)
+		}
+	}
+
+	// Planted misuse: every key reuse refused loudly, never applied; no over-refund applied.
+	for _, m := range all {
+		out := rep.Broker.outcomes[m.Seq]
+		switch m.Planted {
+		case "key-reuse":
+			if out[outKeyReused] == 0 || out[outApplied] > 0 {
+				rep.violate("key reuse is loud", "command %s sent again with another payload: outcomes %v", m.CommandID, out)
+			} else {
+				rep.KeyReuseRefused++
+			}
+		case "over-refund":
+			if out[outApplied] > 0 {
+				rep.violate("refunds <= captured", "over-refund %s was applied", m.CommandID)
+			}
+		}
+	}
+	// Nothing dead-lettered but the planted over-refunds.
+	for _, i := range rep.Broker.DeadLettered {
+		if all[i].Planted != "over-refund" {
+			rep.violate("nothing lost", "message %s (%d) given up after %d attempts: %s", all[i].CommandID, i, cfg.MaxAttempts, rep.Broker.lastErr[i])
+		}
+	}
+
+	// One notification per invoice, sent with the invoice event's id (G10).
+	if rep.Mail.Sent != int64(rep.InvoicesIssued) {
+		rep.violate("one notification per invoice", "%d mails sent for %d invoices", rep.Mail.Sent, rep.InvoicesIssued)
+	}
+	for _, id := range sortedKeys(invoiceIDs) {
+		if _, ok := rep.MailKeys[id]; !ok {
+			rep.violate("one notification per invoice", "invoice %s (event %s) was never mailed", invoiceIDs[id], id)
+		}
+	}
+	for _, k := range sortedKeys(rep.MailKeys) {
+		if _, ok := invoiceIDs[k]; !ok {
+			rep.violate("one notification per invoice", "mail with key %s is about no issued invoice (%s)", k, rep.MailKeys[k])
+		}
+	}
+
+	// Read models: live == rebuilt == what the workload implies (G8, G9).
+	want := ReadModels{Customers: wl.Expected.Customers, Revenue: wl.Expected.Revenue}
+	if !rep.Live.Equal(want) {
+		rep.violate("live read models", "live read models differ from the workload's outcome: %s", diff(rep.Live, want))
+	}
+	if !rep.Rebuilt.Equal(rep.Live) {
+		rep.violate("live == rebuilt", "rebuilt read models differ from the live ones: %s", diff(rep.Rebuilt, rep.Live))
+	}
+	return nil
+}
+
+// diff describes the first rows where two read models differ.
+func diff(got, want ReadModels) string {
+	var out []string
+	for _, k := range sortedKeys(want.Customers) {
+		if got.Customers[k] != want.Customers[k] {
+			out = append(out, fmt.Sprintf("customer %s: %+v, want %+v", k, got.Customers[k], want.Customers[k]))
+		}
+	}
+	for _, k := range sortedKeys(want.Revenue) {
+		if got.Revenue[k] != want.Revenue[k] {
+			out = append(out, fmt.Sprintf("revenue %s: %+v, want %+v", k, got.Revenue[k], want.Revenue[k]))
+		}
+	}
+	if len(got.Customers) != len(want.Customers) || len(got.Revenue) != len(want.Revenue) {
+		out = append(out, fmt.Sprintf("%d customer rows and %d revenue rows, want %d and %d",
+			len(got.Customers), len(got.Revenue), len(want.Customers), len(want.Revenue)))
+	}
+	if len(out) > 3 {
+		out = append(out[:3], fmt.Sprintf("and %d more", len(out)-3))
+	}
+	return strings.Join(out, "; ")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+}

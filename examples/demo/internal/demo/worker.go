@@ -1,0 +1,186 @@
+package demo
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/idemkit/idem/aggregate/reservation"
+	"github.com/idemkit/idem/command"
+	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/examples/invoicing"
+	"github.com/idemkit/idem/examples/payments"
+)
+
+// maxNumberAttempts bounds the invoice number candidates a worker tries.
+const maxNumberAttempts = 64
+
+// handlers are a worker's command handlers, one per aggregate kind.
+type handlers struct {
+	payments *command.Handler[payments.State]
+	invoices *command.Handler[invoicing.State]
+}
+
+func newHandlers(store eventstore.Store) (*handlers, error) {
+	payCodec, err := payments.NewCodec()
+	if err != nil {
+		return nil, err
+	}
+	invCodec, err := invoicing.NewCodec()
+	if err != nil {
+		return nil, err
+	}
+	quiet := command.WithLogger(slog.New(slog.DiscardHandler))
+	h := &handlers{
+		// A cache of recent aggregates: a stale entry (another process wrote since)
+		// is caught by the Exact append, which reloads (G4).
+		payments: command.NewHandler(store, payments.Decider, payCodec, command.WithCache(4096), quiet),
+		invoices: command.NewHandler(store, invoicing.Decider, invCodec, command.WithCache(4096), quiet),
+	}
+	if err := errors.Join(h.payments.Err(), h.invoices.Err()); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// stats sums the two handlers' counters.
+func (h *handlers) stats() command.Stats {
+	s := h.payments.Stats()
+	addStats(&s, h.invoices.Stats())
+	return s
+}
+
+// handle handles one delivery and says what came of it.
+func (h *handlers) handle(ctx context.Context, m Message) ack {
+	if m.Shipment != nil {
+		return h.handleShipment(ctx, *m.Shipment)
+	}
+	res, err := h.payments.Handle(ctx, command.Command{
+		ID: m.CommandID, AggregateID: m.PaymentID, Payload: m.Payload(), CorrelationID: m.PaymentID,
+	})
+	return classify(res, err)
+}
+
+// handleShipment issues the shipment's invoice, proposing number candidates until
+// one is free or already this invoice's (reservations, G5).
+func (h *handlers) handleShipment(ctx context.Context, s invoicing.ShipmentCompleted) ack {
+	renumbered := 0
+	for attempt := range maxNumberAttempts {
+		res, err := h.invoices.Handle(ctx, command.Command{
+			ID: s.CommandID(attempt), AggregateID: invoicing.InvoiceID(s.ShipmentRef),
+			Payload: s.Command(attempt), CorrelationID: s.ShipmentRef,
+		})
+		if errors.Is(err, reservation.ErrClaimed) {
+			renumbered++
+			continue
+		}
+		a := classify(res, err)
+		a.Renumbered = renumbered
+		return a
+	}
+	return ack{Outcome: outRetry, Err: fmt.Sprintf("shipment %s: no free invoice number in %d candidates", s.ShipmentRef, maxNumberAttempts), Renumbered: renumbered}
+}
+
+// classify turns a handler's answer into an outcome.
+func classify(res command.Result, err error) ack {
+	switch {
+	case err == nil && res.Duplicate && res.DuplicateBy == command.ByBusinessKey:
+		return ack{Outcome: outDupKey}
+	case err == nil && res.Duplicate:
+		return ack{Outcome: outDupID}
+	case err == nil && res.NoOp:
+		return ack{Outcome: outNoOp}
+	case err == nil:
+		return ack{Outcome: outApplied}
+	case errors.Is(err, command.ErrIdempotencyKeyReused):
+		return ack{Outcome: outKeyReused, Err: err.Error()}
+	case errors.Is(err, payments.ErrNotAuthorized), errors.Is(err, payments.ErrExceedsCaptured):
+		// Refused for now: the authorization or the capture it needs has not
+		// arrived yet (deliveries are reordered). The queue tries again later.
+		return ack{Outcome: outLater, Err: err.Error()}
+	case errors.Is(err, command.ErrRejected):
+		return ack{Outcome: outRejected, Err: err.Error()}
+	}
+	return ack{Outcome: outRetry, Err: err.Error()}
+}
+
+// serveWorker reads deliveries from in, handles them on consumers goroutines and
+// writes acknowledgements and counters to out, until in ends.
+func serveWorker(ctx context.Context, h *handlers, consumers int, in io.Reader, out io.Writer) error {
+	deliveries := make(chan handoff, consumers)
+	reports := make(chan report, consumers*2)
+	var readErr error
+	go func() {
+		defer close(deliveries)
+		dec := json.NewDecoder(bufio.NewReader(in))
+		for {
+			var d handoff
+			if err := dec.Decode(&d); err != nil {
+				if !errors.Is(err, io.EOF) {
+					readErr = fmt.Errorf("read delivery: %w", err)
+				}
+				return
+			}
+			deliveries <- d
+		}
+	}()
+	var wg sync.WaitGroup
+	for range consumers {
+		wg.Go(func() {
+			for d := range deliveries {
+				a := h.handle(ctx, d.Msg)
+				a.ID = d.ID
+				reports <- report{Ack: &a}
+			}
+		})
+	}
+	go func() { wg.Wait(); close(reports) }()
+
+	w := bufio.NewWriter(out)
+	enc := json.NewEncoder(w)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case r, ok := <-reports:
+			if !ok {
+				s := h.stats()
+				_ = enc.Encode(report{Stats: &s})
+				if err := w.Flush(); err != nil {
+					return err
+				}
+				return readErr
+			}
+			// The counters go out with every flush, right after the acks they
+			// cover: a kill loses at most the last flush's worth of them.
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+			if len(reports) == 0 {
+				s := h.stats()
+				_ = enc.Encode(report{Stats: &s})
+				if err := w.Flush(); err != nil {
+					return err
+				}
+			}
+		case <-tick.C:
+			s := h.stats()
+			_ = enc.Encode(report{Stats: &s})
+			if err := w.Flush(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// stderrLogger is the workers' logger: warnings and errors only.
+func stderrLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}

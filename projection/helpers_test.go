@@ -1,0 +1,218 @@
+package projection_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/eventstore/memory"
+	"github.com/idemkit/idem/projection"
+)
+
+// ledger is the projection most tests use: a row per event (entries) and a
+// per-stream aggregate (balances). Applying an event twice would show in both.
+func ledger(version int) projection.SQL {
+	return projection.SQL{
+		Name:    "ledger",
+		Version: version,
+		Tables:  []string{"balances", "entries"},
+		Setup: func(ctx context.Context, tx *projection.Tx) error {
+			_, err := tx.Exec(ctx, `CREATE TABLE {balances} (stream TEXT PRIMARY KEY, n INTEGER NOT NULL, total INTEGER NOT NULL);
+				CREATE TABLE {entries} (event_id TEXT PRIMARY KEY, stream TEXT NOT NULL, revision INTEGER NOT NULL, amount INTEGER NOT NULL)`)
+			return err
+		},
+		Handle: func(ctx context.Context, tx *projection.Tx, e projection.Event) error {
+			var body struct{ Amount int64 }
+			if err := json.Unmarshal(e.Data, &body); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO {entries} (event_id, stream, revision, amount) VALUES (?, ?, ?, ?)`,
+				e.ID.String(), e.Stream, e.Revision, body.Amount); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO {balances} (stream, n, total) VALUES (?, 1, ?)
+				ON CONFLICT (stream) DO UPDATE SET n = n + 1, total = total + excluded.total`, e.Stream, body.Amount)
+			return err
+		},
+	}
+}
+
+func amountEvent(id uuid.UUID, amount int64) eventstore.EventData {
+	return eventstore.EventData{ID: id, Type: "Amount", Data: fmt.Appendf(nil, `{"Amount":%d}`, amount)}
+}
+
+// workload appends n events over streams streams, chosen by a seeded random source,
+// and returns the expected per-stream count and total.
+func workload(t testing.TB, ctx context.Context, store eventstore.Store, seed uint64, n, streams int) map[string][2]int64 {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	want := map[string][2]int64{}
+	for i := 0; i < n; {
+		s := fmt.Sprintf("acct-%03d", rng.IntN(streams))
+		k := min(1+rng.IntN(4), n-i)
+		evs := make([]eventstore.EventData, k)
+		for j := range evs {
+			amt := int64(rng.IntN(1000) - 300)
+			var id uuid.UUID
+			for b := range id {
+				id[b] = byte(rng.Uint32())
+			}
+			id[6] = id[6]&0x0f | 0x40
+			id[8] = id[8]&0x3f | 0x80
+			evs[j] = amountEvent(id, amt)
+			w := want[s]
+			want[s] = [2]int64{w[0] + 1, w[1] + amt}
+		}
+		if _, err := store.Append(ctx, s, eventstore.Any, evs...); err != nil {
+			t.Fatal(err)
+		}
+		i += k
+	}
+	return want
+}
+
+func openDB(t testing.TB, name string) *sql.DB {
+	t.Helper()
+	db, err := projection.OpenDB(filepath.Join(t.TempDir(), name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func newRunner(t testing.TB, store eventstore.Store, db *sql.DB, opts projection.Options, ps ...projection.SQL) *projection.Runner {
+	t.Helper()
+	if opts.Backoff == 0 {
+		opts.Backoff = time.Millisecond
+	}
+	r, err := projection.NewRunner(store, db, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		if err := r.AddSQL(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return r
+}
+
+// balances reads the balances view.
+func balances(t testing.TB, db *sql.DB) map[string][2]int64 {
+	t.Helper()
+	rows, err := db.Query(`SELECT stream, n, total FROM balances`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	got := map[string][2]int64{}
+	for rows.Next() {
+		var s string
+		var n, total int64
+		if err := rows.Scan(&s, &n, &total); err != nil {
+			t.Fatal(err)
+		}
+		got[s] = [2]int64{n, total}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// dump renders every row of the given views, sorted, for comparisons.
+func dump(t testing.TB, db *sql.DB, tables ...string) string {
+	t.Helper()
+	var b strings.Builder
+	for _, tb := range tables {
+		rows, err := db.Query(`SELECT * FROM ` + tb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, _ := rows.Columns()
+		var lines []string
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			lines = append(lines, fmt.Sprintf("%v", vals))
+		}
+		rows.Close()
+		slices.Sort(lines)
+		fmt.Fprintf(&b, "%s (%d rows)\n%s\n", tb, len(lines), strings.Join(lines, "\n"))
+	}
+	return b.String()
+}
+
+func checkExactlyOnce(t testing.TB, db *sql.DB, want map[string][2]int64) {
+	t.Helper()
+	got := balances(t, db)
+	if len(got) != len(want) {
+		t.Fatalf("balances has %d streams, want %d", len(got), len(want))
+	}
+	for s, w := range want {
+		if got[s] != w {
+			t.Fatalf("stream %s: got (count, total) %v, want %v", s, got[s], w)
+		}
+	}
+	var entries, total int64
+	if err := db.QueryRow(`SELECT count(*) FROM entries`).Scan(&entries); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range want {
+		total += w[0]
+	}
+	if entries != total {
+		t.Fatalf("entries has %d rows, want %d", entries, total)
+	}
+}
+
+func newStore(t testing.TB) *memory.Store {
+	s := memory.New()
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func head(t testing.TB, s *memory.Store) eventstore.Position {
+	h, err := s.Head(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func statsOf(r *projection.Runner, name string, version int) projection.Stats {
+	for _, s := range r.Stats() {
+		if s.Name == name && s.Version == version {
+			return s
+		}
+	}
+	return projection.Stats{}
+}

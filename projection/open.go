@@ -1,0 +1,31 @@
+package projection
+
+import (
+	"database/sql"
+	"fmt"
+	"net/url"
+
+	_ "github.com/mattn/go-sqlite3" // the "sqlite3" driver
+)
+
+// OpenDB opens (creating it if needed) a SQLite database to hold read models, with
+// the settings the runner expects: WAL journal (readers are not blocked by the
+// runner's transactions and see committed snapshots), synchronous=FULL, and a
+// busy timeout so that writers in other processes (an event store in the same
+// file, another runner during a blue/green deploy) wait instead of failing.
+func OpenDB(path string) (*sql.DB, error) {
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", "FULL")
+	q.Set("_busy_timeout", "10000")
+	q.Set("_foreign_keys", "on")
+	db, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open projection database %s: %w", path, err)
+	}
+	if err := db.Ping(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open projection database %s: %w", path, err)
+	}
+	return db, nil
+}
