@@ -2,12 +2,13 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 
-	"github.com/idemkit/idem/aggregate"
+	"github.com/idemkit/idem/aggregate/sqlitesnap"
 	"github.com/idemkit/idem/command"
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/eventstore/memory"
@@ -55,7 +56,7 @@ func idemWorkloads(cfg Config) []Workload {
 		Workload{Key: "idem/P5/load", Unit: "rows/s", Note: "Handler.Load of a 1000-event aggregate (events decoded and folded)",
 			Run: func(ctx context.Context, env *Env) (Sample, error) { return idemLoad(ctx, env, false) }},
 		Workload{Key: "idem/P5/snapshot", Unit: "rows/s",
-			Note: "Handler.Load with WithSnapshots(memory, every 100): events-equivalent rate (1000 per load)",
+			Note: "Handler.Load with WithSnapshots(aggregate/sqlitesnap in its own file, every 100): events-equivalent rate (1000 per load)",
 			Run:  func(ctx context.Context, env *Env) (Sample, error) { return idemLoad(ctx, env, true) }},
 	)
 	ws = append(ws, projectionWorkloads(cfg)...)
@@ -176,7 +177,16 @@ func idemLoad(ctx context.Context, env *Env, snapshots bool) (Sample, error) {
 	defer st.Close()
 	opts := []command.Option{command.WithCache(8)}
 	if snapshots {
-		opts = append(opts, command.WithSnapshots(aggregate.NewMemorySnapshots(), 100, 1))
+		db, err := sql.Open("sqlite3", sqliteDSN(env.freshPath("idem-snapshots"), SyncNormal, "immediate"))
+		if err != nil {
+			return Sample{}, err
+		}
+		defer db.Close()
+		snaps, err := sqlitesnap.New(ctx, db)
+		if err != nil {
+			return Sample{}, err
+		}
+		opts = append(opts, command.WithSnapshots(snaps, 100, 1))
 	}
 	const loaded = 4
 	small := *env

@@ -23,7 +23,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime/pprof"
 	"time"
 )
 
@@ -96,7 +95,7 @@ func main() {
 	only := flag.String("only", "", "run only workloads whose key matches this regular expression")
 	out := flag.String("out", "results", "directory for results.json, results.md and the SVG chart")
 	docs := flag.String("docs", "", "also write the docs page (for example ../docs/benchmarks.md)")
-	profile := flag.String("cpuprofile", "", "write a CPU profile of workloads whose key matches this regular expression to OUT/profiles/")
+	profile := flag.String("cpuprofile", "", "write CPU profiles of the timed part of workloads whose key matches this regular expression to OUT/profiles/KEY-runN.pprof")
 	dir := flag.String("dir", "", "scratch directory for databases (default: a new temporary directory)")
 	p7child := flag.String("p7-child", "", "internal: rebuild a projection over the database at this path and exit")
 	flag.Parse()
@@ -154,17 +153,13 @@ func run(ctx context.Context, cfg Config, dir, only, out, docs, profile string) 
 		if !filter.MatchString(w.Key) {
 			continue
 		}
-		var prof *os.File
+		profile := ""
 		if profFilter != nil && profFilter.MatchString(w.Key) {
-			if prof, err = startProfile(out, w.Key); err != nil {
+			if profile, err = profileStem(out, w.Key); err != nil {
 				return err
 			}
 		}
-		r := measure(ctx, env, w)
-		if prof != nil {
-			pprof.StopCPUProfile()
-			prof.Close()
-		}
+		r := measure(ctx, env, w, profile)
 		results[w.Key] = r
 		logResult(r)
 	}
@@ -176,14 +171,18 @@ func run(ctx context.Context, cfg Config, dir, only, out, docs, profile string) 
 
 // measure runs w env.Runs times and summarizes the samples. An error that is a
 // skip, or any failure, becomes a "not measured" result that says why.
-func measure(ctx context.Context, env *Env, w Workload) Result {
+func measure(ctx context.Context, env *Env, w Workload, profile string) Result {
 	var samples []Sample
 	runs := env.Runs
 	if w.Runs > 0 {
 		runs = w.Runs
 	}
-	for range runs {
+	for run := range runs {
+		if profile != "" {
+			profilePath = fmt.Sprintf("%s-run%d.pprof", profile, run+1)
+		}
 		s, err := w.Run(ctx, env)
+		profilePath = ""
 		if err != nil {
 			var sk errSkip
 			r := Result{Key: w.Key, Unit: w.Unit, Note: w.Note}
@@ -201,21 +200,14 @@ func measure(ctx context.Context, env *Env, w Workload) Result {
 	return r
 }
 
-func startProfile(out, key string) (*os.File, error) {
+// profileStem returns the path, without its run suffix, of the CPU profiles of
+// the workload key: OUT/profiles/<key>.
+func profileStem(out, key string) (string, error) {
 	dir := filepath.Join(out, "profiles")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create %s: %w", dir, err)
+		return "", fmt.Errorf("create %s: %w", dir, err)
 	}
-	name := filepath.Join(dir, regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(key, "_")+".pprof")
-	f, err := os.Create(name)
-	if err != nil {
-		return nil, fmt.Errorf("create profile: %w", err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("start profile %s: %w", name, err)
-	}
-	return f, nil
+	return filepath.Join(dir, regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(key, "_")), nil
 }
 
 func logResult(r Result) {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"time"
@@ -132,6 +134,10 @@ type Op func(worker, i int) (units, retries int, err error)
 // calling it sequentially, and records the latency of every call. It stops at the
 // first error.
 func runFor(workers int, d time.Duration, op Op) (Sample, error) {
+	return profiled(func() (Sample, error) { return runLoop(workers, d, op) })
+}
+
+func runLoop(workers int, d time.Duration, op Op) (Sample, error) {
 	type part struct {
 		units, retries int
 		lat            []time.Duration
@@ -183,9 +189,32 @@ func runFor(workers int, d time.Duration, op Op) (Sample, error) {
 // timeOnce times a single bulk operation (a scan, a rebuild) that reports how
 // many units it processed.
 func timeOnce(fn func() (int, error)) (Sample, error) {
-	start := time.Now()
-	n, err := fn()
-	return Sample{Ops: n, Elapsed: time.Since(start)}, err
+	return profiled(func() (Sample, error) {
+		start := time.Now()
+		n, err := fn()
+		return Sample{Ops: n, Elapsed: time.Since(start)}, err
+	})
+}
+
+// profilePath, when not empty, is where the next timed part writes its CPU
+// profile (set by the harness for workloads named by -cpuprofile), so that a
+// profile holds the timed operations and not the setup.
+var profilePath string
+
+func profiled(timed func() (Sample, error)) (Sample, error) {
+	if profilePath == "" {
+		return timed()
+	}
+	f, err := os.Create(profilePath)
+	if err != nil {
+		return Sample{}, fmt.Errorf("create profile: %w", err)
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return Sample{}, fmt.Errorf("start profile: %w", err)
+	}
+	defer pprof.StopCPUProfile()
+	return timed()
 }
 
 // Picker chooses the aggregate (an index below Config.Aggregates) that a caller's

@@ -41,7 +41,6 @@ type Account struct {
 	Owner   string
 	Balance int
 	Count   int
-	Refs    []string
 }
 
 var errInsufficient = errors.New("insufficient funds")
@@ -57,7 +56,6 @@ func accountDecider() aggregate.Decider[Account] {
 			case Deposited:
 				s.Balance += e.Amount
 				s.Count++
-				s.Refs = append(s.Refs[:len(s.Refs):len(s.Refs)], e.Ref)
 			case Withdrawn:
 				s.Balance -= e.Amount
 				s.Count++

@@ -114,14 +114,25 @@ func TestProjectionBlueGreenSwitchUnderWrites(t *testing.T) {
 	doneA := make(chan error, 1)
 	go func() { doneA <- rA.Run(runCtx) }()
 
-	stopWriters := make(chan struct{})
+	stopWriters, stopReaders := make(chan struct{}), make(chan struct{})
 	var wg sync.WaitGroup
+	var writersOnce, readersOnce sync.Once
+	stopWrites := func() { writersOnce.Do(func() { close(stopWriters) }) }
+	stopAll := func() {
+		stopWrites()
+		readersOnce.Do(func() { close(stopReaders) })
+		wg.Wait()
+	}
+	defer stopAll()
 	wg.Go(func() { // writer
 		for i := 0; ; i++ {
 			select {
 			case <-stopWriters:
 				return
 			default:
+			}
+			if i%1000 == 999 {
+				time.Sleep(20 * time.Millisecond) // let the rebuild catch up now and then
 			}
 			s := fmt.Sprintf("acct-%03d", i%50)
 			if _, err := store.Append(ctx, s, eventstore.Any, amountEvent(uuid.New(), 1)); err != nil {
@@ -136,7 +147,6 @@ func TestProjectionBlueGreenSwitchUnderWrites(t *testing.T) {
 	})
 	var reads, violations atomic.Int64
 	var seen sync.Map // versions seen by readers
-	stopReaders := make(chan struct{})
 	wg.Go(func() { // reader
 		maxVersion := 0
 		for {
@@ -174,7 +184,13 @@ func TestProjectionBlueGreenSwitchUnderWrites(t *testing.T) {
 	rB := newRunner(t, store, dbB, projection.Options{BatchSize: 64}, ledger(2))
 	doneB := make(chan error, 1)
 	go func() { doneB <- rB.Run(runCtx) }()
-	waitFor(t, "the switch to v2", func() bool { return statsOf(rB, "ledger", 2).State == "active" })
+	waitFor(t, "the switch to v2", func() bool {
+		st := statsOf(rB, "ledger", 2)
+		if st.Err != nil {
+			t.Fatalf("v2: %v", st.Err)
+		}
+		return st.State == "active"
+	})
 	select {
 	case err := <-doneA:
 		if err != nil {
@@ -184,12 +200,11 @@ func TestProjectionBlueGreenSwitchUnderWrites(t *testing.T) {
 		t.Fatal("runner of v1 kept running after the switch")
 	}
 	time.Sleep(100 * time.Millisecond)
-	close(stopWriters)
+	stopWrites()
 	time.Sleep(10 * time.Millisecond)
 	h := head(t, store)
 	waitFor(t, "v2 to catch up", func() bool { return statsOf(rB, "ledger", 2).Checkpoint == h })
-	close(stopReaders)
-	wg.Wait()
+	stopAll()
 	cancel()
 	if err := <-doneB; err != nil {
 		t.Fatal(err)

@@ -195,7 +195,7 @@ func (r *Runner) runAll(ctx context.Context, untilCaughtUp bool) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
+	var wg, lag sync.WaitGroup
 	errs := make([]error, len(workers))
 	for i, w := range workers {
 		wg.Go(func() {
@@ -206,9 +206,11 @@ func (r *Runner) runAll(ctx context.Context, untilCaughtUp bool) error {
 		})
 	}
 	if r.opts.LagEvery > 0 && !untilCaughtUp {
-		wg.Go(func() { r.lagLoop(ctx, workers) })
+		lag.Go(func() { r.lagLoop(ctx, workers) })
 	}
 	wg.Wait()
+	cancel()
+	lag.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
@@ -236,10 +238,9 @@ func (r *Runner) ensureSchema(ctx context.Context) error {
 	if done {
 		return nil
 	}
-	err := r.writeTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, schema)
-		return err
-	})
+	r.writeMu.Lock()
+	_, err := r.db.ExecContext(ctx, schema)
+	r.writeMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("create projection bookkeeping tables: %w", err)
 	}
@@ -255,6 +256,13 @@ func (r *Runner) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	defer r.writeMu.Unlock()
 	tx, err := r.db.BeginTx(ctx, nil)
 	if err != nil {
+		return err
+	}
+	// Take SQLite's write lock first: a transaction that reads, then writes, fails
+	// at once with "database is locked" if another connection wrote in between,
+	// where one that starts by writing waits for the lock (busy timeout).
+	if _, err := tx.ExecContext(ctx, `UPDATE idem_projections SET name = name WHERE 0`); err != nil {
+		_ = tx.Rollback()
 		return err
 	}
 	if err := fn(tx); err != nil {

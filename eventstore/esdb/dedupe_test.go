@@ -184,4 +184,3 @@ func TestHandlerKeyReuseWithChangedPayload(t *testing.T) {
 		t.Fatalf("stream has %d events, want 1: nothing written", n)
 	}
 }
-

@@ -210,7 +210,7 @@ func (b *broker) ackLocked(w *workerProc, a ack) {
 		if b.failures[q.idx] < b.cfg.MaxAttempts {
 			b.stats.RetriesAfterError++
 			b.queue = append(b.queue, queued{idx: q.idx, kind: delivery.Retry})
-		} else {
+		} else if b.failures[q.idx] == b.cfg.MaxAttempts {
 			b.stats.DeadLettered = append(b.stats.DeadLettered, q.idx)
 		}
 	}

@@ -57,6 +57,10 @@ type Config struct {
 	// Progress receives a line of progress every ProgressEvery; nil for none.
 	Progress      io.Writer
 	ProgressEvery time.Duration
+	// HandlerClaimsOnly leaves the invoice number claims to the command handler
+	// alone (Decider.Keys), without the worker's own claim first; see
+	// handlers.handleShipment for why the worker claims first by default.
+	HandlerClaimsOnly bool
 	// Timeout bounds the whole run.
 	Timeout time.Duration
 }

@@ -28,6 +28,8 @@ type role struct {
 	DBPath      string `json:"db"`
 	Synchronous string `json:"sync"`
 	Consumers   int    `json:"consumers"`
+	// HandlerClaimsOnly: see Config.HandlerClaimsOnly.
+	HandlerClaimsOnly bool `json:"handler_claims_only,omitempty"`
 }
 
 func (r role) env() string {
@@ -69,7 +71,7 @@ func runWorker(ctx context.Context, r role) error {
 		return err
 	}
 	defer store.Close()
-	h, err := newHandlers(store)
+	h, err := newHandlers(store, r.HandlerClaimsOnly)
 	if err != nil {
 		return err
 	}

@@ -64,7 +64,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		cmd.Env = append(append(os.Environ(), cfg.Env...), r.env())
 		return cmd, nil
 	}
-	base := role{Backend: cfg.Backend, DBPath: cfg.DBPath, Synchronous: cfg.Synchronous, Consumers: cfg.Consumers}
+	base := role{Backend: cfg.Backend, DBPath: cfg.DBPath, Synchronous: cfg.Synchronous, Consumers: cfg.Consumers,
+		HandlerClaimsOnly: cfg.HandlerClaimsOnly}
 	proj := &projectorProc{spawn: func() (*exec.Cmd, error) {
 		r := base
 		r.Kind = "projector"
@@ -232,6 +233,6 @@ func startProgress(cfg Config, b *broker, p *projectorProc, store eventstore.Sto
 func printProgress(w io.Writer, b *broker, p *projectorProc, started time.Time) {
 	delivered, acked, queued, kills := b.progress()
 	st := p.snapshot()
-	fmt.Fprintf(w, "  %5.1fs  delivered %7d  acked %7d  queued %6d  workers killed %3d  projector: %d events applied, lag %d\n",
-		time.Since(started).Seconds(), delivered, acked, queued, kills, st.Applied, st.Lag)
+	fmt.Fprintf(w, "  %5.1fs  delivered %7d  acknowledged %7d  queued %6d  workers killed %3d  projector killed %2d, lag %d events\n",
+		time.Since(started).Seconds(), delivered, acked, queued, kills, p.killCount(), st.Lag)
 }

@@ -111,3 +111,10 @@ func (p *projectorProc) stop() (kills, restarts int) {
 	defer p.mu.Unlock()
 	return p.kills, p.restarts
 }
+
+// killCount returns how often the projector was killed.
+func (p *projectorProc) killCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.kills
+}

@@ -119,13 +119,6 @@ func Generate(seed uint64, n int, twoPathRate, keyReuse float64) Workload {
 		m.Seq = len(w.Messages)
 		w.Messages = append(w.Messages, m)
 	}
-	defer func() {
-		for _, m := range w.Messages {
-			if m.Planted == "" && m.Shipment == nil && !shared[m.Seq] && rng.Float64() < keyReuse {
-				w.Late = append(w.Late, changed(m))
-			}
-		}
-	}()
 	for len(w.Messages) < n {
 		c := rng.IntN(customers)
 		customer := fmt.Sprintf("customer-%03d", c)
@@ -161,6 +154,11 @@ func Generate(seed uint64, n int, twoPathRate, keyReuse float64) Workload {
 		}
 		w.Payments++
 		w.generatePayment(rng, add, shared, fmt.Sprintf("pay-%06d", w.Payments), customer, currency)
+	}
+	for _, m := range w.Messages {
+		if m.Planted == "" && m.Shipment == nil && !shared[m.Seq] && rng.Float64() < keyReuse {
+			w.Late = append(w.Late, changed(m))
+		}
 	}
 	return w
 }

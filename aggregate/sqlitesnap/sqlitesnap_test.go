@@ -1,0 +1,81 @@
+package sqlitesnap_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3"
+	"github.com/stretchr/testify/require"
+
+	"github.com/idemkit/idem/aggregate"
+	"github.com/idemkit/idem/aggregate/sqlitesnap"
+)
+
+func open(t *testing.T) *sqlitesnap.Store {
+	db, err := sql.Open("sqlite3", filepath.Join(t.TempDir(), "s.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	s, err := sqlitesnap.New(t.Context(), db)
+	require.NoError(t, err)
+	return s
+}
+
+func TestSaveLoad(t *testing.T) {
+	ctx := t.Context()
+	s := open(t)
+	_, err := s.LoadSnapshot(ctx, "a-1")
+	require.ErrorIs(t, err, aggregate.ErrNoSnapshot)
+	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	snap := aggregate.Snapshot{Stream: "a-1", Revision: 9, SchemaVersion: 3, State: []byte(`{"n":1}`), TakenAt: at,
+		Processed: []aggregate.ProcessedCommand{{ID: "c", Fingerprint: "f", FirstRevision: 8, LastRevision: 9, RecordedAt: at}}}
+	require.NoError(t, s.SaveSnapshot(ctx, snap))
+	got, err := s.LoadSnapshot(ctx, "a-1")
+	require.NoError(t, err)
+	require.Equal(t, snap, got)
+
+	require.NoError(t, s.SaveSnapshot(ctx, aggregate.Snapshot{Stream: "a-1", Revision: 4, State: []byte(`old`)}))
+	got, err = s.LoadSnapshot(ctx, "a-1")
+	require.NoError(t, err)
+	require.Equal(t, uint64(9), got.Revision, "an older snapshot never replaces a newer one")
+
+	require.NoError(t, s.SaveSnapshot(ctx, aggregate.Snapshot{Stream: "a-1", Revision: 12, State: []byte(`new`)}))
+	got, err = s.LoadSnapshot(ctx, "a-1")
+	require.NoError(t, err)
+	require.Equal(t, uint64(12), got.Revision)
+	require.Empty(t, got.Processed)
+
+	require.ErrorIs(t, s.SaveSnapshot(ctx, aggregate.Snapshot{Stream: ""}), aggregate.ErrInvalidSnapshot)
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = s.LoadSnapshot(cancelled, "a-1")
+	require.ErrorIs(t, err, context.Canceled)
+}
+
+func TestNewRejectsBadInput(t *testing.T) {
+	_, err := sqlitesnap.New(t.Context(), nil)
+	require.ErrorIs(t, err, aggregate.ErrInvalidSnapshot)
+	db, err := sql.Open("sqlite3", ":memory:")
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = sqlitesnap.New(t.Context(), db, sqlitesnap.WithTable("x; DROP TABLE y"))
+	require.ErrorIs(t, err, aggregate.ErrInvalidSnapshot)
+}
+
+func Example() {
+	ctx := context.Background()
+	db, _ := sql.Open("sqlite3", "file:example?mode=memory&cache=shared")
+	defer db.Close()
+	snaps, err := sqlitesnap.New(ctx, db)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	_ = snaps.SaveSnapshot(ctx, aggregate.Snapshot{Stream: "account-1", Revision: 99, SchemaVersion: 1, State: []byte(`{"Balance":5}`)})
+	s, _ := snaps.LoadSnapshot(ctx, "account-1")
+	fmt.Println(s.Revision, string(s.State))
+	// Output: 99 {"Balance":5}
+}

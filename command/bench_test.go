@@ -1,0 +1,164 @@
+package command_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/idemkit/idem/aggregate"
+	"github.com/idemkit/idem/command"
+	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/eventstore/memory"
+	"github.com/idemkit/idem/eventstore/sqlite"
+)
+
+// The benchmarks run on both backends; quote the handler's numbers as ratios to
+// BenchmarkRawAppendExact and BenchmarkRawRead1000 of the same backend, same run.
+
+func benchStores() []struct {
+	name string
+	open func(b *testing.B) eventstore.Store
+} {
+	return []struct {
+		name string
+		open func(b *testing.B) eventstore.Store
+	}{
+		{"memory", func(b *testing.B) eventstore.Store { s := memory.New(); b.Cleanup(func() { _ = s.Close() }); return s }},
+		{"sqlite", func(b *testing.B) eventstore.Store {
+			s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = s.Close() })
+			return s
+		}},
+	}
+}
+
+func eachBenchStore(b *testing.B, f func(b *testing.B, s eventstore.Store)) {
+	for _, bs := range benchStores() {
+		b.Run(bs.name, func(b *testing.B) { f(b, bs.open(b)) })
+	}
+}
+
+// BenchmarkRawAppendExact is the floor: one event, Exact(n), a payload and metadata
+// the size the handler writes.
+func BenchmarkRawAppendExact(b *testing.B) {
+	eachBenchStore(b, func(b *testing.B, s eventstore.Store) {
+		ctx := context.Background()
+		data := []byte(`{"Amount":1,"Ref":""}`)
+		meta := []byte(`{"command_id":"cmd-000000","fingerprint":"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef","command_type":"account.Deposit","index":0,"count":1}`)
+		if _, err := s.Append(ctx, "raw-1", eventstore.NoStream, eventstore.EventData{ID: uuid.New(), Type: "t", Data: data, Metadata: meta}); err != nil {
+			b.Fatal(err)
+		}
+		rev := uint64(0)
+		b.ResetTimer()
+		for b.Loop() {
+			res, err := s.Append(ctx, "raw-1", eventstore.Exact(rev), eventstore.EventData{ID: uuid.New(), Type: "t", Data: data, Metadata: meta})
+			if err != nil {
+				b.Fatal(err)
+			}
+			rev = res.Revision
+		}
+	})
+}
+
+func fill(b *testing.B, h *command.Handler[Account], agg string, n int) {
+	ctx := context.Background()
+	for i := range n {
+		if _, err := h.Handle(ctx, command.Command{ID: fmt.Sprintf("fill-%d", i), AggregateID: agg, Payload: Deposit{Amount: 1}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRawRead1000 reads a 1000-event stream.
+func BenchmarkRawRead1000(b *testing.B) {
+	eachBenchStore(b, func(b *testing.B, s eventstore.Store) {
+		fill(b, command.NewHandler(s, accountDecider(), accountCodec(b)), "big", 1000)
+		ctx := context.Background()
+		b.ResetTimer()
+		for b.Loop() {
+			n := 0
+			for _, err := range s.ReadStream(ctx, "account-big", 0) {
+				if err != nil {
+					b.Fatal(err)
+				}
+				n++
+			}
+			if n != 1000 {
+				b.Fatal(n)
+			}
+		}
+	})
+}
+
+func BenchmarkHandleNewCommand(b *testing.B) {
+	for _, cache := range []int{0, 64} {
+		b.Run(fmt.Sprintf("cache=%d", cache), func(b *testing.B) {
+			eachBenchStore(b, func(b *testing.B, s eventstore.Store) {
+				h := command.NewHandler(s, accountDecider(), accountCodec(b), command.WithCache(cache))
+				// Short streams without a cache, so the load does not dominate.
+				ctx := context.Background()
+				i := 0
+				b.ResetTimer()
+				for b.Loop() {
+					agg := "hot"
+					if cache == 0 {
+						agg = fmt.Sprintf("a%d", i/10)
+					}
+					if _, err := h.Handle(ctx, command.Command{ID: fmt.Sprintf("n-%d", i), AggregateID: agg, Payload: Deposit{Amount: 1}}); err != nil {
+						b.Fatal(err)
+					}
+					i++
+				}
+			})
+		})
+	}
+}
+
+func BenchmarkHandleDuplicate(b *testing.B) {
+	for _, cache := range []int{0, 64} {
+		b.Run(fmt.Sprintf("cache=%d", cache), func(b *testing.B) {
+			eachBenchStore(b, func(b *testing.B, s eventstore.Store) {
+				h := command.NewHandler(s, accountDecider(), accountCodec(b), command.WithCache(cache))
+				fill(b, h, "dup", 10)
+				ctx := context.Background()
+				c := command.Command{ID: "fill-9", AggregateID: "dup", Payload: Deposit{Amount: 1}}
+				b.ResetTimer()
+				for b.Loop() {
+					res, err := h.Handle(ctx, c)
+					if err != nil || !res.Duplicate {
+						b.Fatal(err, res.Duplicate)
+					}
+				}
+			})
+		})
+	}
+}
+
+func BenchmarkLoad1000(b *testing.B) {
+	for _, snap := range []bool{false, true} {
+		b.Run(fmt.Sprintf("snapshot=%v", snap), func(b *testing.B) {
+			eachBenchStore(b, func(b *testing.B, s eventstore.Store) {
+				var opts []command.Option
+				if snap {
+					opts = append(opts, command.WithSnapshots(aggregate.NewMemorySnapshots(), 100, 1))
+				}
+				h := command.NewHandler(s, accountDecider(), accountCodec(b), opts...)
+				fill(b, h, "big", 1000)
+				ctx := context.Background()
+				b.ResetTimer()
+				for b.Loop() {
+					st, _, err := h.Load(ctx, "big")
+					if err != nil || st.Balance != 1000 {
+						b.Fatal(err, st.Balance)
+					}
+				}
+			})
+		})
+	}
+}
