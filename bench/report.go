@@ -35,6 +35,14 @@ type comparison struct {
 	Peers []string
 }
 
+// costRatio is the cost of idem's operation relative to the base's: the inverse
+// of the throughput ratio.
+func costRatio(idem, base Result) float64 { return base.Median / idem.Median }
+
+func atMost(x float64) func(_, _ Result, r float64) bool {
+	return func(_, _ Result, r float64) bool { return r <= x }
+}
+
 func atLeast(x float64) func(_, _ Result, r float64) bool {
 	return func(_, _ Result, r float64) bool { return r >= x }
 }
@@ -66,13 +74,9 @@ func comparisons() []comparison {
 		{Workload: "P2 vs hallgren at 64 callers, _txlock=immediate", Idem: "idem/P2/distinct/c64", Base: "hallgren/P2/immediate/c64",
 			Target: ">= 2x peer and lower p99", Met: atLeastWithLowerP99(2)},
 		{Workload: "P3 duplicate command, cost relative to a new one", Idem: "idem/P3/duplicate", Base: "idem/P1/FULL",
-			Target: "<= 0.1x the cost",
-			Ratio:  func(i, b Result) float64 { return b.Median / i.Median },
-			Met:    func(_, _ Result, r float64) bool { return r <= 0.1 }},
+			Target: "<= 0.1x the cost", Ratio: costRatio, Met: atMost(0.1)},
 		{Workload: "P3 duplicate command with WithCache, relative to a new one", Idem: "idem/P3/duplicate-cached", Base: "idem/P1/FULL",
-			Target: "<= 0.1x the cost",
-			Ratio:  func(i, b Result) float64 { return b.Median / i.Median },
-			Met:    func(_, _ Result, r float64) bool { return r <= 0.1 }},
+			Target: "<= 0.1x the cost", Ratio: costRatio, Met: atMost(0.1)},
 		{Workload: "P4 projection rebuild, counting", Idem: "idem/P4/count", Base: "raw/scan",
 			Target: ">= 0.5x raw scan", Met: atLeast(0.5)},
 		{Workload: "P4 projection rebuild, one row per event", Idem: "idem/P4/rows", Base: "raw/scan",

@@ -28,7 +28,7 @@ type Report struct {
 
 	// Found by reading the event store.
 	Events, InvoicesIssued, DistinctRefs, NumbersUnique, PaymentsChecked, CommandsRecorded int
-	KeyReuseRefused                                                                        int
+	KeyReuseRefused, OverRefundsRefused                                                    int
 
 	DeliveryTime, RebuildTime, Elapsed time.Duration
 	// Violations names every broken invariant; empty when all held.
@@ -86,11 +86,13 @@ func (r *Report) Print(w io.Writer) {
 	p("  %-30s %d workers and %d projector killed with SIGKILL, all restarted; %d in-flight deliveries redelivered", "crashes survived", b.Kills, r.ProjectorKills, b.RedeliveredAfterKill)
 	p("")
 	p("What the command handlers did (counters of every worker process)")
-	p("  %-30s %d  (%d distinct command ids sent)", "commands recorded", r.CommandsRecorded, distinctIDs(wl))
+	p("  %-30s %d  (= %d distinct command ids - %d second paths - %d webhook copies - %d over-refunds)", "commands recorded",
+		r.CommandsRecorded, distinctIDs(wl), wl.ShipmentsTwoPaths, wl.WebhookCopies, wl.OverRefunds)
 	p("  %-30s %d by command id, %d by business key", "duplicates absorbed", b.Handler.DuplicatesByID, b.Handler.DuplicatesByKey)
 	p("  %-30s %d  (loud ErrIdempotencyKeyReused; %d of %d planted ids refused)", "key-reuse errors", b.Handler.KeyReused, r.KeyReuseRefused, len(wl.Late))
 	p("  %-30s %d  (appends that lost a race and were decided again)", "conflicts retried", b.Handler.ConflictsRetried)
-	p("  %-30s %d  (%d over-refunds among them, given up after %d tries)", "domain rejections", b.Handler.Rejected, len(b.DeadLettered), c.MaxAttempts)
+	p("  %-30s %d  (captures before their authorization, refunds before their capture: redelivered later;", "domain rejections", b.Handler.Rejected)
+	p("  %-30s  %d of %d over-refunds refused every time, given up after %d tries)", "", r.OverRefundsRefused, wl.OverRefunds, c.MaxAttempts)
 	p("")
 	p("Invariants")
 	p("  %-30s %d issued for %d distinct shipment references  %s", "invoices", r.InvoicesIssued, r.DistinctRefs, check(r.InvoicesIssued == r.DistinctRefs && !r.broken("one invoice per shipment", "every shipment invoiced", "invoice content", "keyed identity")))

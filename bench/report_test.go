@@ -1,0 +1,66 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func comparisonNamed(t *testing.T, prefix string) comparison {
+	t.Helper()
+	for _, c := range comparisons() {
+		if strings.HasPrefix(c.Workload, prefix) {
+			return c
+		}
+	}
+	t.Fatalf("no comparison %q", prefix)
+	return comparison{}
+}
+
+func TestComparisonRowShowsRatioAndVerdict(t *testing.T) {
+	r := Report{Results: map[string]Result{
+		"idem/P1/FULL":      {Unit: "cmd/s", Median: 950, Min: 900, Max: 1000, Runs: 3},
+		"raw/revcheck/FULL": {Unit: "tx/s", Median: 1000, Min: 1000, Max: 1000, Runs: 3},
+	}}
+	row := r.comparisonRow(comparisonNamed(t, "P1 one command"))
+	if !strings.Contains(row, "0.95x") || !strings.Contains(row, "| yes |") {
+		t.Fatalf("row %q: want ratio 0.95x and target met", row)
+	}
+	r.Results["idem/P1/FULL"] = Result{Unit: "cmd/s", Median: 500, Runs: 3}
+	if row := r.comparisonRow(comparisonNamed(t, "P1 one command")); !strings.Contains(row, "**no**") {
+		t.Fatalf("row %q: want target missed", row)
+	}
+}
+
+func TestDuplicateCostIsTheInverseRatio(t *testing.T) {
+	r := Report{Results: map[string]Result{
+		"idem/P3/duplicate": {Unit: "cmd/s", Median: 20000, Runs: 1},
+		"idem/P1/FULL":      {Unit: "cmd/s", Median: 1000, Runs: 1},
+	}}
+	row := r.comparisonRow(comparisonNamed(t, "P3 duplicate command,"))
+	if !strings.Contains(row, "0.05x") || !strings.Contains(row, "| yes |") {
+		t.Fatalf("row %q: a duplicate 20x faster costs 0.05x, which meets <= 0.1x", row)
+	}
+}
+
+func TestPeerTargetNeedsLowerP99(t *testing.T) {
+	c := comparisonNamed(t, "P2 vs hallgren at 64 callers, _txlock")
+	r := Report{Results: map[string]Result{
+		"idem/P2/distinct/c64":      {Unit: "cmd/s", Median: 3000, Runs: 1, P99: 50 * time.Millisecond},
+		"hallgren/P2/immediate/c64": {Unit: "cmd/s", Median: 1000, Runs: 1, P99: 10 * time.Millisecond},
+	}}
+	if row := r.comparisonRow(c); !strings.Contains(row, "**no**") {
+		t.Fatalf("row %q: 3x the throughput with a higher p99 must miss the target", row)
+	}
+}
+
+func TestMissingFigureIsNotMeasuredNeverMadeUp(t *testing.T) {
+	r := Report{Results: map[string]Result{
+		"idem/P4/count": {Key: "idem/P4/count", Skipped: "projection package does not build"},
+		"raw/scan":      {Unit: "rows/s", Median: 1000, Runs: 1},
+	}}
+	row := r.comparisonRow(comparisonNamed(t, "P4 projection rebuild, counting"))
+	if !strings.Contains(row, "not measured: projection package does not build") || !strings.Contains(row, "| — |") {
+		t.Fatalf("row %q: want the reason and no ratio", row)
+	}
+}

@@ -1,0 +1,97 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/idemkit/idem/eventstore/esdb/esdbtest"
+)
+
+// TestMain lets the test binary serve as the demo's worker and projector
+// processes: Run re-executes it with RoleEnv set.
+func TestMain(m *testing.M) {
+	if IsChild() {
+		os.Exit(ChildMain(context.Background()))
+	}
+	os.Exit(m.Run())
+}
+
+// shortConfig is the demo shortened for CI: fewer messages, more kills, more
+// planted key reuses, so that every path shows up in a few seconds.
+func shortConfig(t *testing.T) Config {
+	cfg := DefaultConfig()
+	cfg.Messages = 1500
+	cfg.CrashRate = 0.01
+	cfg.KeyReuseRate = 0.03
+	cfg.DBPath = filepath.Join(t.TempDir(), "demo.db")
+	cfg.Progress = nil
+	cfg.Timeout = 3 * time.Minute
+	return cfg
+}
+
+// TestRunKeepsInvariantsWhileWorkersAreKilled runs the demo's core with real
+// child processes killed with SIGKILL: every invariant must hold, and the run must
+// really have duplicated, raced, killed and refused what it claims to.
+func TestRunKeepsInvariantsWhileWorkersAreKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	rep, err := Run(context.Background(), shortConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	rep.Print(&out)
+	if !rep.OK() {
+		t.Fatalf("invariants violated: %s\n%s", rep.Summary(), out.String())
+	}
+	b := rep.Broker
+	for name, n := range map[string]uint64{
+		"workers killed":               uint64(b.Kills),
+		"deliveries raced":             uint64(b.Races),
+		"duplicate deliveries":         uint64(b.Duplicates),
+		"duplicates by command id":     b.Handler.DuplicatesByID,
+		"duplicates by business key":   b.Handler.DuplicatesByKey,
+		"key-reuse errors":             b.Handler.KeyReused,
+		"planted key reuses refused":   uint64(rep.KeyReuseRefused),
+		"invoices issued":              uint64(rep.InvoicesIssued),
+		"redelivered after kills":      uint64(b.RedeliveredAfterKill),
+		"second-path shipment duplica": uint64(rep.Workload.ShipmentsTwoPaths),
+	} {
+		if n == 0 {
+			t.Errorf("%s: 0, the run did not exercise it\n%s", name, out.String())
+		}
+	}
+	if rep.KeyReuseRefused != len(rep.Workload.Late) {
+		t.Errorf("%d of %d planted key reuses refused", rep.KeyReuseRefused, len(rep.Workload.Late))
+	}
+}
+
+// TestRunOnEventStoreDB runs the demo with the event store on the in-process
+// EventStoreDB emulator (the read models stay in SQLite). Workers are still
+// killed: the emulator lives in this test process, not in theirs.
+func TestRunOnEventStoreDB(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	srv := esdbtest.Start(t)
+	cfg := shortConfig(t)
+	cfg.Messages = 800
+	cfg.Backend = srv.URL()
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() {
+		var out bytes.Buffer
+		rep.Print(&out)
+		t.Fatalf("invariants violated on EventStoreDB: %s\n%s", rep.Summary(), out.String())
+	}
+	if rep.Broker.Kills == 0 || rep.InvoicesIssued == 0 {
+		t.Errorf("run did nothing worth checking: %d kills, %d invoices", rep.Broker.Kills, rep.InvoicesIssued)
+	}
+}

@@ -1,0 +1,121 @@
+package projection_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/projection"
+)
+
+func poisonStore(t *testing.T) (*eventstoreWithIDs, []uuid.UUID) {
+	t.Helper()
+	store := newStore(t)
+	ids := make([]uuid.UUID, 10)
+	for i := range ids {
+		ids[i] = uuid.New()
+		amount := int64(1)
+		if i == 4 {
+			amount = -999 // the poison
+		}
+		if _, err := store.Append(context.Background(), "acct-1", eventstore.Any, amountEvent(ids[i], amount)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &eventstoreWithIDs{store}, ids
+}
+
+type eventstoreWithIDs struct{ eventstore.Store }
+
+// failing returns a ledger that rejects negative amounts while *broken is true.
+func failing(broken *bool, policy projection.PoisonPolicy) projection.SQL {
+	p := ledger(1)
+	inner := p.Handle
+	p.Poison = policy
+	p.Handle = func(ctx context.Context, tx *projection.Tx, e projection.Event) error {
+		if *broken && string(e.Data) == `{"Amount":-999}` {
+			return errors.New("negative amounts are not supported")
+		}
+		return inner(ctx, tx, e)
+	}
+	return p
+}
+
+// By default a poison event stops the projection with an error naming it; nothing
+// after it is applied; the events before it are.
+func TestProjectionPoisonStops(t *testing.T) {
+	ctx := context.Background()
+	store, ids := poisonStore(t)
+	db := openDB(t, "rm.db")
+	broken := true
+	r := newRunner(t, store, db, projection.Options{Retries: 2}, failing(&broken, projection.PoisonStop))
+	err := r.CatchUp(ctx)
+	var herr *projection.HandlerError
+	if !errors.Is(err, projection.ErrHandlerFailed) || !errors.As(err, &herr) {
+		t.Fatalf("CatchUp = %v, want a HandlerError", err)
+	}
+	if herr.EventID != ids[4].String() || herr.Stream != "acct-1" || herr.Revision != 4 || herr.Attempts != 3 {
+		t.Fatalf("HandlerError %+v does not name the poison event", herr)
+	}
+	if got := balances(t, db)["acct-1"]; got != [2]int64{4, 4} {
+		t.Fatalf("balance %v, want the 4 events before the poison", got)
+	}
+	st := statsOf(r, "ledger", 1)
+	if st.Retries != 2 || st.Err == nil {
+		t.Fatalf("stats %+v", st)
+	}
+	// Fixed handler: a restart resumes at the poison event.
+	broken = false
+	if err := r.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := balances(t, db)["acct-1"]; got != [2]int64{10, 9 - 999} {
+		t.Fatalf("balance %v after the fix", got)
+	}
+}
+
+// With PoisonPark the event is parked and the projection goes on; parked events
+// are listed and re-run once the handler is fixed.
+func TestProjectionPoisonParksAndReruns(t *testing.T) {
+	ctx := context.Background()
+	store, ids := poisonStore(t)
+	db := openDB(t, "rm.db")
+	broken := true
+	r := newRunner(t, store, db, projection.Options{Retries: 1}, failing(&broken, projection.PoisonPark))
+	if err := r.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := balances(t, db)["acct-1"]; got != [2]int64{9, 9} {
+		t.Fatalf("balance %v, want all but the parked event", got)
+	}
+	parked, err := r.Parked(ctx, "ledger")
+	if err != nil || len(parked) != 1 || parked[0].Event.ID != ids[4] || parked[0].Attempts != 2 || parked[0].Err == "" {
+		t.Fatalf("Parked = %+v, %v", parked, err)
+	}
+	if st := statsOf(r, "ledger", 1); st.Parked != 1 || st.Applied != 9 {
+		t.Fatalf("stats %+v", st)
+	}
+	// Still broken: the re-run fails and the event stays parked.
+	if err := r.RetryParked(ctx, "ledger", ids[4]); !errors.Is(err, projection.ErrHandlerFailed) {
+		t.Fatalf("RetryParked while broken = %v", err)
+	}
+	broken = false
+	if err := r.RetryParked(ctx, "ledger", ids[4]); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.RetryParked(ctx, "ledger", ids[4]); !errors.Is(err, projection.ErrParkedNotFound) {
+		t.Fatalf("second RetryParked = %v, want ErrParkedNotFound", err)
+	}
+	if got := balances(t, db)["acct-1"]; got != [2]int64{10, 9 - 999} {
+		t.Fatalf("balance %v after the re-run", got)
+	}
+	if parked, _ := r.Parked(ctx, "ledger"); len(parked) != 0 {
+		t.Fatalf("still parked: %+v", parked)
+	}
+	// A replay of the stream does not apply it again.
+	if res, err := r.ReplayStream(ctx, "ledger", "acct-1"); err != nil || res.Applied != 0 {
+		t.Fatalf("replay after re-run: %+v %v", res, err)
+	}
+}
