@@ -32,14 +32,21 @@ func describeMachine(ctx context.Context) Machine {
 		fmt.Sscan(kb, &n)
 		m.MemoryMiB = n / 1024
 	}
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		m.LoadAverage = strings.Join(strings.Fields(string(b))[:3], " ")
-	}
+	m.LoadAverage = loadAverage()
 	if db, err := sql.Open("sqlite3", ":memory:"); err == nil {
 		db.QueryRowContext(ctx, "SELECT sqlite_version()").Scan(&m.SQLite)
 		db.Close()
 	}
 	return m
+}
+
+// loadAverage is the 1, 5 and 15 minute load averages, "" where unknown.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	return strings.Join(strings.Fields(string(b))[:3], " ")
 }
 
 // procField returns the value of the first "name: value" line of a /proc file.

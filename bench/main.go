@@ -97,6 +97,7 @@ func main() {
 	docs := flag.String("docs", "", "also write the docs page (for example ../docs/benchmarks.md)")
 	profile := flag.String("cpuprofile", "", "write CPU profiles of the timed part of workloads whose key matches this regular expression to OUT/profiles/KEY-runN.pprof")
 	dir := flag.String("dir", "", "scratch directory for databases (default: a new temporary directory)")
+	render := flag.String("render", "", "measure nothing: render the report (and -docs) again from this results.json")
 	p7child := flag.String("p7-child", "", "internal: rebuild a projection over the database at this path and exit")
 	flag.Parse()
 
@@ -104,6 +105,14 @@ func main() {
 	if *p7child != "" {
 		if err := runP7Child(ctx, *p7child); err != nil {
 			fmt.Fprintln(os.Stderr, "p7 child:", err)
+			os.Exit(1)
+		}
+		return
+	}
+
+	if *render != "" {
+		if err := rerender(*render, *out, *docs); err != nil {
+			slog.Error("render failed", "err", err)
 			os.Exit(1)
 		}
 		return
@@ -148,6 +157,7 @@ func run(ctx context.Context, cfg Config, dir, only, out, docs, profile string) 
 	}
 
 	started := time.Now()
+	machine := describeMachine(ctx)
 	results := map[string]Result{}
 	for _, w := range allWorkloads(cfg) {
 		if !filter.MatchString(w.Key) {
@@ -164,8 +174,22 @@ func run(ctx context.Context, cfg Config, dir, only, out, docs, profile string) 
 		logResult(r)
 	}
 
-	rep := Report{Machine: describeMachine(ctx), Config: cfg, Results: results,
-		Started: started, Took: time.Since(started), Command: commandLine()}
+	rep := Report{Machine: machine, Config: cfg, Results: results,
+		Started: started, Took: time.Since(started), Command: commandLine(), LoadAverageEnd: loadAverage()}
+	return rep.WriteAll(out, docs)
+}
+
+// rerender writes the report of a saved results.json again, for example after
+// bench/NOTES.md changed.
+func rerender(path, out, docs string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read results: %w", err)
+	}
+	var rep Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return fmt.Errorf("decode %s: %w", path, err)
+	}
 	return rep.WriteAll(out, docs)
 }
 

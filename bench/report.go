@@ -17,6 +17,8 @@ type Report struct {
 	Started time.Time
 	Took    time.Duration
 	Command string
+	// LoadAverageEnd is /proc/loadavg when the run ended (the start is in Machine).
+	LoadAverageEnd string
 }
 
 // comparison is one row of the main table: an idem figure, what it is divided
@@ -141,7 +143,7 @@ func (r Report) Markdown(chart string) string {
 	}
 	fmt.Fprintf(&b, "## Latest results\n\n")
 	fmt.Fprintf(&b, "- Reproduce: `%s`\n", r.Command)
-	fmt.Fprintf(&b, "- Machine: %s\n", r.Machine)
+	fmt.Fprintf(&b, "- Machine: %s, at end %s\n", r.Machine, r.LoadAverageEnd)
 	fmt.Fprintf(&b, "- Run: %s, %s mode, %d run(s) per figure of %s each (medians; spread = (max-min)/median), "+
 		"scan and rebuild over %d events, P7 over %d events, took %s\n\n",
 		r.Started.UTC().Format("2006-01-02 15:04 MST"), mode, r.Config.Runs, r.Config.Duration,

@@ -16,7 +16,7 @@ import (
 func OpenDB(path string) (*sql.DB, error) {
 	q := url.Values{}
 	q.Set("_journal_mode", "WAL")
-	q.Set("_synchronous", "FULL")
+	q.Set("_synchronous", "NORMAL")
 	q.Set("_busy_timeout", "10000")
 	q.Set("_foreign_keys", "on")
 	db, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())

@@ -20,6 +20,7 @@ const maxListed = 5
 // verify reads the whole event store and checks every invariant of the run,
 // recording what it found in rep (Checks and Violations).
 func verify(ctx context.Context, cfg Config, store eventstore.Store, wl Workload, all []Message, rep *Report) error {
+	reservations := reservation.New(store)
 	codec, err := payments.NewCodec()
 	if err != nil {
 		return err
@@ -34,26 +35,14 @@ func verify(ctx context.Context, cfg Config, store eventstore.Store, wl Workload
 		numbers    = map[string][]string{}                  // number -> shipment references
 		invoiceIDs = map[string]string{}                    // event id -> invoice number
 		pays       = map[string]payments.State{}            // by payment id
-		holders    = map[string]string{}                    // reservation stream -> owner
 	)
 	for e, err := range store.ReadAll(ctx, eventstore.Start) {
 		if err != nil {
 			return fmt.Errorf("demo: verify: %w", err)
 		}
 		rep.Events++
-		switch e.Type {
-		case reservation.ClaimedEventType:
-			var c struct {
-				Owner string `json:"owner"`
-			}
-			if err := json.Unmarshal(e.Data, &c); err != nil {
-				return fmt.Errorf("demo: verify: decode claim at %s: %w", e.Position, err)
-			}
-			holders[e.Stream] = c.Owner
-			continue
-		case reservation.ReleasedEventType:
-			holders[e.Stream] = ""
-			continue
+		if strings.HasPrefix(e.Stream, reservation.Category+"-") {
+			continue // reservation claims are checked through reservation.Lookup below
 		}
 		meta, err := command.DecodeMetadata(e.Metadata)
 		if err != nil {
@@ -111,9 +100,12 @@ func verify(ctx context.Context, cfg Config, store eventstore.Store, wl Workload
 		if len(refs) > 1 {
 			rep.violate("unique invoice numbers", "number %s is on %d invoices: %v", num, len(refs), refs)
 		}
-		owner := holders[reservation.StreamFor(invoicing.Category, invoicing.NumberKey(num))]
-		if want := invoicing.Category + "-" + invoicing.InvoiceID(refs[0]); owner != want {
-			rep.violate("number reservations", "number %s of invoice %s is reserved by %q", num, refs[0], owner)
+		claim, held, err := reservations.Lookup(ctx, invoicing.Category, invoicing.NumberKey(num))
+		if err != nil {
+			return fmt.Errorf("demo: verify: %w", err)
+		}
+		if want := invoicing.Category + "-" + invoicing.InvoiceID(refs[0]); !held || claim.Owner != want {
+			rep.violate("number reservations", "number %s of invoice %s is reserved by %q (held: %v)", num, refs[0], claim.Owner, held)
 		}
 	}
 	rep.NumbersUnique = len(numbers)
