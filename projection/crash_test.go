@@ -85,9 +85,16 @@ func TestProjectionCrashBetweenApplyAndCommit(t *testing.T) {
 		}
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
-		killAfter := time.Duration(30+rng.IntN(250)) * time.Millisecond
-		if kills >= 6 {
-			killAfter = time.Hour // let it finish
+		// Kill once the child has made progress in this run (so the kill lands while
+		// it applies events), after a further random delay.
+		killAfter := time.Hour // the last run is let finish
+		if kills < 6 {
+			before := checkpoint()
+			deadline := time.Now().Add(20 * time.Second)
+			for checkpoint() == before && time.Now().Before(deadline) {
+				time.Sleep(2 * time.Millisecond)
+			}
+			killAfter = time.Duration(rng.IntN(40)) * time.Millisecond
 		}
 		select {
 		case err := <-done:

@@ -10,7 +10,7 @@ import (
 	"github.com/idemkit/idem/projection"
 )
 
-func poisonStore(t *testing.T) (*eventstoreWithIDs, []uuid.UUID) {
+func poisonStore(t *testing.T) (eventstore.Store, []uuid.UUID) {
 	t.Helper()
 	store := newStore(t)
 	ids := make([]uuid.UUID, 10)
@@ -24,10 +24,8 @@ func poisonStore(t *testing.T) (*eventstoreWithIDs, []uuid.UUID) {
 			t.Fatal(err)
 		}
 	}
-	return &eventstoreWithIDs{store}, ids
+	return store, ids
 }
-
-type eventstoreWithIDs struct{ eventstore.Store }
 
 // failing returns a ledger that rejects negative amounts while *broken is true.
 func failing(broken *bool, policy projection.PoisonPolicy) projection.SQL {

@@ -147,7 +147,7 @@ func TestProjectionBlueGreenSwitchUnderWrites(t *testing.T) {
 	})
 	var reads, violations atomic.Int64
 	var seen sync.Map // versions seen by readers
-	wg.Go(func() { // reader
+	wg.Go(func() {    // reader
 		maxVersion := 0
 		for {
 			select {

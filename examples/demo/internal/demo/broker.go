@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/idemkit/idem/command"
 	"github.com/idemkit/idem/testkit/delivery"
@@ -34,6 +35,7 @@ type broker struct {
 	queue   []queued
 	workers []*workerProc
 	nextID  uint64
+	delayed int // redeliveries waiting for their delay
 	closing bool
 	stats   brokerStats
 	// failures counts the failed attempts of each message (index into messages).
@@ -207,9 +209,18 @@ func (b *broker) ackLocked(w *workerProc, a ack) {
 	switch a.Outcome {
 	case outLater, outRetry:
 		b.failures[q.idx]++
-		if b.failures[q.idx] < b.cfg.MaxAttempts {
+		if n := b.failures[q.idx]; n < b.cfg.MaxAttempts {
+			// Redelivered after a delay that grows with each failure, as brokers
+			// do, so that what it waits for (an authorization, a capture) can land.
 			b.stats.RetriesAfterError++
-			b.queue = append(b.queue, queued{idx: q.idx, kind: delivery.Retry})
+			b.delayed++
+			time.AfterFunc(time.Duration(10<<min(n, 6))*time.Millisecond, func() {
+				b.mu.Lock()
+				defer b.mu.Unlock()
+				b.delayed--
+				b.queue = append(b.queue, queued{idx: q.idx, kind: delivery.Retry})
+				b.cond.Broadcast()
+			})
 		} else if b.failures[q.idx] == b.cfg.MaxAttempts {
 			b.stats.DeadLettered = append(b.stats.DeadLettered, q.idx)
 		}
@@ -260,7 +271,7 @@ func (b *broker) dispatch(ctx context.Context) error {
 			return err
 		}
 		if len(b.queue) == 0 {
-			if b.inFlightLocked() == 0 {
+			if b.inFlightLocked() == 0 && b.delayed == 0 {
 				return nil
 			}
 			b.cond.Wait()

@@ -57,6 +57,12 @@ type Config struct {
 	// Progress receives a line of progress every ProgressEvery; nil for none.
 	Progress      io.Writer
 	ProgressEvery time.Duration
+	// Cache is the size of each command handler's aggregate cache
+	// (command.WithCache); 0, the default, loads every aggregate. With a cache, a
+	// worker may decide on a state another process has moved past; see the
+	// author's report for what that breaks today (a reused command id answered as
+	// applied instead of refused).
+	Cache int
 	// HandlerClaimsOnly leaves the invoice number claims to the command handler
 	// alone (Decider.Keys), without the worker's own claim first; see
 	// handlers.handleShipment for why the worker claims first by default.

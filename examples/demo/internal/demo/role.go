@@ -28,7 +28,8 @@ type role struct {
 	DBPath      string `json:"db"`
 	Synchronous string `json:"sync"`
 	Consumers   int    `json:"consumers"`
-	// HandlerClaimsOnly: see Config.HandlerClaimsOnly.
+	// Cache and HandlerClaimsOnly: see Config.
+	Cache             int  `json:"cache,omitempty"`
 	HandlerClaimsOnly bool `json:"handler_claims_only,omitempty"`
 }
 
@@ -71,7 +72,7 @@ func runWorker(ctx context.Context, r role) error {
 		return err
 	}
 	defer store.Close()
-	h, err := newHandlers(store, r.HandlerClaimsOnly)
+	h, err := newHandlers(store, r.Cache, r.HandlerClaimsOnly)
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,7 @@ type handlers struct {
 	handlerClaimsOnly bool
 }
 
-func newHandlers(store eventstore.Store, handlerClaimsOnly bool) (*handlers, error) {
+func newHandlers(store eventstore.Store, cache int, handlerClaimsOnly bool) (*handlers, error) {
 	payCodec, err := payments.NewCodec()
 	if err != nil {
 		return nil, err
@@ -38,12 +38,10 @@ func newHandlers(store eventstore.Store, handlerClaimsOnly bool) (*handlers, err
 	if err != nil {
 		return nil, err
 	}
-	quiet := command.WithLogger(slog.New(slog.DiscardHandler))
+	opts := []command.Option{command.WithLogger(slog.New(slog.DiscardHandler)), command.WithCache(cache)}
 	h := &handlers{
-		// A cache of recent aggregates: a stale entry (another process wrote since)
-		// is caught by the Exact append, which reloads (G4).
-		payments:          command.NewHandler(store, payments.Decider, payCodec, command.WithCache(4096), quiet),
-		invoices:          command.NewHandler(store, invoicing.Decider, invCodec, command.WithCache(4096), quiet),
+		payments:          command.NewHandler(store, payments.Decider, payCodec, opts...),
+		invoices:          command.NewHandler(store, invoicing.Decider, invCodec, opts...),
 		handlerClaimsOnly: handlerClaimsOnly,
 	}
 	if err := errors.Join(h.payments.Err(), h.invoices.Err()); err != nil {
