@@ -41,10 +41,12 @@ func (a *loaded[S]) recentRange(first, last uint64) ([]eventstore.RecordedEvent,
 	return append([]eventstore.RecordedEvent(nil), a.recent[i:i+n]...), true
 }
 
+// remember adds events to recent, keeping at least the last recentMax; it lets
+// recent grow to twice that before trimming, so that a load stays O(events).
 func (a *loaded[S]) remember(evs ...eventstore.RecordedEvent) {
 	a.recent = append(a.recent, evs...)
-	if over := len(a.recent) - recentMax; over > 0 {
-		a.recent = append(a.recent[:0:0], a.recent[over:]...)
+	if len(a.recent) >= 2*recentMax {
+		a.recent = append(make([]eventstore.RecordedEvent, 0, 2*recentMax), a.recent[len(a.recent)-recentMax:]...)
 	}
 }
 
@@ -100,6 +102,7 @@ func (h *Handler[S]) restore(ctx context.Context, a *loaded[S]) (bool, error) {
 	}
 	a.state, a.revision, a.exists = state, snap.Revision, true
 	a.snapRevision, a.hasSnap = snap.Revision, true
+	a.set = newProcessedSet(len(snap.Processed) + 8)
 	for _, p := range snap.Processed {
 		a.set.add(p)
 	}
@@ -132,7 +135,9 @@ func (h *Handler[S]) apply(a *loaded[S], ev eventstore.RecordedEvent) error {
 			return fmt.Errorf("load %s at revision %d: %w", ev.Stream, ev.Revision, err)
 		}
 	}
-	if m, err := DecodeMetadata(ev.Metadata); err == nil {
+	if m, ok := scanMetadata(ev.Metadata); ok {
+		a.set.observe(m, ev.Revision, ev.RecordedAt, rejection, noop)
+	} else if m, err := DecodeMetadata(ev.Metadata); err == nil {
 		a.set.observe(m, ev.Revision, ev.RecordedAt, rejection, noop)
 	}
 	a.revision, a.exists = ev.Revision, true

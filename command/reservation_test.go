@@ -1,8 +1,10 @@
 package command_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -159,5 +161,41 @@ func TestRejectedCommandReleasesItsClaim(t *testing.T) {
 		_, ok, err := h.Reservations().Lookup(ctx, "user", "email:second@x")
 		require.NoError(t, err)
 		require.False(t, ok)
+	})
+}
+
+// interleave runs before once ahead of the first append it sees.
+type interleave struct {
+	eventstore.Store
+	once   sync.Once
+	before func()
+}
+
+func (s *interleave) Append(ctx context.Context, stream string, e eventstore.ExpectedRevision, evs ...eventstore.EventData) (eventstore.AppendResult, error) {
+	if strings.HasPrefix(stream, "user-") {
+		s.once.Do(s.before)
+	}
+	return s.Store.Append(ctx, stream, e, evs...)
+}
+
+func TestClaimReleasedWhenRetryIsRejected(t *testing.T) {
+	eachBackend(t, func(t *testing.T, store eventstore.Store) {
+		ctx := t.Context()
+		codec := userCodec(t)
+		other := command.NewHandler(store, userDecider(), codec)
+		wrapped := &interleave{Store: store, before: func() {
+			// Another consumer registers the same user with another address first.
+			_, err := other.Handle(ctx, command.Command{ID: "other", AggregateID: "u", Payload: Register{Email: "other@x"}})
+			require.NoError(t, err)
+		}}
+		h := command.NewHandler(wrapped, userDecider(), codec, fastRetries()...)
+		_, err := h.Handle(ctx, command.Command{ID: "mine", AggregateID: "u", Payload: Register{Email: "mine@x"}})
+		require.ErrorIs(t, err, command.ErrRejected, "after the conflict, the decider rejects")
+		_, ok, err := h.Reservations().Lookup(ctx, "user", "email:mine@x")
+		require.NoError(t, err)
+		require.False(t, ok, "the claim made for the rejected command is released")
+		_, ok, err = h.Reservations().Lookup(ctx, "user", "email:other@x")
+		require.NoError(t, err)
+		require.True(t, ok)
 	})
 }

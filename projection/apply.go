@@ -79,15 +79,16 @@ func (w *sqlWorker) loop(parent context.Context, cp eventstore.Position, mode Mo
 
 	w.r.log.Info("projection starting", "projection", w.p.Name, "version", w.p.Version, "mode", mode.String(), "checkpoint", cp.String())
 	opts := w.r.opts
-	ch, wait := feed(ctx, w.r.store, cp, w.p.readOptions(), opts.BatchSize)
-	defer wait()
+	size := max(opts.BatchSize, opts.CatchUpBatchSize)
+	f := startFeed(ctx, w.r.store, cp, w.p.readOptions(), size)
+	defer f.stop()
 	defer cancel()
 	prog := newProgressTracker(w.r, w.p.Name, w.p.Version, cp)
-	batch := make([]eventstore.RecordedEvent, 0, opts.BatchSize)
+	batch := make([]eventstore.RecordedEvent, 0, size)
 	for {
 		var caughtUp bool
 		var err error
-		batch, caughtUp, err = nextBatch(ctx, ch, batch[:0], opts.BatchSize)
+		batch, caughtUp, err = f.next(ctx, batch[:0], opts.batchSize(mode), mode != Live)
 		if err != nil {
 			return fmt.Errorf("%s: read events: %w", w.label(), err)
 		}
@@ -239,7 +240,7 @@ func (w *sqlWorker) commit(ctx context.Context, batch []eventstore.RecordedEvent
 	if err != nil {
 		return err
 	}
-	ptx := newTx(tx, w.tables)
+	ptx := newTx(ctx, tx, w.tables)
 	dirty := make(map[string]uint64, len(streams))
 	var applied, skipped uint64
 	for i, e := range batch {
@@ -316,7 +317,7 @@ func (w *sqlWorker) prepare(ctx context.Context) (eventstore.Position, Mode, err
 		if active > p.Version {
 			return fmt.Errorf("%w: version %d is active; deploy a version above it to replace it", ErrRetired, active)
 		}
-		ptx := newTx(tx, w.tables)
+		ptx := newTx(ctx, tx, w.tables)
 		if err := call(func() error { return p.Setup(ctx, ptx) }); err != nil {
 			return fmt.Errorf("setup: %w", err)
 		}

@@ -140,7 +140,7 @@ func (w *sqlWorker) retryParked(ctx context.Context, id uuid.UUID) error {
 		if err := claim(ctx, tx, w.p.Name, w.p.Version, false, eventstore.Start, eventstore.Start); err != nil {
 			return err
 		}
-		ptx := newTx(tx, w.tables)
+		ptx := newTx(ctx, tx, w.tables)
 		if err := call(func() error { return w.p.Handle(ctx, ptx, Event{RecordedEvent: pe.Event, Mode: CatchUp}) }); err != nil {
 			cause = err
 			return err

@@ -43,13 +43,14 @@ func (w *reactorWorker) loop(ctx context.Context, untilCaughtUp bool) error {
 	w.r.log.Info("reactor starting", "reactor", w.re.Name, "checkpoint", cp.String())
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ch, wait := feed(ctx, w.r.store, cp, w.re.readOptions(), w.r.opts.BatchSize)
-	defer wait()
+	f := startFeed(ctx, w.r.store, cp, w.re.readOptions(), w.r.opts.BatchSize)
+	defer f.stop()
 	defer cancel()
 	batch := make([]eventstore.RecordedEvent, 0, w.r.opts.BatchSize)
 	for {
 		var caughtUp bool
-		batch, caughtUp, err = nextBatch(ctx, ch, batch[:0], w.r.opts.BatchSize)
+		// A reactor commits per event: batches only spare handoffs, never wait.
+		batch, caughtUp, err = f.next(ctx, batch[:0], w.r.opts.BatchSize, false)
 		if err != nil {
 			return fmt.Errorf("%s: read events: %w", label(w.re.Name, 0), err)
 		}

@@ -58,7 +58,7 @@ func (r *Runner) replay(ctx context.Context, name, what string, read func(w *sql
 			continue
 		}
 		o := eventstore.ResolveReadOptions(w.p.readOptions())
-		batch := make([]eventstore.RecordedEvent, 0, r.opts.BatchSize)
+		batch := make([]eventstore.RecordedEvent, 0, r.opts.batchSize(CatchUp))
 		flush := func() error {
 			if len(batch) == 0 {
 				return nil

@@ -14,9 +14,16 @@ import (
 
 // Options tunes a Runner. The zero value gives the defaults.
 type Options struct {
-	// BatchSize is the most events applied in one transaction (default 256). In live
-	// mode a batch is committed as soon as no more events are immediately available.
+	// BatchSize is the most events applied in one transaction in live mode (default
+	// 256). A live batch is committed as soon as no more events are immediately
+	// available, so latency stays low.
 	BatchSize int
+	// CatchUpBatchSize is the events applied in one transaction while catching up,
+	// rebuilding or replaying: batches are filled up to it, as the history is there
+	// to read. Large batches make rebuilds fast (fewer commits, each page of the read
+	// model written once per batch); a crash loses at most one batch of work, which
+	// is then applied again. Default: BatchSize if it was set, else 4096.
+	CatchUpBatchSize int
 	// Retries is how many times an event whose handler failed is tried again, with
 	// backoff, before its poison policy applies (0: 3; negative: none). Failures of
 	// the target database are retried the same way.
@@ -38,6 +45,12 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
+	if o.CatchUpBatchSize <= 0 {
+		o.CatchUpBatchSize = o.BatchSize
+		if o.CatchUpBatchSize <= 0 {
+			o.CatchUpBatchSize = 4096
+		}
+	}
 	if o.BatchSize <= 0 {
 		o.BatchSize = 256
 	}
@@ -65,6 +78,14 @@ func (o Options) withDefaults() Options {
 		o.LagLimit = 10000
 	}
 	return o
+}
+
+// batchSize is the most events of one transaction in mode.
+func (o Options) batchSize(mode Mode) int {
+	if mode == Live {
+		return o.BatchSize
+	}
+	return o.CatchUpBatchSize
 }
 
 func (o Options) backoff(attempt int) time.Duration {

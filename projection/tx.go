@@ -12,13 +12,38 @@ import (
 // In every query, {t} for a logical table t of the projection is replaced by the
 // version's physical table (invoices_v2). Statements with arguments are prepared
 // once per batch.
+//
+// Given the context the runner passed to Setup or Handle, Exec, Query and QueryRow
+// check it before each statement and abort when it is done; a statement already
+// running completes, and the batch is then rolled back. Any other context (one
+// with its own deadline, say) is passed to the driver as is.
 type Tx struct {
 	tx     *sql.Tx
 	tables *tables
 	stmts  map[string]*sql.Stmt
+	done   <-chan struct{} // the runner's context's Done channel
+	quiet  context.Context // the runner's context without its cancellation
 }
 
-func newTx(tx *sql.Tx, t *tables) *Tx { return &Tx{tx: tx, tables: t} }
+// newTx wraps tx, begun with ctx, for a projection's Setup or Handle.
+func newTx(ctx context.Context, tx *sql.Tx, t *tables) *Tx {
+	return &Tx{tx: tx, tables: t, done: ctx.Done(), quiet: context.WithoutCancel(ctx)}
+}
+
+// stmtContext returns the context to run a statement with. go-sqlite3 starts a
+// goroutine per statement, and per row read, to watch a cancellable context: it
+// costs more than a small INSERT. For the runner's own context that watch is
+// redundant: the transaction was begun with it, so database/sql rolls the whole
+// batch back when it ends. Checking it before each statement is enough.
+func (t *Tx) stmtContext(ctx context.Context) (context.Context, error) {
+	if t.done == nil || ctx.Done() != t.done {
+		return ctx, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return t.quiet, nil
+}
 
 // Table returns the physical name of logical table t for this version: t_v<N>.
 func (t *Tx) Table(name string) string { return PhysicalTable(name, t.tables.version) }
@@ -43,6 +68,10 @@ func (t *Tx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 // arguments, the statement is prepared once per transaction and must be a single
 // statement; without, query may hold several statements (as in Setup).
 func (t *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx, err := t.stmtContext(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if len(args) == 0 {
 		return t.tx.ExecContext(ctx, t.tables.expand(query))
 	}
@@ -55,6 +84,10 @@ func (t *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, e
 
 // Query runs a query, after expanding {table} names.
 func (t *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx, err := t.stmtContext(ctx)
+	if err != nil {
+		return nil, err
+	}
 	s, err := t.stmt(ctx, query)
 	if err != nil {
 		return nil, err
@@ -65,6 +98,12 @@ func (t *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, e
 // QueryRow runs a query expected to return at most one row, after expanding
 // {table} names. Errors are deferred to Row.Scan.
 func (t *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	qctx, err := t.stmtContext(ctx)
+	if err != nil {
+		// Let Row.Scan report the context's error.
+		return t.tx.QueryRowContext(ctx, t.tables.expand(query), args...)
+	}
+	ctx = qctx
 	s, err := t.stmt(ctx, query)
 	if err != nil {
 		// Let Row.Scan report the preparation error.

@@ -224,10 +224,13 @@ func prefixUpperBound(p string) (string, bool) {
 	return "", false
 }
 
-// page reads up to n matching events with positions in (after, upTo]. next is the
-// position to continue after: the last event returned when the page is full,
-// otherwise upTo (everything up to it was scanned).
+// page reads up to n matching events with positions in (after, upTo], scanning at
+// most scanWindow positions. next is the position to continue after: the last
+// event returned when the page is full, otherwise the end of the range scanned.
 func (r *logRange) page(ctx context.Context, s *Store, after, upTo int64, n int) (page []eventstore.RecordedEvent, next int64, err error) {
+	if upTo-after > scanWindow {
+		upTo = after + scanWindow
+	}
 	args := make([]any, 0, 3+len(r.args))
 	args = append(args, after, upTo)
 	args = append(args, r.args...)

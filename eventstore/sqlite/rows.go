@@ -19,11 +19,24 @@ const pageSize = 500
 // eventColumns are the columns decodeEvent expects, in order.
 const eventColumns = "position, stream, revision, id, type, data, metadata, recorded_at"
 
+// scanWindow bounds the positions one page query of the global log scans, so that
+// a filter matching few events cannot make a single query run long (queries are
+// not interrupted by their context; see queryEvents).
+const scanWindow = 64 * pageSize
+
 // queryEvents runs query on the read pool and decodes every row. A row that cannot
 // be decoded fails the page with an error matching eventstore.ErrCorrupt that names
 // its position.
+//
+// ctx is checked before the query, but the query runs without its cancellation:
+// go-sqlite3 watches a cancellable context with a goroutine per row read, which
+// costs more than reading the row. Every page query is bounded (LIMIT, and
+// scanWindow for the log), and callers check ctx between events.
 func (s *Store) queryEvents(ctx context.Context, query string, args ...any) ([]eventstore.RecordedEvent, error) {
-	rows, err := s.rdb.QueryContext(ctx, query, args...)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	rows, err := s.rdb.QueryContext(context.WithoutCancel(ctx), query, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -214,7 +214,7 @@ func (b *broker) ackLocked(w *workerProc, a ack) {
 			// do, so that what it waits for (an authorization, a capture) can land.
 			b.stats.RetriesAfterError++
 			b.delayed++
-			time.AfterFunc(time.Duration(10<<min(n, 6))*time.Millisecond, func() {
+			time.AfterFunc(time.Duration(10<<min(n, 4))*time.Millisecond, func() {
 				b.mu.Lock()
 				defer b.mu.Unlock()
 				b.delayed--
