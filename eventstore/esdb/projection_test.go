@@ -204,7 +204,7 @@ func TestProjectionFromESDBExactlyOnceAcrossCrashes(t *testing.T) {
 		t.Fatalf("head of $all is %v (%v), want the last appended position %v", head, err, w.last)
 	}
 	checkNothingOnServer(t, ctx, store, srv, w)
-	t.Logf("%d events over %d streams, %d kills (%d with events left to apply), %d subscription drops seen by the child (%d DropSubscriptions calls); every event applied once",
+	t.Logf("%d events over %d streams, %d kills (%d with events left to apply), subscription drops seen by the child: %d (DropSubscriptions calls: %d); every event applied once",
 		len(w.want), feedStreams, kills, midway, resubscriptions, drops)
 }
 

@@ -24,15 +24,15 @@ const eventColumns = "position, stream, revision, id, type, data, metadata, reco
 // not interrupted by their context; see queryEvents).
 const scanWindow = 64 * pageSize
 
-// queryEvents runs query on the read pool and decodes every row. A row that cannot
-// be decoded fails the page with an error matching eventstore.ErrCorrupt that names
-// its position.
+// queryEvents runs query, whose LIMIT is n, on the read pool and decodes every
+// row. A row that cannot be decoded fails the page with an error matching
+// eventstore.ErrCorrupt that names its position.
 //
 // ctx is checked before the query, but the query runs without its cancellation:
 // go-sqlite3 watches a cancellable context with a goroutine per row read, which
 // costs more than reading the row. Every page query is bounded (LIMIT, and
 // scanWindow for the log), and callers check ctx between events.
-func (s *Store) queryEvents(ctx context.Context, query string, args ...any) ([]eventstore.RecordedEvent, error) {
+func (s *Store) queryEvents(ctx context.Context, n int, query string, args ...any) ([]eventstore.RecordedEvent, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -41,7 +41,7 @@ func (s *Store) queryEvents(ctx context.Context, query string, args ...any) ([]e
 		return nil, err
 	}
 	defer rows.Close()
-	var page []eventstore.RecordedEvent
+	page := make([]eventstore.RecordedEvent, 0, n) // grown page by page, it cost more than the rows
 	var cols [8]any
 	dest := make([]any, len(cols))
 	for i := range cols {

@@ -7,6 +7,8 @@ package demo
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -88,7 +90,7 @@ func DefaultConfig() Config {
 		Consumers:     4,
 		Window:        8,
 		MaxAttempts:   12,
-		DBPath:        "idem-demo.db",
+		DBPath:        filepath.Join(os.TempDir(), "idem-demo.db"),
 		Backend:       "sqlite",
 		Synchronous:   "FULL",
 		ProgressEvery: time.Second,
