@@ -158,11 +158,20 @@ func (s *streamsService) subscribe(o *streams.ReadReq_Options, rs streams.Stream
 		case <-done:
 			return status.Error(codes.Unavailable, "esdbtest: server closed")
 		case <-drop:
-			return status.Error(codes.Unavailable, "esdbtest: injected fault: subscription dropped")
+			return errDropped
 		case <-wake:
+			// A drop that fired together with new events must not be lost when
+			// select picks the wake-up: the next signals() hands out a fresh drop.
+			select {
+			case <-drop:
+				return errDropped
+			default:
+			}
 		}
 	}
 }
+
+var errDropped = status.Error(codes.Unavailable, "esdbtest: injected fault: subscription dropped")
 
 func checkpointResp(r *record) *streams.ReadResp {
 	return &streams.ReadResp{Content: &streams.ReadResp_Checkpoint_{Checkpoint: &streams.ReadResp_Checkpoint{

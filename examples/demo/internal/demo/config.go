@@ -44,9 +44,9 @@ type Config struct {
 	// MaxAttempts is how often a message refused "for now" or failed is delivered
 	// again before it is dead-lettered.
 	MaxAttempts int
-	// DBPath is the event store's SQLite file. The read models go to
-	// DBPath+".read", the simulated mail service to DBPath+".mail" and the rebuilt
-	// read models to DBPath+".rebuild". Existing files are replaced.
+	// DBPath is the event store's SQLite file. The read models (live, then
+	// rebuilt beside them as version 2) go to DBPath+".read" and the simulated mail
+	// service to DBPath+".mail". Existing files are replaced.
 	DBPath string
 	// Backend is "sqlite" or an EventStoreDB connection string (esdb://...).
 	Backend string
