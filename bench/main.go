@@ -156,21 +156,38 @@ func run(ctx context.Context, cfg Config, dir, only, out, docs, profile string) 
 		return fmt.Errorf("create %s: %w", out, err)
 	}
 
-	started := time.Now()
-	machine := describeMachine(ctx)
-	results := map[string]Result{}
+	var selected []*trial
 	for _, w := range allWorkloads(cfg) {
 		if !filter.MatchString(w.Key) {
 			continue
 		}
-		profile := ""
+		t := &trial{Workload: w, runs: cfg.Runs}
+		if w.Runs > 0 {
+			t.runs = w.Runs
+		}
 		if profFilter != nil && profFilter.MatchString(w.Key) {
-			if profile, err = profileStem(out, w.Key); err != nil {
+			if t.profile, err = profileStem(out, w.Key); err != nil {
 				return err
 			}
 		}
-		r := measure(ctx, env, w, profile)
-		results[w.Key] = r
+		selected = append(selected, t)
+	}
+
+	started := time.Now()
+	machine := describeMachine(ctx)
+	// Rounds: every workload runs once per round, so the runs of a figure and of
+	// its baseline are spread over the whole run and interleaved in time. On a
+	// shared machine a busy minute then slows both, not one of them.
+	for round := range cfg.Runs {
+		for _, t := range selected {
+			t.runOnce(ctx, env, round)
+		}
+		slog.Info("round done", "round", round+1, "of", cfg.Runs, "elapsed", time.Since(started).Round(time.Second))
+	}
+	results := map[string]Result{}
+	for _, t := range selected {
+		r := t.result()
+		results[r.Key] = r
 		logResult(r)
 	}
 
@@ -193,34 +210,45 @@ func rerender(path, out, docs string) error {
 	return rep.WriteAll(out, docs)
 }
 
-// measure runs w env.Runs times and summarizes the samples. An error that is a
-// skip, or any failure, becomes a "not measured" result that says why.
-func measure(ctx context.Context, env *Env, w Workload, profile string) Result {
-	var samples []Sample
-	runs := env.Runs
-	if w.Runs > 0 {
-		runs = w.Runs
+// trial is a workload being measured: its samples so far, or why it stopped.
+type trial struct {
+	Workload
+	runs    int    // how many samples to take
+	profile string // profile path stem, "" for none
+	samples []Sample
+	skipped string
+}
+
+// runOnce takes the round-th sample of t, unless t has all its samples or was
+// skipped. An error that is a skip, or any failure, makes t "not measured" with
+// the reason.
+func (t *trial) runOnce(ctx context.Context, env *Env, round int) {
+	if t.skipped != "" || round >= t.runs {
+		return
 	}
-	for run := range runs {
-		if profile != "" {
-			profilePath = fmt.Sprintf("%s-run%d.pprof", profile, run+1)
-		}
-		s, err := w.Run(ctx, env)
-		profilePath = ""
-		if err != nil {
-			var sk errSkip
-			r := Result{Key: w.Key, Unit: w.Unit, Note: w.Note}
-			if errors.As(err, &sk) {
-				r.Skipped = sk.reason
-			} else {
-				r.Skipped = "failed: " + err.Error()
-			}
-			return r
-		}
-		samples = append(samples, s)
+	if t.profile != "" {
+		profilePath = fmt.Sprintf("%s-run%d.pprof", t.profile, round+1)
 	}
-	r := summarize(w.Key, w.Unit, samples)
-	r.Note = w.Note
+	s, err := t.Run(ctx, env)
+	profilePath = ""
+	var sk errSkip
+	switch {
+	case errors.As(err, &sk):
+		t.skipped = sk.reason
+	case err != nil:
+		t.skipped = "failed: " + err.Error()
+	default:
+		t.samples = append(t.samples, s)
+	}
+}
+
+// result summarizes t's samples.
+func (t *trial) result() Result {
+	r := summarize(t.Key, t.Unit, t.samples)
+	if t.skipped != "" {
+		r = Result{Key: t.Key, Unit: t.Unit, Skipped: t.skipped}
+	}
+	r.Note = t.Note
 	return r
 }
 

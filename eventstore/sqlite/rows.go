@@ -42,16 +42,27 @@ func (s *Store) queryEvents(ctx context.Context, n int, query string, args ...an
 	}
 	defer rows.Close()
 	page := make([]eventstore.RecordedEvent, 0, n) // grown page by page, it cost more than the rows
-	var cols [8]any
-	dest := make([]any, len(cols))
-	for i := range cols {
-		dest[i] = &cols[i]
+	var row rawRow
+	row.id.peek = true // copied into a uuid.UUID by decodeEvent
+	row.data.arena, row.meta.arena = &row.arena, &row.arena
+	dest := make([]any, 0, len(row.cols))
+	for i := range row.cols {
+		switch i {
+		case 3:
+			dest = append(dest, &row.id)
+		case 5:
+			dest = append(dest, &row.data)
+		case 6:
+			dest = append(dest, &row.meta)
+		default:
+			dest = append(dest, &row.cols[i])
+		}
 	}
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
-		e, err := decodeEvent(cols)
+		e, err := decodeEvent(&row)
 		if err != nil {
 			return nil, err
 		}
@@ -60,10 +71,70 @@ func (s *Store) queryEvents(ctx context.Context, n int, query string, args ...an
 	return page, rows.Err()
 }
 
-// decodeEvent checks and converts one row of eventColumns. It takes the raw driver
-// values so that a row of the wrong shape is reported as corrupt, with its position,
+// rawRow is one row of eventColumns as scanned: the driver's values of the scalar
+// columns (id, data and metadata are in their own fields instead), and the blobs.
+type rawRow struct {
+	cols           [8]any
+	id, data, meta blobColumn
+	arena          arena
+}
+
+// blobColumn scans a BLOB column, accepting NULL, BLOB or TEXT (ok is false for
+// anything else, which decodeEvent reports as corrupt). As a sql.Scanner it gets
+// the driver's value as is: scanning into *any would copy it and box the copy, two
+// allocations per value. It copies the value into arena, or with peek set keeps
+// the driver's bytes, valid only until the next row is scanned.
+type blobColumn struct {
+	b     []byte
+	ok    bool
+	peek  bool
+	arena *arena
+}
+
+// Scan implements sql.Scanner.
+func (c *blobColumn) Scan(src any) error {
+	c.b, c.ok = nil, true
+	switch v := src.(type) {
+	case nil:
+	case []byte:
+		c.b = v
+		if !c.peek {
+			c.b = c.arena.copy(v)
+		}
+	case string:
+		c.b = c.arena.copy([]byte(v))
+	default:
+		c.ok = false
+	}
+	return nil
+}
+
+// arenaChunk is the size of arena's chunks: a retained event keeps at most this
+// much memory alive besides its own.
+const arenaChunk = 16 << 10
+
+// arena hands out copies of blobs from shared chunks, one allocation per chunk
+// rather than per value. Copies are capped (three-index slices), so appending to
+// one never writes into another.
+type arena struct{ buf []byte }
+
+func (a *arena) copy(b []byte) []byte {
+	if len(b) == 0 {
+		return []byte{} // empty, not nil: nil is NULL
+	}
+	if len(b) > cap(a.buf)-len(a.buf) {
+		a.buf = make([]byte, 0, max(arenaChunk, len(b)))
+	}
+	n := len(a.buf)
+	a.buf = append(a.buf, b...)
+	return a.buf[n:len(a.buf):len(a.buf)]
+}
+
+// decodeEvent checks and converts one scanned row. It takes the raw driver values
+// so that a row of the wrong shape is reported as corrupt, with its position,
 // rather than as a conversion error.
-func decodeEvent(c [8]any) (eventstore.RecordedEvent, error) {
+func decodeEvent(r *rawRow) (eventstore.RecordedEvent, error) {
+	c := &r.cols
 	pos, ok := c[0].(int64)
 	if !ok || pos <= 0 {
 		return eventstore.RecordedEvent{}, fmt.Errorf("event with position %v: position is not a positive integer: %w", c[0], eventstore.ErrCorrupt)
@@ -76,20 +147,17 @@ func decodeEvent(c [8]any) (eventstore.RecordedEvent, error) {
 	if !ok || rev < 0 {
 		return eventstore.RecordedEvent{}, corruptRow(pos, "revision is not a non-negative integer")
 	}
-	id, ok := c[3].([]byte)
-	if !ok || len(id) != 16 {
+	if !r.id.ok || len(r.id.b) != 16 {
 		return eventstore.RecordedEvent{}, corruptRow(pos, "id is not 16 bytes")
 	}
 	typ, ok := text(c[4])
 	if !ok || typ == "" {
 		return eventstore.RecordedEvent{}, corruptRow(pos, "type is not a name")
 	}
-	data, ok := blob(c[5])
-	if !ok {
+	if !r.data.ok {
 		return eventstore.RecordedEvent{}, corruptRow(pos, "data is not a blob")
 	}
-	meta, ok := blob(c[6])
-	if !ok {
+	if !r.meta.ok {
 		return eventstore.RecordedEvent{}, corruptRow(pos, "metadata is not a blob")
 	}
 	at, ok := c[7].(int64)
@@ -97,13 +165,13 @@ func decodeEvent(c [8]any) (eventstore.RecordedEvent, error) {
 		return eventstore.RecordedEvent{}, corruptRow(pos, "recorded_at is not an integer")
 	}
 	return eventstore.RecordedEvent{
-		ID:         uuid.UUID(id),
+		ID:         uuid.UUID(r.id.b),
 		Stream:     stream,
 		Revision:   uint64(rev),
 		Position:   eventstore.SequencePosition(uint64(pos)),
 		Type:       typ,
-		Data:       data,
-		Metadata:   meta,
+		Data:       r.data.b,
+		Metadata:   r.meta.b,
 		RecordedAt: time.Unix(0, at).UTC(),
 	}, nil
 }
@@ -117,19 +185,6 @@ func text(v any) (string, bool) {
 		return string(v), true
 	}
 	return "", false
-}
-
-// blob accepts NULL (nil), a BLOB, or TEXT. Scanning into *any already copied it.
-func blob(v any) ([]byte, bool) {
-	switch v := v.(type) {
-	case nil:
-		return nil, true
-	case []byte:
-		return v, true
-	case string:
-		return []byte(v), true
-	}
-	return nil, false
 }
 
 // streamExists reports whether stream has a head in the streams table.
