@@ -67,3 +67,30 @@ func TestStaleCacheIsCaughtByTheExactAppend(t *testing.T) {
 		require.Equal(t, uint64(4), rev)
 	})
 }
+
+// G3: the same command id with another payload must be loud even when it is decided
+// on a stale cached state. Before event ids carried the fingerprint, the stale
+// decision produced the ids of the stored original, the store took the append for a
+// retry (G2) and the reused key was answered as applied.
+func TestKeyReuseDecidedOnStaleCacheIsLoud(t *testing.T) {
+	eachBackend(t, func(t *testing.T, store eventstore.Store) {
+		ctx := t.Context()
+		codec := accountCodec(t)
+		h1 := command.NewHandler(store, accountDecider(), codec, command.WithCache(4))
+		h2 := command.NewHandler(store, accountDecider(), codec, command.WithCache(4))
+		_, err := h1.Handle(ctx, command.Command{ID: "c1", AggregateID: "a", Payload: Deposit{Amount: 10}})
+		require.NoError(t, err)
+		// h2 caches the aggregate at revision 0.
+		_, err = h2.Handle(ctx, command.Command{ID: "c1", AggregateID: "a", Payload: Deposit{Amount: 10}})
+		require.NoError(t, err)
+		// h1 records "x" at revision 1; h2's cache does not know it.
+		_, err = h1.Handle(ctx, command.Command{ID: "x", AggregateID: "a", Payload: Deposit{Amount: 5}})
+		require.NoError(t, err)
+		_, err = h2.Handle(ctx, command.Command{ID: "x", AggregateID: "a", Payload: Deposit{Amount: 6}})
+		require.ErrorIs(t, err, command.ErrIdempotencyKeyReused)
+		require.Len(t, streamEvents(t, store, "account-a"), 2, "nothing written")
+		st, _, err := h1.Load(ctx, "a")
+		require.NoError(t, err)
+		require.Equal(t, 15, st.Balance)
+	})
+}

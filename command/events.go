@@ -12,11 +12,14 @@ import (
 // eventNamespace is the UUID namespace of event ids; fixed forever.
 var eventNamespace = uuid.MustParse("3c8f0a2e-7b1d-5e4f-9a6c-2d1e0f3b4a5c")
 
-// EventID returns the id of the index-th event that command commandID writes to
-// stream. Deriving it instead of drawing it at random makes a retried append carry
-// the same ids, so the store recognises it (G2, G3).
-func EventID(stream, commandID string, index int) uuid.UUID {
-	return uuid.NewSHA1(eventNamespace, []byte(stream+"\x00"+commandID+"\x00"+strconv.Itoa(index)))
+// EventID returns the id of the index-th event that command commandID, with payload
+// fingerprint fingerprint, writes to stream. Deriving it instead of drawing it at
+// random makes a retried append carry the same ids, so the store recognises it (G2,
+// G3). The fingerprint is part of it so that the same id with another payload,
+// decided on a stale state, can never pass for a retry of the original append: the
+// store refuses it and the reload reports ErrIdempotencyKeyReused.
+func EventID(stream, commandID, fingerprint string, index int) uuid.UUID {
+	return uuid.NewSHA1(eventNamespace, []byte(stream+"\x00"+commandID+"\x00"+fingerprint+"\x00"+strconv.Itoa(index)))
 }
 
 // encodeEvents turns the decider's events into EventData with derived ids and idem
@@ -34,7 +37,7 @@ func (h *Handler[S]) encodeEvents(stream string, c Command, meta Metadata, event
 		if err != nil {
 			return nil, err
 		}
-		out[i] = eventstore.EventData{ID: EventID(stream, c.ID, i), Type: name, Data: data, Metadata: md}
+		out[i] = eventstore.EventData{ID: EventID(stream, c.ID, meta.Fingerprint, i), Type: name, Data: data, Metadata: md}
 	}
 	return out, nil
 }
@@ -50,7 +53,7 @@ func markerEvent(stream string, c Command, meta Metadata, typ, rejection string)
 	if typ == RejectedEventType {
 		data, _ = json.Marshal(map[string]string{"error": rejection})
 	}
-	return eventstore.EventData{ID: EventID(stream, c.ID, 0), Type: typ, Data: data, Metadata: md}, nil
+	return eventstore.EventData{ID: EventID(stream, c.ID, meta.Fingerprint, 0), Type: typ, Data: data, Metadata: md}, nil
 }
 
 // recorded builds the RecordedEvents of an append from what was sent and what the

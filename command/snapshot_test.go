@@ -60,7 +60,7 @@ func TestSnapshotKeepsProcessedCommands(t *testing.T) {
 				require.NoError(t, err)
 				require.True(t, res.Duplicate)
 				require.Equal(t, uint64(0), res.Revision)
-				require.Equal(t, command.EventID("account-"+agg, "c0", 0), res.Events[0].ID)
+				require.Equal(t, command.EventID("account-"+agg, "c0", res.Fingerprint, 0), res.Events[0].ID)
 				_, err = h2.Handle(ctx, command.Command{ID: "c0", AggregateID: agg, Payload: Deposit{Amount: 2}})
 				require.ErrorIs(t, err, command.ErrIdempotencyKeyReused)
 				require.Len(t, streamEvents(t, inner, "account-"+agg), 25)

@@ -181,7 +181,7 @@ func (s *Scenario[S]) Given(events ...any) *Scenario[S] {
 			s.fail("%s: %v", label, err)
 			return s
 		}
-		data[i] = eventstore.EventData{ID: command.EventID(s.stream, cmdID, i), Type: name, Data: body, Metadata: md}
+		data[i] = eventstore.EventData{ID: command.EventID(s.stream, cmdID, meta.Fingerprint, i), Type: name, Data: body, Metadata: md}
 	}
 	expected := eventstore.NoStream
 	if n := s.streamLen(); n > 0 {
