@@ -186,13 +186,17 @@ func (h *Handler[S]) Handle(ctx context.Context, c Command) (Result, error) {
 }
 
 func (h *Handler[S]) handle(ctx context.Context, stream string, c Command, meta Metadata) (Result, error) {
-	var claimed []string // keys this call took from free, released if the command writes nothing
+	var claimed []string // keys this call took from free, withdrawn if the command writes nothing
 	release := func() {
+		// G5: Withdraw frees a key only if no other command of this aggregate has
+		// joined the claim: a joiner may be writing the key right now.
+		claimant := reservation.Claimant{Owner: stream, CommandID: c.ID, OwnerStream: stream}
 		for _, k := range claimed {
-			if err := h.cfg.reservations.Release(context.WithoutCancel(ctx), h.decider.Category, k, stream); err != nil {
-				h.log.Warn("idem: reservation not released", "stream", stream, "key", k, "err", err)
+			if _, err := h.cfg.reservations.Withdraw(context.WithoutCancel(ctx), h.decider.Category, k, claimant); err != nil {
+				h.log.Warn("idem: reservation not withdrawn", "stream", stream, "key", k, "err", err)
 			}
 		}
+		claimed = nil
 	}
 	var lastErr error
 	useCache := true

@@ -33,7 +33,8 @@ func (h *Handler[S]) Recorded(ctx context.Context, stream, commandID string) (bo
 }
 
 // ReconcileReservations releases the reservation claims made before olderThan ago
-// whose command was never recorded in its owner's stream: a handler crashed between
+// none of whose commands (the claimant and those that joined) was ever recorded in
+// the owner's stream: a handler crashed between
 // claim and append and the command was never retried (G5). It returns the claims it
 // released. Run it as an occasional operation: it reads every reservation stream.
 func (h *Handler[S]) ReconcileReservations(ctx context.Context, olderThan time.Duration) ([]reservation.Claim, error) {
@@ -44,6 +45,11 @@ func (h *Handler[S]) ReconcileReservations(ctx context.Context, olderThan time.D
 		if c.OwnerStream == "" {
 			return true, nil // not ours to judge
 		}
-		return h.Recorded(ctx, c.OwnerStream, c.CommandID)
+		for _, id := range append([]string{c.CommandID}, c.Joined...) {
+			if ok, err := h.Recorded(ctx, c.OwnerStream, id); ok || err != nil {
+				return ok, err
+			}
+		}
+		return false, nil
 	})
 }

@@ -1,6 +1,7 @@
 package command_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -164,15 +165,17 @@ func TestRejectedCommandReleasesItsClaim(t *testing.T) {
 	})
 }
 
-// interleave runs before once ahead of the first append it sees.
+// interleave runs before once ahead of the first append it sees to a stream named
+// with prefix ("user-" when empty).
 type interleave struct {
 	eventstore.Store
 	once   sync.Once
+	prefix string
 	before func()
 }
 
 func (s *interleave) Append(ctx context.Context, stream string, e eventstore.ExpectedRevision, evs ...eventstore.EventData) (eventstore.AppendResult, error) {
-	if strings.HasPrefix(stream, "user-") {
+	if strings.HasPrefix(stream, cmp.Or(s.prefix, "user-")) {
 		s.once.Do(s.before)
 	}
 	return s.Store.Append(ctx, stream, e, evs...)
@@ -197,5 +200,63 @@ func TestClaimReleasedWhenRetryIsRejected(t *testing.T) {
 		_, ok, err = h.Reservations().Lookup(ctx, "user", "email:other@x")
 		require.NoError(t, err)
 		require.True(t, ok)
+	})
+}
+
+// invoice numbers: two paths deliver the same shipment under different command ids;
+// both decide the same invoice with the same number and claim it for one invoice.
+type Bill struct{ Shipment, Number string }
+type Billed struct{ Shipment, Number string }
+
+func billDecider() aggregate.Decider[string] {
+	return aggregate.Decider[string]{
+		Category: "bill",
+		Initial:  func() string { return "" },
+		Evolve:   func(_ string, e any) string { return e.(Billed).Number },
+		Decide: func(number string, c any) ([]any, error) {
+			if number != "" {
+				return nil, aggregate.AlreadyDone("shipment " + c.(Bill).Shipment)
+			}
+			return []any{Billed(c.(Bill))}, nil
+		},
+		Keys: func(c any) []string { return []string{"number:" + c.(Bill).Number} },
+	}
+}
+
+// G5: the command that claimed a key and then lost the race to another command of
+// the same aggregate (answered AlreadyDone) must not free the key the winner wrote.
+// The demo found this: freed numbers were claimed again and ended on two invoices.
+func TestLoserDoesNotFreeAKeyTheWinnerWrote(t *testing.T) {
+	eachBackend(t, func(t *testing.T, store eventstore.Store) {
+		ctx := t.Context()
+		codec := aggregate.NewCodec()
+		require.NoError(t, aggregate.Register[Bill](codec, "bill.Bill"))
+		require.NoError(t, aggregate.Register[Billed](codec, "bill.Billed"))
+		carrier := command.NewHandler(store, billDecider(), codec)
+		wrapped := &interleave{Store: store, prefix: "bill-", before: func() {
+			// The carrier path wins the append, relying on the warehouse's claim.
+			res, err := carrier.Handle(ctx, command.Command{ID: "carrier-msg", AggregateID: "s1", Payload: Bill{Shipment: "s1", Number: "N-7"}})
+			require.NoError(t, err)
+			require.False(t, res.Duplicate)
+		}}
+		warehouse := command.NewHandler(wrapped, billDecider(), codec, fastRetries()...)
+		res, err := warehouse.Handle(ctx, command.Command{ID: "warehouse-msg", AggregateID: "s1", Payload: Bill{Shipment: "s1", Number: "N-7"}})
+		require.NoError(t, err)
+		require.True(t, res.Duplicate)
+		require.Equal(t, command.ByBusinessKey, res.DuplicateBy)
+
+		claim, ok, err := warehouse.Reservations().Lookup(ctx, "bill", "number:N-7")
+		require.NoError(t, err)
+		require.True(t, ok, "the number stays claimed: the invoice holds it")
+		require.Equal(t, "bill-s1", claim.Owner)
+		require.Equal(t, []string{"carrier-msg"}, claim.Joined)
+
+		// Another invoice cannot take the number; reconciliation does not free it.
+		other := command.NewHandler(store, billDecider(), codec)
+		_, err = other.Handle(ctx, command.Command{ID: "x", AggregateID: "s2", Payload: Bill{Shipment: "s2", Number: "N-7"}})
+		require.ErrorIs(t, err, reservation.ErrClaimed)
+		freed, err := warehouse.ReconcileReservations(ctx, -time.Hour)
+		require.NoError(t, err)
+		require.Empty(t, freed)
 	})
 }

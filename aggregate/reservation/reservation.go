@@ -10,9 +10,16 @@
 //     claim and the owner's write heals on retry. Claim event ids are derived from
 //     the stream, the owner, the command and the revision, so a claim retried after
 //     a lost acknowledgement is recognised by the store (G2).
+//   - Another command of the same owner that finds the claim joins it (a joined
+//     event, appended with Exact): two commands for one aggregate may both rely on
+//     one key, and whichever writes, the key stays claimed.
 //   - Release frees a key held by its owner; the key can be claimed again.
-//   - Reconcile lists the claims whose command was never recorded by its owner (a
-//     crash, then no retry) and releases them.
+//   - Withdraw frees a key only for the command that claimed it, and only when no
+//     other command has joined the claim: the command handler withdraws the keys of
+//     a command that ends up writing nothing. A joined claim is left to Reconcile,
+//     because the joiner may be about to write.
+//   - Reconcile lists the claims none of whose commands was ever recorded by its
+//     owner (a crash, then no retry) and releases them.
 package reservation
 
 import (
@@ -20,6 +27,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -33,6 +41,7 @@ const Category = "reservation"
 // Event types of reservation streams.
 const (
 	ClaimedEventType  = "$idem.reservation.claimed"
+	JoinedEventType   = "$idem.reservation.joined"
 	ReleasedEventType = "$idem.reservation.released"
 )
 
@@ -62,6 +71,10 @@ type Claim struct {
 	OwnerStream string `json:"owner_stream,omitempty"`
 	// ClaimedAt is when the claim was made (the Reservations clock).
 	ClaimedAt time.Time `json:"claimed_at"`
+	// Joined lists the owner's other commands that found the claim and rely on it.
+	Joined []string `json:"joined,omitempty"`
+	// JoinedAt is when the last of them joined.
+	JoinedAt time.Time `json:"joined_at,omitzero"`
 	// Stream and Revision locate the claim event.
 	Stream   string `json:"-"`
 	Revision uint64 `json:"-"`
@@ -140,10 +153,11 @@ type Claimant struct {
 
 // Claim claims key in scope for c.Owner. It succeeds when the key is free (its
 // stream does not exist or its last event is a release): the returned claim names
-// c.CommandID. When the same owner already holds the key (its own retry after a
-// crash, or a later command of the same owner) it succeeds without writing and
-// returns the claim as it was made, naming the command that made it. Another
-// owner's claim fails with *ClaimedError.
+// c.CommandID. When the same owner already holds the key it succeeds too: the
+// claiming command's own retry after a crash writes nothing; another command of the
+// same owner joins the claim (one appended event), so that the claimant cannot
+// withdraw a key the joiner may write. The returned claim names the command that
+// made it. Another owner's claim fails with *ClaimedError.
 func (r *Reservations) Claim(ctx context.Context, scope, key string, c Claimant) (Claim, error) {
 	if scope == "" || key == "" || c.Owner == "" {
 		return Claim{}, fmt.Errorf("claim %s key %q for %q: %w", scope, key, c.Owner, ErrInvalidKey)
@@ -159,9 +173,18 @@ func (r *Reservations) Claim(ctx context.Context, scope, key string, c Claimant)
 			if cur.Owner != c.Owner {
 				return Claim{}, &ClaimedError{Scope: scope, Key: key, Owner: cur.Owner, CommandID: cur.CommandID}
 			}
-			// The owner's retry, or another command of the same owner: its claim
-			// stands as it was made (CommandID names the command that made it).
-			return *cur, nil
+			if cur.CommandID == c.CommandID || slices.Contains(cur.Joined, c.CommandID) {
+				return *cur, nil // a retry: the claim stands as it was made
+			}
+			joined, err := r.join(ctx, stream, *cur, c.CommandID)
+			if err == nil {
+				return joined, nil
+			}
+			if !errors.Is(err, eventstore.ErrWrongExpectedRevision) {
+				return Claim{}, fmt.Errorf("claim %s key %q: %w", scope, key, err)
+			}
+			last = err
+			continue
 		}
 		claim := Claim{Scope: scope, Key: key, Owner: c.Owner, CommandID: c.CommandID, OwnerStream: c.OwnerStream,
 			ClaimedAt: r.now().UTC(), Stream: stream}
@@ -188,40 +211,90 @@ func (r *Reservations) Claim(ctx context.Context, scope, key string, c Claimant)
 	return Claim{}, fmt.Errorf("claim %s key %q: gave up after %d conflicts: %w", scope, key, r.retries+1, last)
 }
 
+// join records that commandID, another command of cur's owner, relies on the claim.
+// It appends with Exact, so a concurrent withdrawal and the join cannot both win.
+func (r *Reservations) join(ctx context.Context, stream string, cur Claim, commandID string) (Claim, error) {
+	joined := cur
+	joined.Joined = append(slices.Clone(cur.Joined), commandID)
+	joined.JoinedAt = r.now().UTC()
+	data, err := json.Marshal(joined)
+	if err != nil {
+		return Claim{}, err
+	}
+	ev := eventstore.EventData{ID: eventID(stream, JoinedEventType, cur.Owner, commandID, cur.Revision+1), Type: JoinedEventType, Data: data}
+	res, err := r.store.Append(ctx, stream, eventstore.Exact(cur.Revision), ev)
+	if err != nil {
+		return Claim{}, err
+	}
+	joined.Revision = res.Revision
+	return joined, nil
+}
+
 // Release frees key in scope if owner holds it. Releasing a free key is a no-op;
 // releasing another owner's key fails with ErrNotOwner.
 func (r *Reservations) Release(ctx context.Context, scope, key, owner string) error {
 	if scope == "" || key == "" || owner == "" {
 		return fmt.Errorf("release %s key %q for %q: %w", scope, key, owner, ErrInvalidKey)
 	}
-	return r.release(ctx, StreamFor(scope, key), owner, "", fmt.Sprintf("release %s key %q", scope, key))
+	_, err := r.releaseIf(ctx, StreamFor(scope, key), fmt.Sprintf("release %s key %q", scope, key), func(cur Claim) error {
+		if cur.Owner != owner {
+			return ErrNotOwner
+		}
+		return nil
+	})
+	return err
 }
 
-func (r *Reservations) release(ctx context.Context, stream, owner, commandID, what string) error {
+// Withdraw frees key in scope if c's command claimed it and no other command of the
+// owner has joined the claim; it reports whether it did. Anything else (a free key,
+// a claim by another command, a joined claim) is left as it is, without an error: a
+// joined claim may be about to be written by the joiner, and Reconcile frees it
+// later if it never is.
+func (r *Reservations) Withdraw(ctx context.Context, scope, key string, c Claimant) (bool, error) {
+	if scope == "" || key == "" || c.Owner == "" || c.CommandID == "" {
+		return false, fmt.Errorf("withdraw %s key %q for %q: %w", scope, key, c.Owner, ErrInvalidKey)
+	}
+	return r.releaseIf(ctx, StreamFor(scope, key), fmt.Sprintf("withdraw %s key %q", scope, key), func(cur Claim) error {
+		if cur.Owner != c.Owner || cur.CommandID != c.CommandID || len(cur.Joined) > 0 {
+			return errLeft
+		}
+		return nil
+	})
+}
+
+// errLeft tells releaseIf to leave the claim as it is, and report no error.
+var errLeft = errors.New("claim left as it is")
+
+// releaseIf appends a release to stream if its current claim passes check (nil);
+// a check error other than errLeft is returned, wrapped with what. The append is
+// Exact, so a claim that changes meanwhile is checked again.
+func (r *Reservations) releaseIf(ctx context.Context, stream, what string, check func(cur Claim) error) (bool, error) {
 	var last error
 	for attempt := 0; attempt <= r.retries; attempt++ {
 		cur, rev, _, err := r.current(ctx, stream)
 		if err != nil {
-			return fmt.Errorf("%s: %w", what, err)
+			return false, fmt.Errorf("%s: %w", what, err)
 		}
 		if cur == nil {
-			return nil
+			return false, nil
 		}
-		if cur.Owner != owner || (commandID != "" && cur.CommandID != commandID) {
-			return fmt.Errorf("%s: %w: held by %s (command %q)", what, ErrNotOwner, cur.Owner, cur.CommandID)
+		if err := check(*cur); errors.Is(err, errLeft) {
+			return false, nil
+		} else if err != nil {
+			return false, fmt.Errorf("%s: %w: held by %s (command %q)", what, err, cur.Owner, cur.CommandID)
 		}
-		data, _ := json.Marshal(map[string]string{"owner": owner, "command_id": cur.CommandID})
-		ev := eventstore.EventData{ID: eventID(stream, ReleasedEventType, owner, cur.CommandID, rev+1), Type: ReleasedEventType, Data: data}
+		data, _ := json.Marshal(map[string]string{"owner": cur.Owner, "command_id": cur.CommandID})
+		ev := eventstore.EventData{ID: eventID(stream, ReleasedEventType, cur.Owner, cur.CommandID, rev+1), Type: ReleasedEventType, Data: data}
 		_, err = r.store.Append(ctx, stream, eventstore.Exact(rev), ev)
 		if err == nil {
-			return nil
+			return true, nil
 		}
 		if !errors.Is(err, eventstore.ErrWrongExpectedRevision) {
-			return fmt.Errorf("%s: %w", what, err)
+			return false, fmt.Errorf("%s: %w", what, err)
 		}
 		last = err
 	}
-	return fmt.Errorf("%s: gave up after %d conflicts: %w", what, r.retries+1, last)
+	return false, fmt.Errorf("%s: gave up after %d conflicts: %w", what, r.retries+1, last)
 }
 
 // Lookup returns the current claim of key in scope; ok is false when it is free.
@@ -236,14 +309,15 @@ func (r *Reservations) Lookup(ctx context.Context, scope, key string) (c Claim, 
 	return *cur, true, nil
 }
 
-// Recorded reports whether a claim's command was recorded by its owner.
+// Recorded reports whether a claim's command, or one of the commands that joined it
+// (Claim.Joined), was recorded by its owner.
 type Recorded func(ctx context.Context, c Claim) (bool, error)
 
-// Reconcile scans every reservation stream and releases each claim made before
-// olderThan ago whose command recorded says was never recorded (the owner crashed
-// between claim and write and nobody retried). It returns the claims it released.
-// Claims younger than olderThan are left alone: their command may still be in
-// flight. It reads the whole global log, filtered to reservation streams: run it
+// Reconcile scans every reservation stream and releases each claim made (and last
+// joined) before olderThan ago for which recorded says no command was ever recorded
+// (the owner crashed between claim and write and nobody retried). It returns the
+// claims it released. Claims younger than olderThan are left alone: their commands
+// may still be in flight. A claim that changes while Reconcile runs is left too. It reads the whole global log, filtered to reservation streams: run it
 // as an occasional operation, not per command.
 func (r *Reservations) Reconcile(ctx context.Context, olderThan time.Duration, recorded Recorded) ([]Claim, error) {
 	if recorded == nil {
@@ -257,7 +331,7 @@ func (r *Reservations) Reconcile(ctx context.Context, olderThan time.Duration, r
 			return nil, fmt.Errorf("reconcile reservations: %w", err)
 		}
 		switch ev.Type {
-		case ClaimedEventType:
+		case ClaimedEventType, JoinedEventType:
 			var c Claim
 			if err := json.Unmarshal(ev.Data, &c); err != nil {
 				return nil, fmt.Errorf("reconcile reservations: %s@%d: %w: %w", ev.Stream, ev.Revision, eventstore.ErrCorrupt, err)
@@ -274,7 +348,7 @@ func (r *Reservations) Reconcile(ctx context.Context, olderThan time.Duration, r
 	var freed []Claim
 	for _, s := range order {
 		c := open[s]
-		if c == nil || c.ClaimedAt.After(cutoff) {
+		if c == nil || c.ClaimedAt.After(cutoff) || c.JoinedAt.After(cutoff) {
 			continue
 		}
 		ok, err := recorded(ctx, *c)
@@ -284,13 +358,19 @@ func (r *Reservations) Reconcile(ctx context.Context, olderThan time.Duration, r
 		if ok {
 			continue
 		}
-		if err := r.release(ctx, s, c.Owner, c.CommandID, "reconcile reservation "+s); err != nil {
-			if errors.Is(err, ErrNotOwner) {
-				continue // re-claimed meanwhile
+		judged := c.Revision
+		released, err := r.releaseIf(ctx, s, "reconcile reservation "+s, func(cur Claim) error {
+			if cur.Revision != judged {
+				return errLeft // claimed again or joined meanwhile
 			}
+			return nil
+		})
+		if err != nil {
 			return freed, err
 		}
-		freed = append(freed, *c)
+		if released {
+			freed = append(freed, *c)
+		}
 	}
 	return freed, nil
 }
@@ -305,7 +385,7 @@ func (r *Reservations) current(ctx context.Context, stream string) (*Claim, uint
 			}
 			return nil, 0, false, err
 		}
-		if ev.Type != ClaimedEventType {
+		if ev.Type != ClaimedEventType && ev.Type != JoinedEventType {
 			return nil, ev.Revision, true, nil
 		}
 		var c Claim

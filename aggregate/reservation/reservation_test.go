@@ -148,3 +148,54 @@ func TestReconcile(t *testing.T) {
 		require.False(t, ok)
 	})
 }
+
+func TestWithdrawLeavesAJoinedClaim(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s eventstore.Store) {
+		ctx := t.Context()
+		r := reservation.New(s)
+		first := reservation.Claimant{Owner: "invoice-1", CommandID: "warehouse", OwnerStream: "invoice-1"}
+		second := reservation.Claimant{Owner: "invoice-1", CommandID: "carrier", OwnerStream: "invoice-1"}
+
+		// Unjoined: the claimant's withdrawal frees the key.
+		_, err := r.Claim(ctx, "invoice", "N-1", first)
+		require.NoError(t, err)
+		ok, err := r.Withdraw(ctx, "invoice", "N-1", second)
+		require.NoError(t, err)
+		require.False(t, ok, "only the command that claimed may withdraw")
+		ok, err = r.Withdraw(ctx, "invoice", "N-1", first)
+		require.NoError(t, err)
+		require.True(t, ok)
+		_, held, err := r.Lookup(ctx, "invoice", "N-1")
+		require.NoError(t, err)
+		require.False(t, held)
+
+		// Joined: another command of the owner relies on it; the withdrawal leaves it.
+		_, err = r.Claim(ctx, "invoice", "N-2", first)
+		require.NoError(t, err)
+		joined, err := r.Claim(ctx, "invoice", "N-2", second)
+		require.NoError(t, err)
+		require.Equal(t, "warehouse", joined.CommandID)
+		require.Equal(t, []string{"carrier"}, joined.Joined)
+		again, err := r.Claim(ctx, "invoice", "N-2", second)
+		require.NoError(t, err)
+		require.Equal(t, joined.Revision, again.Revision, "joining twice writes once")
+		ok, err = r.Withdraw(ctx, "invoice", "N-2", first)
+		require.NoError(t, err)
+		require.False(t, ok)
+		c, held, err := r.Lookup(ctx, "invoice", "N-2")
+		require.NoError(t, err)
+		require.True(t, held)
+		require.Equal(t, []string{"carrier"}, c.Joined)
+
+		// Reconcile asks about every command of the claim.
+		var asked []string
+		freed, err := r.Reconcile(ctx, -time.Hour, func(_ context.Context, c reservation.Claim) (bool, error) {
+			asked = append(asked, c.CommandID)
+			asked = append(asked, c.Joined...)
+			return false, nil
+		})
+		require.NoError(t, err)
+		require.Equal(t, []string{"warehouse", "carrier"}, asked)
+		require.Len(t, freed, 1)
+	})
+}
