@@ -19,8 +19,8 @@ var curveSeries = []struct {
 }{
 	{"raw/grouped", "raw go-sqlite3, grouped commits", color.RGBA{120, 120, 120, 255}},
 	{"idem/P2/distinct", "idem, distinct aggregates", color.RGBA{31, 119, 180, 255}},
-	{"idem/P2/uniform", "idem, uniform over 1000", color.RGBA{44, 160, 44, 255}},
-	{"idem/P2/zipf", "idem, Zipf-hot over 1000", color.RGBA{214, 39, 40, 255}},
+	{"idem/P2/uniform", "idem, uniform over all aggregates", color.RGBA{44, 160, 44, 255}},
+	{"idem/P2/zipf", "idem, Zipf-hot (s=1.1)", color.RGBA{214, 39, 40, 255}},
 	{"hallgren/P2/immediate", "hallgren, _txlock=immediate", color.RGBA{255, 127, 14, 255}},
 }
 

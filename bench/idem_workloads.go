@@ -34,7 +34,7 @@ func idemWorkloads(cfg Config) []Workload {
 	for _, pick := range []string{"distinct", "uniform", "zipf"} {
 		for _, c := range cfg.Concurrency {
 			ws = append(ws, Workload{Key: fmt.Sprintf("idem/P2/%s/c%d", pick, c), Unit: "cmd/s",
-				Note: pick + " aggregates over 1000, FULL, no cache; retries are redeliveries after RetriesExhausted",
+				Note: fmt.Sprintf("%s aggregates over %d, FULL, no cache; retries are redeliveries after RetriesExhausted", pick, cfg.Aggregates),
 				Run: func(ctx context.Context, env *Env) (Sample, error) {
 					return idemCommands(ctx, env, SyncFull, pick, c)
 				}})
@@ -139,9 +139,12 @@ func idemCommands(ctx context.Context, env *Env, sync Synchronous, pick string, 
 	if err != nil {
 		return Sample{}, err
 	}
-	return runCommands(env, callers, newPicker(pick, callers, env.Aggregates), func(w, agg, i int) (int, error) {
+	before := h.Stats().ConflictsRetried
+	s, err := runCommands(env, callers, newPicker(pick, callers, env.Aggregates), func(w, agg, i int) (int, error) {
 		return handleNew(ctx, h, w, agg, i)
 	})
+	s.Conflicts = int(h.Stats().ConflictsRetried - before)
+	return s, err
 }
 
 // idemDuplicates redelivers commands already handled: each must come back as a

@@ -47,7 +47,7 @@ type Config struct {
 
 func quickConfig() Config {
 	return Config{Quick: true, Runs: 1, Duration: 150 * time.Millisecond, ScanEvents: 20_000,
-		StreamEvents: 1000, Aggregates: 1000, P7Events: 100_000, Concurrency: []int{1, 4, 16, 64, 256}}
+		StreamEvents: 1000, Aggregates: 256, P7Events: 100_000, Concurrency: []int{1, 4, 16, 64, 256}}
 }
 
 func defaultConfig() Config {

@@ -24,6 +24,9 @@ type Sample struct {
 	// Retries counts failed attempts that the caller had to retry (for example
 	// "database is locked" from a peer's store); they are not in Ops.
 	Retries int
+	// Conflicts counts wrong-expected-revision conflicts that idem's handler met
+	// and retried internally (command.Stats.ConflictsRetried), for contended loads.
+	Conflicts int
 	// PeakRSS is the peak resident set size in bytes, for memory workloads.
 	PeakRSS int64
 }
@@ -48,6 +51,8 @@ type Result struct {
 	P50, P95, P99 time.Duration
 	// RetriesPerOp is the median number of retried failures per completed op.
 	RetriesPerOp float64
+	// ConflictsPerOp is the median number of conflicts idem retried per op.
+	ConflictsPerOp float64
 	// Note says anything a reader must know to read the figure (scale, caveats).
 	Note string
 	// Skipped is set, with the reason, when the workload could not be measured.
@@ -81,6 +86,7 @@ func summarize(key, unit string, samples []Sample) Result {
 	}
 	rates := make([]float64, 0, len(samples))
 	retries := make([]float64, 0, len(samples))
+	conflicts := make([]float64, 0, len(samples))
 	var lat []time.Duration
 	for _, s := range samples {
 		v := s.Rate()
@@ -90,6 +96,7 @@ func summarize(key, unit string, samples []Sample) Result {
 		rates = append(rates, v)
 		if s.Ops > 0 {
 			retries = append(retries, float64(s.Retries)/float64(s.Ops))
+			conflicts = append(conflicts, float64(s.Conflicts)/float64(s.Ops))
 		} else if s.Retries > 0 {
 			retries = append(retries, math.Inf(1))
 		}
@@ -98,6 +105,9 @@ func summarize(key, unit string, samples []Sample) Result {
 	r.Median, r.Min, r.Max = median(rates), slices.Min(rates), slices.Max(rates)
 	if len(retries) > 0 {
 		r.RetriesPerOp = median(retries)
+	}
+	if len(conflicts) > 0 {
+		r.ConflictsPerOp = median(conflicts)
 	}
 	if len(lat) > 0 {
 		slices.Sort(lat)

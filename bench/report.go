@@ -166,7 +166,11 @@ func (r Report) Markdown(chart string) string {
 				b.WriteString(" — |")
 				continue
 			}
-			fmt.Fprintf(&b, " %s; p50 %s, p95 %s, p99 %s |", rate(res), dur(res.P50), dur(res.P95), dur(res.P99))
+			fmt.Fprintf(&b, " %s; p50 %s, p95 %s, p99 %s", rate(res), dur(res.P50), dur(res.P95), dur(res.P99))
+			if res.ConflictsPerOp > 0 {
+				fmt.Fprintf(&b, "; %.2f conflicts/op", res.ConflictsPerOp)
+			}
+			b.WriteString(" |")
 		}
 		b.WriteString("\n")
 	}
@@ -184,7 +188,7 @@ func (r Report) Markdown(chart string) string {
 		fmt.Fprintf(&b, " %s |\n", p.Lacks)
 	}
 
-	b.WriteString("\n### Every figure\n\n| key | median | spread | runs | p50 | p95 | p99 | retries/op | note |\n|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("\n### Every figure\n\n| key | median | spread | runs | p50 | p95 | p99 | retries/op | conflicts/op | note |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	keys := make([]string, 0, len(r.Results))
 	for k := range r.Results {
 		keys = append(keys, k)
@@ -193,11 +197,11 @@ func (r Report) Markdown(chart string) string {
 	for _, k := range keys {
 		res := r.Results[k]
 		if !res.Measured() {
-			fmt.Fprintf(&b, "| %s | not measured: %s | | | | | | | %s |\n", k, res.Skipped, res.Note)
+			fmt.Fprintf(&b, "| %s | not measured: %s | | | | | | | | %s |\n", k, res.Skipped, res.Note)
 			continue
 		}
-		fmt.Fprintf(&b, "| %s | %s | %.0f%% | %d | %s | %s | %s | %s | %s |\n", k, value(res), 100*res.Spread(), res.Runs,
-			dur(res.P50), dur(res.P95), dur(res.P99), retries(res), res.Note)
+		fmt.Fprintf(&b, "| %s | %s | %.0f%% | %d | %s | %s | %s | %s | %.2f | %s |\n", k, value(res), 100*res.Spread(), res.Runs,
+			dur(res.P50), dur(res.P95), dur(res.P99), retries(res), res.ConflictsPerOp, res.Note)
 	}
 	return b.String()
 }
@@ -245,6 +249,9 @@ func (r Report) cell(key string) string {
 	}
 	if res.RetriesPerOp > 0 {
 		s += ", " + retries(res) + " retries/op"
+	}
+	if res.ConflictsPerOp > 0 {
+		s += fmt.Sprintf(", %.2f conflicts/op", res.ConflictsPerOp)
 	}
 	return s
 }
