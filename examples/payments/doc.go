@@ -9,7 +9,8 @@
 //
 // Business keys inside one aggregate (DESIGN G5): a capture or refund reference
 // is remembered in the state. Seeing a reference again with the same amount
-// decides no events (a no-op: the business fact is already recorded); seeing it
-// with a different amount is rejected with ErrReferenceReused, so a reused
-// reference is loud, never silently swallowed.
+// returns aggregate.AlreadyDone: the business fact is already recorded, and the
+// handler answers a duplicate by business key that writes nothing. Seeing it with
+// a different amount is rejected with ErrReferenceReused, so a reused reference is
+// loud, never silently swallowed.
 package payments
