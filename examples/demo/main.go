@@ -40,8 +40,7 @@ func run(ctx context.Context) int {
 	flag.StringVar(&cfg.Synchronous, "sync", cfg.Synchronous, "SQLite synchronous mode: FULL or NORMAL (see docs/backends.md)")
 	flag.IntVar(&cfg.Workers, "workers", cfg.Workers, "worker processes")
 	flag.IntVar(&cfg.Consumers, "consumers", cfg.Consumers, "consumers (goroutines) per worker")
-	flag.IntVar(&cfg.Cache, "cache", 0, "aggregate cache size of each command handler (0: none)")
-	flag.BoolVar(&cfg.HandlerClaimsOnly, "handler-claims-only", false, "leave invoice number claims to the command handler alone (shows a flaw of its claim release on lost races)")
+	flag.IntVar(&cfg.Cache, "cache", cfg.Cache, "aggregates cached by each command handler (0: none, every command loads its aggregate)")
 	quiet := flag.Bool("quiet", false, "no progress lines")
 	flag.Parse()
 	if !*quiet {

@@ -1,8 +1,9 @@
 package invoicing
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
-	"hash/fnv"
 	"strconv"
 
 	"github.com/idemkit/idem/aggregate"
@@ -57,9 +58,10 @@ const NumberSeriesSize = 100_000
 // same shipment proposes the same numbers in the same order: a retry after a crash
 // between claiming a number and writing the invoice finds its own claim (G5).
 func NumberCandidate(shipmentRef string, attempt int) string {
-	h := fnv.New64a()
-	h.Write([]byte(shipmentRef))
-	n := (h.Sum64() + uint64(attempt)) % NumberSeriesSize
+	// SHA-256 rather than FNV: FNV's low digits spread sequential references
+	// poorly, so short demo runs would never see two shipments propose one number.
+	sum := sha256.Sum256([]byte(shipmentRef))
+	n := (binary.BigEndian.Uint64(sum[:8]) + uint64(attempt)) % NumberSeriesSize
 	return fmt.Sprintf("INV-%05d", n)
 }
 

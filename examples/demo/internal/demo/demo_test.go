@@ -51,16 +51,17 @@ func TestRunKeepsInvariantsWhileWorkersAreKilled(t *testing.T) {
 	}
 	b := rep.Broker
 	for name, n := range map[string]uint64{
-		"workers killed":               uint64(b.Kills),
-		"deliveries raced":             uint64(b.Races),
-		"duplicate deliveries":         uint64(b.Duplicates),
-		"duplicates by command id":     b.Handler.DuplicatesByID,
-		"duplicates by business key":   b.Handler.DuplicatesByKey,
-		"key-reuse errors":             b.Handler.KeyReused,
-		"planted key reuses refused":   uint64(rep.KeyReuseRefused),
-		"invoices issued":              uint64(rep.InvoicesIssued),
-		"redelivered after kills":      uint64(b.RedeliveredAfterKill),
-		"second-path shipment duplica": uint64(rep.Workload.ShipmentsTwoPaths),
+		"workers killed":                 uint64(b.Kills),
+		"deliveries raced":               uint64(b.Races),
+		"duplicate deliveries":           uint64(b.Duplicates),
+		"duplicates by command id":       b.Handler.DuplicatesByID,
+		"duplicates by business key":     b.Handler.DuplicatesByKey,
+		"key-reuse errors":               b.Handler.KeyReused,
+		"commands on a cached aggregate": b.Handler.CacheHits,
+		"planted key reuses refused":     uint64(rep.KeyReuseRefused),
+		"invoices issued":                uint64(rep.InvoicesIssued),
+		"redelivered after kills":        uint64(b.RedeliveredAfterKill),
+		"second-path shipment duplica":   uint64(rep.Workload.ShipmentsTwoPaths),
 	} {
 		if n == 0 {
 			t.Errorf("%s: 0, the run did not exercise it\n%s", name, out.String())

@@ -91,6 +91,11 @@ func (r *Report) Print(w io.Writer) {
 	p("  %-30s %d by command id, %d by business key", "duplicates absorbed", b.Handler.DuplicatesByID, b.Handler.DuplicatesByKey)
 	p("  %-30s %d  (loud ErrIdempotencyKeyReused; %d of %d planted ids refused)", "key-reuse errors", b.Handler.KeyReused, r.KeyReuseRefused, len(wl.Late))
 	p("  %-30s %d  (appends that lost a race and were decided again)", "conflicts retried", b.Handler.ConflictsRetried)
+	if c.Cache > 0 {
+		p("  %-30s %d per handler: %d commands started on a cached aggregate, %d loads", "aggregate cache", c.Cache, b.Handler.CacheHits, b.Handler.Loads)
+	} else {
+		p("  %-30s off: %d loads", "aggregate cache", b.Handler.Loads)
+	}
 	p("  %-30s %d  (captures before their authorization, refunds before their capture: redelivered later;", "domain rejections", b.Handler.Rejected)
 	p("  %-30s  %d of %d over-refunds refused every time, given up after %d tries)", "", r.OverRefundsRefused, wl.OverRefunds, c.MaxAttempts)
 	p("")

@@ -28,9 +28,8 @@ type role struct {
 	DBPath      string `json:"db"`
 	Synchronous string `json:"sync"`
 	Consumers   int    `json:"consumers"`
-	// Cache and HandlerClaimsOnly: see Config.
-	Cache             int  `json:"cache,omitempty"`
-	HandlerClaimsOnly bool `json:"handler_claims_only,omitempty"`
+	// Cache: see Config.
+	Cache int `json:"cache,omitempty"`
 }
 
 func (r role) env() string {
@@ -72,7 +71,7 @@ func runWorker(ctx context.Context, r role) error {
 		return err
 	}
 	defer store.Close()
-	h, err := newHandlers(store, r.Cache, r.HandlerClaimsOnly)
+	h, err := newHandlers(store, r.Cache)
 	if err != nil {
 		return err
 	}

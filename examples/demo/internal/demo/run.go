@@ -65,7 +65,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return cmd, nil
 	}
 	base := role{Backend: cfg.Backend, DBPath: cfg.DBPath, Synchronous: cfg.Synchronous, Consumers: cfg.Consumers,
-		HandlerClaimsOnly: cfg.HandlerClaimsOnly, Cache: cfg.Cache}
+		Cache: cfg.Cache}
 	proj := &projectorProc{spawn: func() (*exec.Cmd, error) {
 		r := base
 		r.Kind = "projector"

@@ -33,6 +33,7 @@ func verify(ctx context.Context, cfg Config, store eventstore.Store, wl Workload
 		byCommand  = map[string][]cmdEvent{}
 		invoices   = map[string][]invoicing.InvoiceIssued{} // by shipment reference
 		numbers    = map[string][]string{}                  // number -> shipment references
+		writers    = map[string]string{}                    // number -> command id that wrote its (first) invoice
 		invoiceIDs = map[string]string{}                    // event id -> invoice number
 		pays       = map[string]payments.State{}            // by payment id
 	)
@@ -60,6 +61,9 @@ func verify(ctx context.Context, cfg Config, store eventstore.Store, wl Workload
 				rep.violate("keyed identity", "invoice for %s is in stream %s, not %s", inv.ShipmentRef, e.Stream, want)
 			}
 			invoices[inv.ShipmentRef] = append(invoices[inv.ShipmentRef], inv)
+			if len(numbers[inv.Number]) == 0 {
+				writers[inv.Number] = meta.CommandID
+			}
 			numbers[inv.Number] = append(numbers[inv.Number], inv.ShipmentRef)
 			invoiceIDs[e.ID.String()] = inv.Number
 		case strings.HasPrefix(e.Stream, payments.Category+"-"):
@@ -95,6 +99,12 @@ func verify(ctx context.Context, cfg Config, store eventstore.Store, wl Workload
 		}
 	}
 	// Unique invoice numbers, each held in its reservation by its invoice (G5).
+	// The reservation's owner must be the invoice's stream. Its CommandID may be
+	// another command of the same invoice (the second path's, or an attempt that
+	// lost the race), since commands of one owner join a claim; but the command
+	// that wrote the invoice must be on the claim, as its maker or a joiner: a
+	// number freed under the writer (and claimed again later) is caught even if
+	// the same invoice claimed it again.
 	for _, num := range sortedKeys(numbers) {
 		refs := numbers[num]
 		if len(refs) > 1 {
@@ -104,8 +114,13 @@ func verify(ctx context.Context, cfg Config, store eventstore.Store, wl Workload
 		if err != nil {
 			return fmt.Errorf("demo: verify: %w", err)
 		}
-		if want := invoicing.Category + "-" + invoicing.InvoiceID(refs[0]); !held || claim.Owner != want {
+		want, writer := invoicing.Category+"-"+invoicing.InvoiceID(refs[0]), writers[num]
+		switch {
+		case !held || claim.Owner != want:
 			rep.violate("number reservations", "number %s of invoice %s is reserved by %q (held: %v)", num, refs[0], claim.Owner, held)
+		case claim.CommandID != writer && !slices.Contains(claim.Joined, writer):
+			rep.violate("number reservations", "number %s of invoice %s was written by command %q, which is not on its claim (made by %q, joined by %v)",
+				num, refs[0], writer, claim.CommandID, claim.Joined)
 		}
 	}
 	rep.NumbersUnique = len(numbers)

@@ -3,8 +3,10 @@ package demo
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"testing"
 
+	"github.com/idemkit/idem/aggregate/reservation"
 	"github.com/idemkit/idem/command"
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/eventstore/memory"
@@ -29,7 +31,7 @@ func TestVerifyNamesAShipmentInvoicedTwice(t *testing.T) {
 		data, _ := json.Marshal(inv)
 		meta, _ := command.Metadata{CommandID: cmdID, Fingerprint: "x", Count: 1}.Encode()
 		_, err := store.Append(ctx, stream, eventstore.NoStream, eventstore.EventData{
-			ID: command.EventID(stream, cmdID, 0), Type: invoicing.TypeInvoiceIssued, Data: data, Metadata: meta})
+			ID: command.EventID(stream, cmdID, "x", 0), Type: invoicing.TypeInvoiceIssued, Data: data, Metadata: meta})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,5 +48,79 @@ func TestVerifyNamesAShipmentInvoicedTwice(t *testing.T) {
 		if !rep.broken(want) {
 			t.Errorf("violation %q not reported; got %v", want, rep.Violations)
 		}
+	}
+}
+
+// TestVerifyChecksTheNumberReservationOfEachInvoice proves the "number
+// reservations" check accepts a claim joined by the invoice's writer (its
+// CommandID then names the other path's command) and reports a number freed under
+// its invoice: the symptom of a losing command withdrawing the claim the winner
+// wrote, whether the number was then left free, taken by another invoice, or
+// claimed again by another command of the same invoice.
+func TestVerifyChecksTheNumberReservationOfEachInvoice(t *testing.T) {
+	const number = "INV-00042"
+	for _, tc := range []struct {
+		name    string
+		claims  func(ctx context.Context, r *reservation.Reservations, owner string) error
+		violate bool
+	}{
+		{"claimed by the writer", func(ctx context.Context, r *reservation.Reservations, owner string) error {
+			_, err := r.Claim(ctx, invoicing.Category, invoicing.NumberKey(number), reservation.Claimant{Owner: owner, CommandID: "warehouse"})
+			return err
+		}, false},
+		{"claimed by the other path, joined by the writer", func(ctx context.Context, r *reservation.Reservations, owner string) error {
+			_, err1 := r.Claim(ctx, invoicing.Category, invoicing.NumberKey(number), reservation.Claimant{Owner: owner, CommandID: "carrier"})
+			_, err2 := r.Claim(ctx, invoicing.Category, invoicing.NumberKey(number), reservation.Claimant{Owner: owner, CommandID: "warehouse"})
+			return errors.Join(err1, err2)
+		}, false},
+		{"never claimed", func(context.Context, *reservation.Reservations, string) error { return nil }, true},
+		{"freed after the write", func(ctx context.Context, r *reservation.Reservations, owner string) error {
+			_, err1 := r.Claim(ctx, invoicing.Category, invoicing.NumberKey(number), reservation.Claimant{Owner: owner, CommandID: "warehouse"})
+			err2 := r.Release(ctx, invoicing.Category, invoicing.NumberKey(number), owner)
+			return errors.Join(err1, err2)
+		}, true},
+		{"freed, then taken by another invoice", func(ctx context.Context, r *reservation.Reservations, owner string) error {
+			_, err1 := r.Claim(ctx, invoicing.Category, invoicing.NumberKey(number), reservation.Claimant{Owner: owner, CommandID: "warehouse"})
+			err2 := r.Release(ctx, invoicing.Category, invoicing.NumberKey(number), owner)
+			_, err3 := r.Claim(ctx, invoicing.Category, invoicing.NumberKey(number), reservation.Claimant{Owner: invoicing.Category + "-other", CommandID: "other"})
+			return errors.Join(err1, err2, err3)
+		}, true},
+		{"freed, then claimed again by another command of the invoice", func(ctx context.Context, r *reservation.Reservations, owner string) error {
+			_, err1 := r.Claim(ctx, invoicing.Category, invoicing.NumberKey(number), reservation.Claimant{Owner: owner, CommandID: "warehouse"})
+			err2 := r.Release(ctx, invoicing.Category, invoicing.NumberKey(number), owner)
+			_, err3 := r.Claim(ctx, invoicing.Category, invoicing.NumberKey(number), reservation.Claimant{Owner: owner, CommandID: "carrier"})
+			return errors.Join(err1, err2, err3)
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			store := memory.New()
+			wl := Generate(3, 20, 0, 0)
+			ref := sortedKeys(wl.Expected.Shipments)[0]
+			ship := wl.Expected.Shipments[ref]
+			stream := invoicing.Category + "-" + invoicing.InvoiceID(ref)
+			if err := tc.claims(ctx, reservation.New(store), stream); err != nil {
+				t.Fatal(err)
+			}
+			inv := invoicing.InvoiceIssued{ShipmentRef: ref, Customer: ship.Customer, Amount: ship.Amount, Currency: ship.Currency, Number: number}
+			data, _ := json.Marshal(inv)
+			meta, _ := command.Metadata{CommandID: "warehouse", Fingerprint: "x", Count: 1}.Encode()
+			if _, err := store.Append(ctx, stream, eventstore.NoStream, eventstore.EventData{
+				ID: command.EventID(stream, "warehouse", "x", 0), Type: invoicing.TypeInvoiceIssued, Data: data, Metadata: meta}); err != nil {
+				t.Fatal(err)
+			}
+
+			rep := &Report{}
+			rep.Broker.outcomes = map[int]map[string]int{}
+			if err := verify(ctx, DefaultConfig(), store, wl, wl.Messages, rep); err != nil {
+				t.Fatal(err)
+			}
+			if got := rep.broken("number reservations"); got != tc.violate {
+				t.Errorf("number reservations reported: %v, want %v; violations %v", got, tc.violate, rep.Violations)
+			}
+			if rep.broken("unique invoice numbers", "keyed identity", "invoice content") {
+				t.Errorf("unexpected violations: %v", rep.Violations)
+			}
+		})
 	}
 }

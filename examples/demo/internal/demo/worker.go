@@ -24,12 +24,13 @@ const maxNumberAttempts = 64
 
 // handlers are a worker's command handlers, one per aggregate kind.
 type handlers struct {
-	payments          *command.Handler[payments.State]
-	invoices          *command.Handler[invoicing.State]
-	handlerClaimsOnly bool
+	payments *command.Handler[payments.State]
+	invoices *command.Handler[invoicing.State]
 }
 
-func newHandlers(store eventstore.Store, cache int, handlerClaimsOnly bool) (*handlers, error) {
+// newHandlers returns the command handlers of a worker, each with an aggregate
+// cache of cache entries (0: none).
+func newHandlers(store eventstore.Store, cache int) (*handlers, error) {
 	payCodec, err := payments.NewCodec()
 	if err != nil {
 		return nil, err
@@ -40,9 +41,8 @@ func newHandlers(store eventstore.Store, cache int, handlerClaimsOnly bool) (*ha
 	}
 	opts := []command.Option{command.WithLogger(slog.New(slog.DiscardHandler)), command.WithCache(cache)}
 	h := &handlers{
-		payments:          command.NewHandler(store, payments.Decider, payCodec, opts...),
-		invoices:          command.NewHandler(store, invoicing.Decider, invCodec, opts...),
-		handlerClaimsOnly: handlerClaimsOnly,
+		payments: command.NewHandler(store, payments.Decider, payCodec, opts...),
+		invoices: command.NewHandler(store, invoicing.Decider, invCodec, opts...),
 	}
 	if err := errors.Join(h.payments.Err(), h.invoices.Err()); err != nil {
 		return nil, err
@@ -71,34 +71,18 @@ func (h *handlers) handle(ctx context.Context, m Message) ack {
 // handleShipment issues the shipment's invoice, proposing number candidates until
 // one is free or already this invoice's (reservations, G5).
 //
-// The worker claims the number for the invoice before handling the command,
-// under a claim id of its own (numberClaimID), and never releases it. The
-// handler's own claim of Decider.Keys then finds the number held by the same
-// owner and goes on. This works around a flaw of the handler's release on a
-// lost race: two commands for one invoice (two paths) both claim its number; the
-// loser, answered "already done" after its conflict, releases the claim the
-// winner's invoice relies on (see the report of this example's author). With
-// Config.HandlerClaimsOnly the worker leaves the claim to the handler, and the
-// run shows the harm: numbers on two invoices.
+// The handler claims the candidate (Decider.Keys) before it writes the invoice: a
+// number held by another invoice fails with reservation.ErrClaimed, and the next
+// candidate is tried. A number claimed for this invoice by another command (the
+// same shipment by its second path) is joined, never taken back by the command
+// that loses the race, so the number the invoice is written with stays reserved
+// by it.
 func (h *handlers) handleShipment(ctx context.Context, s invoicing.ShipmentCompleted) ack {
 	renumbered := 0
 	invoiceID := invoicing.InvoiceID(s.ShipmentRef)
-	stream := invoicing.Category + "-" + invoiceID
 	for attempt := range maxNumberAttempts {
-		cmd := s.Command(attempt)
-		if !h.handlerClaimsOnly {
-			_, err := h.invoices.Reservations().Claim(ctx, invoicing.Category, invoicing.NumberKey(cmd.Number),
-				reservation.Claimant{Owner: stream, CommandID: numberClaimID(s.ShipmentRef), OwnerStream: stream})
-			if errors.Is(err, reservation.ErrClaimed) {
-				renumbered++
-				continue
-			}
-			if err != nil {
-				return ack{Outcome: outRetry, Err: err.Error(), Renumbered: renumbered}
-			}
-		}
 		res, err := h.invoices.Handle(ctx, command.Command{
-			ID: s.CommandID(attempt), AggregateID: invoiceID, Payload: cmd, CorrelationID: s.ShipmentRef,
+			ID: s.CommandID(attempt), AggregateID: invoiceID, Payload: s.Command(attempt), CorrelationID: s.ShipmentRef,
 		})
 		if errors.Is(err, reservation.ErrClaimed) {
 			renumbered++
@@ -110,9 +94,6 @@ func (h *handlers) handleShipment(ctx context.Context, s invoicing.ShipmentCompl
 	}
 	return ack{Outcome: outRetry, Err: fmt.Sprintf("shipment %s: no free invoice number in %d candidates", s.ShipmentRef, maxNumberAttempts), Renumbered: renumbered}
 }
-
-// numberClaimID is the command id the worker's own number claims are made under.
-func numberClaimID(shipmentRef string) string { return "invoice-number-for/" + shipmentRef }
 
 // classify turns a handler's answer into an outcome.
 func classify(res command.Result, err error) ack {
