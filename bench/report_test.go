@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -62,5 +64,31 @@ func TestMissingFigureIsNotMeasuredNeverMadeUp(t *testing.T) {
 	row := r.comparisonRow(comparisonNamed(t, "P4 projection rebuild, counting"))
 	if !strings.Contains(row, "not measured: projection package does not build") || !strings.Contains(row, "| — |") {
 		t.Fatalf("row %q: want the reason and no ratio", row)
+	}
+}
+
+func TestChartDrawsEveryMeasuredSeries(t *testing.T) {
+	r := Report{Config: Config{Concurrency: []int{1, 4}}, Results: map[string]Result{
+		"raw/grouped/c1":      {Unit: "tx/s", Median: 1000, Runs: 1},
+		"raw/grouped/c4":      {Unit: "tx/s", Median: 3000, Runs: 1},
+		"idem/P2/distinct/c1": {Unit: "cmd/s", Median: 900, Runs: 1},
+		"idem/P2/distinct/c4": {Key: "idem/P2/distinct/c4", Skipped: "not ready"},
+	}}
+	path := filepath.Join(t.TempDir(), "chart.svg")
+	if err := writeChart(path, r); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svg := string(b)
+	for _, want := range []string{"<svg", "raw go-sqlite3, grouped commits", "idem, distinct aggregates"} {
+		if !strings.Contains(svg, want) {
+			t.Errorf("chart lacks %q", want)
+		}
+	}
+	if strings.Contains(svg, "hallgren") {
+		t.Error("chart has a legend entry for a series with no figure")
 	}
 }

@@ -42,11 +42,15 @@ func (a *loaded[S]) recentRange(first, last uint64) ([]eventstore.RecordedEvent,
 }
 
 // remember adds events to recent, keeping at least the last recentMax; it lets
-// recent grow to twice that before trimming, so that a load stays O(events).
+// recent grow to twice that before trimming, so that a load stays O(events). The
+// trim moves the last recentMax to the front of the same array: recentRange hands
+// out copies, so no one else holds it.
 func (a *loaded[S]) remember(evs ...eventstore.RecordedEvent) {
 	a.recent = append(a.recent, evs...)
-	if len(a.recent) >= 2*recentMax {
-		a.recent = append(make([]eventstore.RecordedEvent, 0, 2*recentMax), a.recent[len(a.recent)-recentMax:]...)
+	if n := len(a.recent); n >= 2*recentMax {
+		copy(a.recent, a.recent[n-recentMax:])
+		clear(a.recent[recentMax:n]) // no stale references to events' data
+		a.recent = a.recent[:recentMax]
 	}
 }
 

@@ -1,7 +1,7 @@
 package command
 
 import (
-	"strconv"
+	"math"
 	"unicode/utf8"
 )
 
@@ -12,19 +12,23 @@ import (
 // fingerprint, foreign metadata) returns ok false and the caller uses
 // DecodeMetadata.
 func scanMetadata(b []byte) (m Metadata, ok bool) {
-	rest, ok := cut(b, `{"command_id":"`)
+	const idKey = `{"command_id":"`
+	rest, ok := cut(b, idKey)
 	if !ok {
 		return m, false
 	}
-	if m.CommandID, rest, ok = plainString(rest); !ok || m.CommandID == "" || len(m.CommandID) > MaxIDLength {
+	id, rest, ok := plainString(rest)
+	if !ok || len(id) == 0 || len(id) > MaxIDLength {
 		return m, false
 	}
 	if rest, ok = cut(rest, `,"fingerprint":"`); !ok {
 		return m, false
 	}
-	if m.Fingerprint, rest, ok = plainString(rest); !ok {
+	fp, rest, ok := plainString(rest)
+	if !ok {
 		return m, false
 	}
+	span := b[len(idKey) : len(b)-len(rest)-1] // from the id to the end of the fingerprint
 	for _, key := range []string{`,"command_type":"`, `,"correlation_id":"`, `,"causation_id":"`} {
 		if r, found := cut(rest, key); found {
 			if rest, ok = skipString(r); !ok {
@@ -55,6 +59,10 @@ func scanMetadata(b []byte) (m Metadata, ok bool) {
 	if m.Count < 1 || m.Index < 0 || m.Index >= m.Count {
 		return m, false
 	}
+	// One string holds both the id and the fingerprint: one allocation per event
+	// instead of two.
+	both := string(span)
+	m.CommandID, m.Fingerprint = both[:len(id)], both[len(both)-len(fp):]
 	return m, true
 }
 
@@ -65,21 +73,22 @@ func cut(b []byte, prefix string) ([]byte, bool) {
 	return b[len(prefix):], true
 }
 
-// plainString reads a string body up to its closing quote; escapes and control
-// characters make it give up.
-func plainString(b []byte) (string, []byte, bool) {
+// plainString reads a string body up to its closing quote, returning the body and
+// what follows the quote; escapes, control characters and invalid UTF-8 (which
+// encoding/json would replace) make it give up.
+func plainString(b []byte) ([]byte, []byte, bool) {
 	for i, c := range b {
 		switch {
 		case c == '"':
 			if !utf8.Valid(b[:i]) {
-				return "", b, false
+				return nil, b, false
 			}
-			return string(b[:i]), b[i+1:], true
+			return b[:i], b[i+1:], true
 		case c == '\\' || c < 0x20:
-			return "", b, false
+			return nil, b, false
 		}
 	}
-	return "", b, false
+	return nil, b, false
 }
 
 // skipString skips a string body with escapes up to its closing quote.
@@ -97,19 +106,17 @@ func skipString(b []byte) ([]byte, bool) {
 	return b, false
 }
 
+// number reads a JSON integer of at most 10 digits, without sign or leading zero.
 func number(b []byte) (int, []byte, bool) {
-	i := 0
+	i, n := 0, uint64(0)
 	for i < len(b) && i < 10 && b[i] >= '0' && b[i] <= '9' {
+		n = n*10 + uint64(b[i]-'0')
 		i++
 	}
-	if i == 0 || (i > 1 && b[0] == '0') {
+	if i == 0 || (i > 1 && b[0] == '0') || n > math.MaxInt {
 		return 0, b, false
 	}
-	n, err := strconv.Atoi(string(b[:i]))
-	if err != nil {
-		return 0, b, false
-	}
-	return n, b[i:], true
+	return int(n), b[i:], true
 }
 
 // stringMap skips the body of a JSON object whose values are all strings, up to and

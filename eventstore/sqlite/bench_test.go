@@ -110,6 +110,27 @@ func BenchmarkReadStream1000(b *testing.B) {
 	})
 }
 
+// BenchmarkReadStream10 reads a 10-event stream per op: the read a command
+// handler without a cache makes for a short aggregate, dominated by the cost of a
+// query rather than of its rows.
+func BenchmarkReadStream10(b *testing.B) {
+	s := openTemp(b)
+	ctx := context.Background()
+	fill(b, s, "short", 10)
+	for b.Loop() {
+		n := 0
+		for _, err := range s.ReadStream(ctx, "short", 0) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n != 10 {
+			b.Fatalf("read %d events", n)
+		}
+	}
+}
+
 // BenchmarkReadAll scans a log of 5000 events in 50 streams per op.
 func BenchmarkReadAll(b *testing.B) {
 	syncModes(b, func(b *testing.B, s *sqlite.Store) {

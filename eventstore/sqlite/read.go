@@ -32,10 +32,12 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, opts
 			fail(eventstore.ErrClosed)
 			return
 		}
-		query := "SELECT " + eventColumns + " FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?"
+		query := readStreamForwardQuery
 		if o.Backwards {
-			query = "SELECT " + eventColumns + " FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?"
+			query = readStreamBackwardQuery
 		}
+		buf := getPage()
+		defer putPage(buf)
 		cursor := int64(min(from, math.MaxInt64))
 		remaining := o.Limit // 0: no limit
 		first := true
@@ -44,7 +46,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, opts
 			if remaining > 0 && remaining < n {
 				n = remaining
 			}
-			page, err := s.queryEvents(ctx, n, query, stream, cursor, n)
+			page, err := s.queryEvents(ctx, buf, query, stream, cursor, n)
 			if err != nil {
 				fail(s.readError(ctx, "read stream", err))
 				return
@@ -119,12 +121,14 @@ func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, opts ...
 		remaining := o.Limit
 		cursor := positionCursor(after)
 		r := newLogRange(o)
+		buf := getPage()
+		defer putPage(buf)
 		for cursor < head {
 			n := pageSize
 			if remaining > 0 && remaining < n {
 				n = remaining
 			}
-			page, next, err := r.page(ctx, s, cursor, head, n)
+			page, next, err := r.page(ctx, s, buf, cursor, head, n)
 			if err != nil {
 				fail(s.readError(ctx, "read all", err))
 				return
@@ -203,11 +207,14 @@ func newLogRange(o eventstore.ReadOptions) *logRange {
 			args = append(args, t)
 		}
 	}
-	q := "SELECT " + eventColumns + " FROM events WHERE position > ? AND position <= ?"
-	for _, w := range where {
-		q += " AND " + w
+	q := readAllQuery // prepared: the query without filters
+	if len(where) > 0 {
+		q = "SELECT " + eventColumns + " FROM events WHERE position > ? AND position <= ?"
+		for _, w := range where {
+			q += " AND " + w
+		}
+		q += " ORDER BY position LIMIT ?"
 	}
-	q += " ORDER BY position LIMIT ?"
 	return &logRange{o: o, query: q, args: args}
 }
 
@@ -224,10 +231,11 @@ func prefixUpperBound(p string) (string, bool) {
 	return "", false
 }
 
-// page reads up to n matching events with positions in (after, upTo], scanning at
-// most scanWindow positions. next is the position to continue after: the last
-// event returned when the page is full, otherwise the end of the range scanned.
-func (r *logRange) page(ctx context.Context, s *Store, after, upTo int64, n int) (page []eventstore.RecordedEvent, next int64, err error) {
+// page reads up to n (at most pageSize) matching events with positions in
+// (after, upTo] into buf, scanning at most scanWindow positions. next is the
+// position to continue after: the last event returned when the page is full,
+// otherwise the end of the range scanned.
+func (r *logRange) page(ctx context.Context, s *Store, buf *pageBuf, after, upTo int64, n int) (page []eventstore.RecordedEvent, next int64, err error) {
 	if upTo-after > scanWindow {
 		upTo = after + scanWindow
 	}
@@ -237,7 +245,7 @@ func (r *logRange) page(ctx context.Context, s *Store, after, upTo int64, n int)
 	args = append(args, n)
 	// The LIMIT placeholder comes last in the query; the filter arguments sit
 	// between the range and it.
-	rows, err := s.queryEvents(ctx, n, r.query, args...)
+	rows, err := s.queryEvents(ctx, buf, r.query, args...)
 	if err != nil {
 		return nil, after, err
 	}

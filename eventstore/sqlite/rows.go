@@ -24,24 +24,27 @@ const eventColumns = "position, stream, revision, id, type, data, metadata, reco
 // not interrupted by their context; see queryEvents).
 const scanWindow = 64 * pageSize
 
-// queryEvents runs query, whose LIMIT is n, on the read pool and decodes every
-// row. A row that cannot be decoded fails the page with an error matching
-// eventstore.ErrCorrupt that names its position.
+// queryEvents runs query, whose LIMIT is at most pageSize, on the read pool (its
+// prepared statement when it has one) and decodes every row into buf, returning
+// the page: it is valid until the next queryEvents with buf. A row that cannot be
+// decoded fails the page with an error matching eventstore.ErrCorrupt that names
+// its position.
 //
 // ctx is checked before the query, but the query runs without its cancellation:
 // go-sqlite3 watches a cancellable context with a goroutine per row read, which
 // costs more than reading the row. Every page query is bounded (LIMIT, and
 // scanWindow for the log), and callers check ctx between events.
-func (s *Store) queryEvents(ctx context.Context, n int, query string, args ...any) ([]eventstore.RecordedEvent, error) {
+func (s *Store) queryEvents(ctx context.Context, buf *pageBuf, query string, args ...any) (page []eventstore.RecordedEvent, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	rows, err := s.rdb.QueryContext(context.WithoutCancel(ctx), query, args...)
+	rows, err := s.query(context.WithoutCancel(ctx), query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	page := make([]eventstore.RecordedEvent, 0, n) // grown page by page, it cost more than the rows
+	page = buf.events[:0]
+	defer func() { buf.keep(page) }()
 	var row rawRow
 	row.id.peek = true // copied into a uuid.UUID by decodeEvent
 	row.data.arena, row.meta.arena = &row.arena, &row.arena
@@ -60,11 +63,11 @@ func (s *Store) queryEvents(ctx context.Context, n int, query string, args ...an
 	}
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
-			return nil, err
+			return page, err
 		}
 		e, err := decodeEvent(&row)
 		if err != nil {
-			return nil, err
+			return page, err
 		}
 		page = append(page, e)
 	}
@@ -109,21 +112,30 @@ func (c *blobColumn) Scan(src any) error {
 	return nil
 }
 
-// arenaChunk is the size of arena's chunks: a retained event keeps at most this
-// much memory alive besides its own.
-const arenaChunk = 16 << 10
+// arenaChunk is the largest size of arena's chunks: a retained event keeps at most
+// this much memory alive besides its own. arenaFirstChunk is the size of a page's
+// first chunk; each next chunk doubles, up to arenaChunk, so that a short read
+// does not allocate a chunk for a full page.
+const (
+	arenaChunk      = 16 << 10
+	arenaFirstChunk = 2 << 10
+)
 
 // arena hands out copies of blobs from shared chunks, one allocation per chunk
 // rather than per value. Copies are capped (three-index slices), so appending to
 // one never writes into another.
-type arena struct{ buf []byte }
+type arena struct {
+	buf  []byte
+	next int // size of the next chunk; 0 before the first
+}
 
 func (a *arena) copy(b []byte) []byte {
 	if len(b) == 0 {
 		return []byte{} // empty, not nil: nil is NULL
 	}
 	if len(b) > cap(a.buf)-len(a.buf) {
-		a.buf = make([]byte, 0, max(arenaChunk, len(b)))
+		a.next = min(max(a.next*2, arenaFirstChunk), arenaChunk)
+		a.buf = make([]byte, 0, max(a.next, len(b)))
 	}
 	n := len(a.buf)
 	a.buf = append(a.buf, b...)
@@ -190,7 +202,7 @@ func text(v any) (string, bool) {
 // streamExists reports whether stream has a head in the streams table.
 func (s *Store) streamExists(ctx context.Context, stream string) (bool, error) {
 	var one int
-	err := s.rdb.QueryRowContext(ctx, "SELECT 1 FROM streams WHERE name = ?", stream).Scan(&one)
+	err := s.queryRow(ctx, streamExistsQuery, stream).Scan(&one)
 	if err == sql.ErrNoRows {
 		return false, nil
 	}

@@ -27,8 +27,10 @@ type Store struct {
 	// only the writer goroutine and Open use it.
 	wdb   *sql.DB
 	stmts writerStmts
-	// rdb is the pool of read-only connections for reads and subscriptions.
-	rdb *sql.DB
+	// rdb is the pool of read-only connections for reads and subscriptions, and
+	// rstmts its prepared statements.
+	rdb    *sql.DB
+	rstmts readStmts
 
 	// mu guards closed against Append handing a request to a closing writer.
 	mu     sync.RWMutex
@@ -114,6 +116,13 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		wdb.Close()
 		return nil, storageError(ctx, "open "+path, err)
 	}
+	rstmts, err := prepareReadStmts(ctx, rdb)
+	if err != nil {
+		rdb.Close()
+		stmts.close()
+		wdb.Close()
+		return nil, storageError(ctx, "prepare statements on "+path, err)
+	}
 
 	s := &Store{
 		cfg:        cfg,
@@ -121,6 +130,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		wdb:        wdb,
 		stmts:      stmts,
 		rdb:        rdb,
+		rstmts:     rstmts,
 		done:       make(chan struct{}),
 		queue:      make(chan *appendRequest, cfg.maxBatch),
 		writerDone: make(chan struct{}),
@@ -166,6 +176,7 @@ func (s *Store) Close() error {
 
 	<-s.writerDone
 	s.stmts.close()
+	s.rstmts.close()
 	return errors.Join(
 		storageError(nil, "close writer of "+s.path, s.wdb.Close()),
 		storageError(nil, "close readers of "+s.path, s.rdb.Close()),
@@ -191,7 +202,7 @@ func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
 // head returns the last position of the log, 0 when it is empty.
 func (s *Store) head(ctx context.Context) (int64, error) {
 	var head int64
-	err := s.rdb.QueryRowContext(ctx, "SELECT COALESCE(MAX(position), 0) FROM events").Scan(&head)
+	err := s.queryRow(ctx, headQuery).Scan(&head)
 	return head, err
 }
 

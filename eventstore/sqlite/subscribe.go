@@ -33,6 +33,8 @@ func (s *Store) SubscribeAll(ctx context.Context, after eventstore.Position, opt
 			return
 		}
 		r := newLogRange(o)
+		buf := getPage()
+		defer putPage(buf)
 		cursor := positionCursor(after) // the last position scanned
 		delivered := after              // the last position delivered
 		caughtUp := false
@@ -60,7 +62,7 @@ func (s *Store) SubscribeAll(ctx context.Context, after eventstore.Position, opt
 				return
 			}
 			for cursor < head {
-				page, next, err := r.page(ctx, s, cursor, head, pageSize)
+				page, next, err := r.page(ctx, s, buf, cursor, head, pageSize)
 				if err != nil {
 					if ctx.Err() != nil {
 						return
