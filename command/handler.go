@@ -100,6 +100,9 @@ func (h *Handler[S]) Load(ctx context.Context, aggregateID string) (S, uint64, e
 	if err != nil {
 		return zero, 0, err
 	}
+	if err := h.fold(a); err != nil {
+		return zero, 0, err
+	}
 	return a.state, a.revision, nil
 }
 
@@ -215,6 +218,11 @@ func (h *Handler[S]) handle(ctx context.Context, stream string, c Command, meta 
 			events, inRecent := a.recentRange(p.FirstRevision, p.LastRevision)
 			a.mu.Unlock()
 			return h.duplicate(ctx, stream, c, meta.Fingerprint, p, events, inRecent)
+		}
+		if err := h.fold(a); err != nil { // a new command: the state is needed now
+			a.mu.Unlock()
+			release()
+			return Result{}, fmt.Errorf("handle command %q: %w", trunc(c.ID), err)
 		}
 		state, rev, exists := a.state, a.revision, a.exists
 		a.mu.Unlock()
@@ -332,6 +340,14 @@ func (h *Handler[S]) acquire(ctx context.Context, stream string, useCache bool) 
 	}
 	a, err = h.load(ctx, stream)
 	if err != nil {
+		return nil, false, err
+	}
+	if h.cache == nil && h.cfg.snapshots == nil {
+		// Not shared and not snapshotted: the state is folded by handle once the
+		// command is known not to be a duplicate.
+		return a, false, nil
+	}
+	if err := h.fold(a); err != nil {
 		return nil, false, err
 	}
 	if h.snapshotDue(a) {

@@ -26,6 +26,10 @@ type loaded[S any] struct {
 	exists   bool
 	set      *processedSet
 	recent   []eventstore.RecordedEvent
+	// pending are events read whose data is not yet folded into state (see load);
+	// set, revision and recent include them. Only an aggregate not yet shared has
+	// pending events: it is folded before it is cached.
+	pending []eventstore.RecordedEvent
 	// snapRevision is the revision of the latest snapshot known (hasSnap).
 	snapRevision uint64
 	hasSnap      bool
@@ -54,8 +58,19 @@ func (a *loaded[S]) remember(evs ...eventstore.RecordedEvent) {
 	}
 }
 
+// pendingMax is how many read events a loaded aggregate holds undecoded (see
+// load).
+const pendingMax = 64
+
 // load reads the aggregate in stream: the latest usable snapshot, then the events
 // after it (O(events since the snapshot)), folding state and processed set.
+//
+// The processed set, revision and recent events are built as the events are read;
+// the events' data is decoded and folded into the state by fold, up to pendingMax
+// events at a time. A load that ends with events pending leaves them for fold,
+// which runs before anything reads the state: a duplicate found on a short stream
+// is answered (G3: from the metadata and the original events) without decoding
+// any event.
 func (h *Handler[S]) load(ctx context.Context, stream string) (*loaded[S], error) {
 	h.stats.loads.Add(1)
 	a := &loaded[S]{stream: stream, state: h.decider.Initial(), set: newProcessedSet(8)}
@@ -74,9 +89,13 @@ func (h *Handler[S]) load(ctx context.Context, stream string) (*loaded[S], error
 			}
 			return nil, fmt.Errorf("load %s from revision %d: %w", stream, from, err)
 		}
-		if err := h.apply(a, ev); err != nil {
-			return nil, err
+		if len(a.pending) == pendingMax {
+			if err := h.fold(a); err != nil {
+				return nil, err
+			}
 		}
+		h.observe(a, ev)
+		a.pending = append(a.pending, ev)
 		a.remember(ev)
 	}
 	h.pruneWindow(a.set)
@@ -113,13 +132,34 @@ func (h *Handler[S]) restore(ctx context.Context, a *loaded[S]) (bool, error) {
 	return true, nil
 }
 
-// apply folds one recorded event into a: Evolve for domain events, the processed set
-// for every event with idem metadata (G3).
-func (h *Handler[S]) apply(a *loaded[S], ev eventstore.RecordedEvent) error {
-	rejection, noop, marker := "", false, false
+// fold decodes a's pending events (a locked, or not shared yet) and evolves the
+// state with them, in order. An event that does not decode fails the fold, and
+// the load, as it would have failed reading it.
+func (h *Handler[S]) fold(a *loaded[S]) error {
+	for i, ev := range a.pending {
+		if ev.Type == RejectedEventType || ev.Type == NoOpEventType {
+			continue // markers are never passed to Evolve
+		}
+		e, err := h.codec.Decode(ev.Type, ev.Data)
+		if err == nil {
+			err = h.evolve(a, e)
+		}
+		if err != nil {
+			a.pending = a.pending[i:]
+			return fmt.Errorf("load %s at revision %d: %w", ev.Stream, ev.Revision, err)
+		}
+	}
+	clear(a.pending)
+	a.pending = a.pending[:0]
+	return nil
+}
+
+// observe folds one recorded event's idem metadata into a's processed set (G3)
+// and moves a's revision to it.
+func (h *Handler[S]) observe(a *loaded[S], ev eventstore.RecordedEvent) {
+	rejection, noop := "", false
 	switch ev.Type {
 	case RejectedEventType:
-		marker = true
 		var body struct {
 			Error string `json:"error"`
 		}
@@ -128,16 +168,7 @@ func (h *Handler[S]) apply(a *loaded[S], ev eventstore.RecordedEvent) error {
 		}
 		rejection = body.Error
 	case NoOpEventType:
-		marker, noop = true, true
-	}
-	if !marker {
-		e, err := h.codec.Decode(ev.Type, ev.Data)
-		if err != nil {
-			return fmt.Errorf("load %s at revision %d: %w", ev.Stream, ev.Revision, err)
-		}
-		if err := h.evolve(a, e); err != nil {
-			return fmt.Errorf("load %s at revision %d: %w", ev.Stream, ev.Revision, err)
-		}
+		noop = true
 	}
 	if m, ok := scanMetadata(ev.Metadata); ok {
 		a.set.observe(m, ev.Revision, ev.RecordedAt, rejection, noop)
@@ -145,7 +176,6 @@ func (h *Handler[S]) apply(a *loaded[S], ev eventstore.RecordedEvent) error {
 		a.set.observe(m, ev.Revision, ev.RecordedAt, rejection, noop)
 	}
 	a.revision, a.exists = ev.Revision, true
-	return nil
 }
 
 // evolve calls the decider's Evolve, turning a panic into an error.

@@ -137,7 +137,7 @@ func TestHandlerLostAcknowledgement(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the handler's retry should find the command recorded: %v", err)
 	}
-	if res.Revision != 1 || len(res.Events) != 1 || res.Events[0].ID != command.EventID("wallet-w2", "dep-1", 0) {
+	if res.Revision != 1 || len(res.Events) != 1 || res.Events[0].ID != command.EventID("wallet-w2", "dep-1", res.Fingerprint, 0) {
 		t.Fatalf("result %+v", res)
 	}
 	if n := srv.StreamLen("wallet-w2"); n != 2 {

@@ -46,7 +46,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, opts
 			if remaining > 0 && remaining < n {
 				n = remaining
 			}
-			page, err := s.queryEvents(ctx, buf, query, stream, cursor, n)
+			page, err := s.queryEvents(ctx, buf, stream, query, stream, cursor, n)
 			if err != nil {
 				fail(s.readError(ctx, "read stream", err))
 				return
@@ -245,7 +245,7 @@ func (r *logRange) page(ctx context.Context, s *Store, buf *pageBuf, after, upTo
 	args = append(args, n)
 	// The LIMIT placeholder comes last in the query; the filter arguments sit
 	// between the range and it.
-	rows, err := s.queryEvents(ctx, buf, r.query, args...)
+	rows, err := s.queryEvents(ctx, buf, "", r.query, args...)
 	if err != nil {
 		return nil, after, err
 	}

@@ -16,8 +16,12 @@ import (
 // runs: a page is read whole, its rows closed, and only then yielded.
 const pageSize = 500
 
-// eventColumns are the columns decodeEvent expects, in order.
-const eventColumns = "position, stream, revision, id, type, data, metadata, recorded_at"
+// eventColumns are the columns decodeEvent expects, in order. streamEventColumns
+// are the same with NULL for the stream, for queries of one stream.
+const (
+	eventColumns       = "position, stream, revision, id, type, data, metadata, recorded_at"
+	streamEventColumns = "position, NULL, revision, id, type, data, metadata, recorded_at"
+)
 
 // scanWindow bounds the positions one page query of the global log scans, so that
 // a filter matching few events cannot make a single query run long (queries are
@@ -28,13 +32,14 @@ const scanWindow = 64 * pageSize
 // prepared statement when it has one) and decodes every row into buf, returning
 // the page: it is valid until the next queryEvents with buf. A row that cannot be
 // decoded fails the page with an error matching eventstore.ErrCorrupt that names
-// its position.
+// its position. stream is "" for a query of eventColumns, or the stream every row
+// belongs to for a query of streamEventColumns.
 //
 // ctx is checked before the query, but the query runs without its cancellation:
 // go-sqlite3 watches a cancellable context with a goroutine per row read, which
 // costs more than reading the row. Every page query is bounded (LIMIT, and
 // scanWindow for the log), and callers check ctx between events.
-func (s *Store) queryEvents(ctx context.Context, buf *pageBuf, query string, args ...any) (page []eventstore.RecordedEvent, err error) {
+func (s *Store) queryEvents(ctx context.Context, buf *pageBuf, stream, query string, args ...any) (page []eventstore.RecordedEvent, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -65,7 +70,7 @@ func (s *Store) queryEvents(ctx context.Context, buf *pageBuf, query string, arg
 		if err := rows.Scan(dest...); err != nil {
 			return page, err
 		}
-		e, err := decodeEvent(&row)
+		e, err := decodeEvent(&row, stream)
 		if err != nil {
 			return page, err
 		}
@@ -144,16 +149,18 @@ func (a *arena) copy(b []byte) []byte {
 
 // decodeEvent checks and converts one scanned row. It takes the raw driver values
 // so that a row of the wrong shape is reported as corrupt, with its position,
-// rather than as a conversion error.
-func decodeEvent(r *rawRow) (eventstore.RecordedEvent, error) {
+// rather than as a conversion error. A non-empty stream is the stream of a row
+// that selected NULL for it (streamEventColumns).
+func decodeEvent(r *rawRow, stream string) (eventstore.RecordedEvent, error) {
 	c := &r.cols
 	pos, ok := c[0].(int64)
 	if !ok || pos <= 0 {
 		return eventstore.RecordedEvent{}, fmt.Errorf("event with position %v: position is not a positive integer: %w", c[0], eventstore.ErrCorrupt)
 	}
-	stream, ok := text(c[1])
-	if !ok || stream == "" {
-		return eventstore.RecordedEvent{}, corruptRow(pos, "stream is not a name")
+	if stream == "" || c[1] != nil {
+		if stream, ok = text(c[1]); !ok || stream == "" {
+			return eventstore.RecordedEvent{}, corruptRow(pos, "stream is not a name")
+		}
 	}
 	rev, ok := c[2].(int64)
 	if !ok || rev < 0 {
