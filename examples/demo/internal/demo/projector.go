@@ -14,23 +14,57 @@ import (
 	"github.com/idemkit/idem/projection"
 )
 
-// liveRunner is the runner of the live read models and the notification reactor.
-func liveRunner(store eventstore.Store, readDB *sql.DB, mail invoicing.Mailer) (*projection.Runner, error) {
-	r, err := projection.NewRunner(store, readDB, projection.Options{
+// readSide is what the live read models need: their database, the simulated mail
+// service's database, and the runner of the projections and the notification
+// reactor.
+type readSide struct {
+	readDB, mailDB *sql.DB
+	mail           *invoicing.MailService
+	runner         *projection.Runner
+}
+
+// openReadSide opens the read-model and mail databases beside the event store file
+// at dbPath and builds the live runner over store.
+func openReadSide(ctx context.Context, store eventstore.Store, dbPath string) (rs *readSide, err error) {
+	rs = &readSide{}
+	defer func() {
+		if err != nil {
+			rs.Close()
+		}
+	}()
+	if rs.readDB, err = openSQL(dbPath + ".read"); err != nil {
+		return nil, err
+	}
+	if rs.mailDB, err = openSQL(dbPath + ".mail"); err != nil {
+		return nil, err
+	}
+	if rs.mail, err = invoicing.NewMailService(ctx, rs.mailDB); err != nil {
+		return nil, err
+	}
+	rs.runner, err = projection.NewRunner(store, rs.readDB, projection.Options{
 		Logger: slog.New(slog.DiscardHandler), LagEvery: 250 * time.Millisecond,
 	})
 	if err != nil {
 		return nil, err
 	}
 	for _, p := range []projection.SQL{invoicing.InvoicesPerCustomer(), invoicing.RevenueTotals()} {
-		if err := r.AddSQL(p); err != nil {
+		if err := rs.runner.AddSQL(p); err != nil {
 			return nil, err
 		}
 	}
-	if err := r.AddReactor(invoicing.Notifier(mail)); err != nil {
+	if err := rs.runner.AddReactor(invoicing.Notifier(rs.mail)); err != nil {
 		return nil, err
 	}
-	return r, nil
+	return rs, nil
+}
+
+// Close closes the databases.
+func (rs *readSide) Close() {
+	for _, db := range []*sql.DB{rs.readDB, rs.mailDB} {
+		if db != nil {
+			_ = db.Close()
+		}
+	}
 }
 
 // runProjector runs the live projections and the notification reactor until its
@@ -41,24 +75,12 @@ func runProjector(ctx context.Context, r role) error {
 		return err
 	}
 	defer store.Close()
-	readDB, err := openSQL(r.DBPath + ".read")
+	rs, err := openReadSide(ctx, store, r.DBPath)
 	if err != nil {
 		return err
 	}
-	defer readDB.Close()
-	mailDB, err := openSQL(r.DBPath + ".mail")
-	if err != nil {
-		return err
-	}
-	defer mailDB.Close()
-	mail, err := invoicing.NewMailService(ctx, mailDB)
-	if err != nil {
-		return err
-	}
-	runner, err := liveRunner(store, readDB, mail)
-	if err != nil {
-		return err
-	}
+	defer rs.Close()
+	runner := rs.runner
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() { // the parent closes our input to stop us

@@ -150,24 +150,12 @@ func waitProjector(ctx context.Context, p *projectorProc, limit time.Duration) {
 // rebuilds the read models from position zero as version 2 beside version 1,
 // switches to it (blue/green) and reads them again.
 func finishReadModels(ctx context.Context, cfg Config, store eventstore.Store, rep *Report) error {
-	readDB, err := openSQL(cfg.DBPath + ".read")
+	rs, err := openReadSide(ctx, store, cfg.DBPath)
 	if err != nil {
 		return err
 	}
-	defer readDB.Close()
-	mailDB, err := openSQL(cfg.DBPath + ".mail")
-	if err != nil {
-		return err
-	}
-	defer mailDB.Close()
-	mail, err := invoicing.NewMailService(ctx, mailDB)
-	if err != nil {
-		return err
-	}
-	live, err := liveRunner(store, readDB, mail)
-	if err != nil {
-		return err
-	}
+	defer rs.Close()
+	readDB, mailDB, mail, live := rs.readDB, rs.mailDB, rs.mail, rs.runner
 	if err := live.CatchUp(ctx); err != nil {
 		return fmt.Errorf("demo: finish live read models: %w", err)
 	}
