@@ -36,7 +36,7 @@ func curveLabels() []string {
 // concurrent callers, log-scaled on x, to an SVG file.
 func writeChart(path string, r Report) error {
 	p := plot.New()
-	p.Title.Text = "Commands per second against concurrent callers (SQLite, synchronous=FULL)"
+	p.Title.Text = "Throughput against concurrent callers (SQLite, synchronous=FULL)"
 	p.X.Label.Text = "concurrent callers"
 	p.Y.Label.Text = "committed commands per second"
 	p.X.Scale = plot.LogScale{}
@@ -45,7 +45,20 @@ func writeChart(path string, r Report) error {
 		ticks = append(ticks, plot.Tick{Value: float64(c), Label: strconv.Itoa(c)})
 	}
 	p.X.Tick.Marker = plot.ConstantTicks(ticks)
+	if n := len(r.Config.Concurrency); n > 0 { // room for the first and last labels
+		p.X.Min = float64(r.Config.Concurrency[0]) * 0.8
+		p.X.Max = float64(r.Config.Concurrency[n-1]) * 1.25
+	}
 	p.Y.Min = 0
+	p.Y.Tick.Marker = plot.TickerFunc(func(lo, hi float64) []plot.Tick {
+		ts := plot.DefaultTicks{}.Ticks(lo, hi)
+		for i := range ts {
+			if ts[i].Label != "" {
+				ts[i].Label = si(ts[i].Value) // 25k rather than 25000.00
+			}
+		}
+		return ts
+	})
 	p.Legend.Top = true
 	p.Legend.Left = true
 	p.Add(plotter.NewGrid())

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 
 	"github.com/idemkit/idem/aggregate/sqlitesnap"
@@ -40,11 +39,14 @@ func idemWorkloads(cfg Config) []Workload {
 				}})
 		}
 	}
-	ws = append(ws, Workload{Key: "idem/P2cache/distinct/c64", Unit: "cmd/s",
-		Note: "P2 at 64 callers with WithCache(Aggregates)",
-		Run: func(ctx context.Context, env *Env) (Sample, error) {
-			return idemCommands(ctx, env, SyncFull, "distinct", 64, command.WithCache(env.Aggregates))
-		}},
+	for _, pick := range []string{"distinct", "zipf"} {
+		ws = append(ws, Workload{Key: "idem/P2cache/" + pick + "/c64", Unit: "cmd/s",
+			Note: "P2 (" + pick + ") at 64 callers with WithCache(Aggregates)",
+			Run: func(ctx context.Context, env *Env) (Sample, error) {
+				return idemCommands(ctx, env, SyncFull, pick, 64, command.WithCache(env.Aggregates))
+			}})
+	}
+	ws = append(ws,
 		Workload{Key: "idem/P3/duplicate", Unit: "cmd/s",
 			Note: "redelivered commands (10 processed per aggregate), no cache: load and dedupe, no write",
 			Run:  func(ctx context.Context, env *Env) (Sample, error) { return idemDuplicates(ctx, env) }},
@@ -65,7 +67,7 @@ func idemWorkloads(cfg Config) []Workload {
 
 // quietLogger discards the handler's retry logs, which would flood the output
 // under Zipf contention.
-var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
+var quietLogger = slog.New(slog.DiscardHandler)
 
 // openIdemSQLite opens a fresh idem SQLite store in the run's directory.
 func openIdemSQLite(ctx context.Context, env *Env, name string, sync Synchronous) (*sqlite.Store, error) {

@@ -23,13 +23,16 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 )
 
 // Config is what a run measures and how long it spends on each figure.
 type Config struct {
 	Quick bool
-	// Runs is how many times each workload is repeated; the report shows the median.
+	// Runs is how many rounds the run has; each round runs every workload once,
+	// and the report shows the median over rounds.
 	Runs int
 	// Duration is how long each timed loop runs.
 	Duration time.Duration
@@ -65,32 +68,68 @@ type Env struct {
 }
 
 // Workload is one measured figure. Run sets up what it needs (outside the timed
-// part) and returns one Sample; the harness calls it Config.Runs times.
+// part) and returns one Sample; the harness calls it once per round.
 type Workload struct {
 	// Key names the figure in the results: "raw/revcheck/FULL", "idem/P1/FULL".
 	Key  string
 	Unit string
 	// Note is shown beside the figure (scale, caveats).
 	Note string
-	// Runs, when not 0, overrides Config.Runs for a workload too slow to repeat
-	// as often as the others.
+	// Runs, when not 0, is how many rounds sample a workload too slow to repeat
+	// in every round (at most Config.Runs).
 	Runs int
 	Run  func(ctx context.Context, env *Env) (Sample, error)
 }
 
-// allWorkloads lists every workload of the suite, baselines first.
+// allWorkloads lists every workload of the suite in the order a round runs them:
+// each idem figure right after the baseline and peers it is compared with, so
+// that the two runs of a pair see the same state of a shared machine.
 func allWorkloads(cfg Config) []Workload {
 	var ws []Workload
 	ws = append(ws, baselineWorkloads(cfg)...)
 	ws = append(ws, idemWorkloads(cfg)...)
 	ws = append(ws, hallgrenWorkloads(cfg)...)
 	ws = append(ws, memoryPeerWorkloads(cfg)...)
+	order := runOrder(cfg)
+	rank := func(key string) int {
+		for i, group := range order {
+			if slices.ContainsFunc(group, func(k string) bool { return k == key || strings.HasSuffix(k, "/") && strings.HasPrefix(key, k) }) {
+				return i
+			}
+		}
+		return len(order)
+	}
+	slices.SortStableFunc(ws, func(a, b Workload) int { return rank(a.Key) - rank(b.Key) })
 	return ws
+}
+
+// runOrder groups the keys that are compared with each other; an entry ending
+// in "/" stands for every key it prefixes.
+func runOrder(cfg Config) [][]string {
+	groups := [][]string{
+		{"raw/revcheck/FULL", "idem/P1/FULL", "hallgren/P1/", "idem/P1cache/", "idem/P3/"},
+		{"raw/revcheck/NORMAL", "idem/P1/NORMAL"},
+		{"raw/batch100/", "idem/P2/distinct/c64", "hallgren/P2/begin/c64", "hallgren/P2/immediate/c64",
+			"hallgren/P2/singlewriter/c64", "idem/P2cache/"},
+	}
+	for _, c := range cfg.Concurrency {
+		suffix := fmt.Sprintf("/c%d", c)
+		var g []string
+		for _, s := range curveSeries {
+			g = append(g, s.Prefix+suffix)
+		}
+		groups = append(groups, g)
+	}
+	return append(groups,
+		[]string{"raw/scan", "idem/P4/"},
+		[]string{"raw/stream1000", "idem/P5/"},
+		[]string{"idem/P7/"},
+		[]string{"mem/"})
 }
 
 func main() {
 	quick := flag.Bool("quick", false, "quick mode: one short run of each workload, smaller data (under a minute)")
-	runs := flag.Int("runs", 0, "repeat each workload this many times (default 5, quick 1)")
+	runs := flag.Int("runs", 0, "rounds, each running every workload once (default 5, quick 1)")
 	dur := flag.Duration("duration", 0, "length of each timed loop (default 1.5s, quick 150ms)")
 	only := flag.String("only", "", "run only workloads whose key matches this regular expression")
 	out := flag.String("out", "results", "directory for results.json, results.md and the SVG chart")
@@ -152,9 +191,6 @@ func run(ctx context.Context, cfg Config, dir, only, out, docs, profile string) 
 		defer os.RemoveAll(dir)
 	}
 	env := &Env{Config: cfg, Dir: dir}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", out, err)
-	}
 
 	var selected []*trial
 	for _, w := range allWorkloads(cfg) {

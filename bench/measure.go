@@ -46,7 +46,9 @@ type Result struct {
 	// Median, Min and Max are the throughput over the runs (or bytes for memory
 	// workloads, where PeakRSS is the measure).
 	Median, Min, Max float64
-	Runs             int
+	// Rates are the runs' figures in round order, for ratios paired by round.
+	Rates []float64
+	Runs  int
 	// P50, P95 and P99 are latency percentiles over every operation of every run.
 	P50, P95, P99 time.Duration
 	// RetriesPerOp is the median number of retried failures per completed op.
@@ -102,6 +104,7 @@ func summarize(key, unit string, samples []Sample) Result {
 		}
 		lat = append(lat, s.Latencies...)
 	}
+	r.Rates = rates
 	r.Median, r.Min, r.Max = median(rates), slices.Min(rates), slices.Max(rates)
 	if len(retries) > 0 {
 		r.RetriesPerOp = median(retries)

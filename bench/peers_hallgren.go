@@ -14,23 +14,31 @@ import (
 )
 
 // hallgrenWorkloads measure github.com/hallgren/eventsourcing v0.9.1 with its SQL
-// event store (eventstore/sql v0.7.0) on SQLite with idem's pragmas, opened two
-// ways: with go-sqlite3's plain BEGIN, as its users usually do, and with
-// _txlock=immediate. It has no command dedupe: a redelivered command appends again.
+// event store (eventstore/sql v0.7.0) on SQLite with idem's pragmas, opened three
+// ways (hallgrenModes). It has no command dedupe: a redelivered command appends
+// again.
+var hallgrenModes = map[string]string{
+	"begin":        "NewSQLite with go-sqlite3's plain BEGIN, as users usually open it",
+	"immediate":    "NewSQLite with _txlock=immediate",
+	"singlewriter": "NewSQLiteSingelWriter (a mutex around Save, its README's example) with plain BEGIN",
+}
+
 func hallgrenWorkloads(cfg Config) []Workload {
 	var ws []Workload
-	for _, lock := range []string{"begin", "immediate"} {
-		ws = append(ws, Workload{Key: "hallgren/P1/" + lock, Unit: "cmd/s",
-			Note: "aggregate.Load, TrackChange, aggregate.Save; 1 caller (FULL); no dedupe",
+	for _, mode := range []string{"begin", "immediate", "singlewriter"} {
+		ws = append(ws, Workload{Key: "hallgren/P1/" + mode, Unit: "cmd/s",
+			Note: "aggregate.Load, TrackChange, aggregate.Save; 1 caller (FULL); no dedupe; " + hallgrenModes[mode],
 			Run: func(ctx context.Context, env *Env) (Sample, error) {
-				return hallgrenCommands(ctx, env, lock, 1)
+				return hallgrenCommands(ctx, env, mode, 1)
 			}})
 	}
-	ws = append(ws, Workload{Key: "hallgren/P2/begin/c64", Unit: "cmd/s",
-		Note: "64 callers, distinct aggregates, plain BEGIN; retries are \"database is locked\" and version conflicts",
-		Run: func(ctx context.Context, env *Env) (Sample, error) {
-			return hallgrenCommands(ctx, env, "begin", 64)
-		}})
+	for _, mode := range []string{"begin", "singlewriter"} {
+		ws = append(ws, Workload{Key: "hallgren/P2/" + mode + "/c64", Unit: "cmd/s",
+			Note: "64 callers, distinct aggregates; " + hallgrenModes[mode] + "; retries are \"database is locked\" and version conflicts",
+			Run: func(ctx context.Context, env *Env) (Sample, error) {
+				return hallgrenCommands(ctx, env, mode, 64)
+			}})
+	}
 	for _, c := range cfg.Concurrency {
 		ws = append(ws, Workload{Key: fmt.Sprintf("hallgren/P2/immediate/c%d", c), Unit: "cmd/s",
 			Note: "distinct aggregates, _txlock=immediate (FULL)",
@@ -69,18 +77,22 @@ var hgRegister sync.Once
 // its own, on a fresh database holding Aggregates accounts of one event each.
 // A command that fails with "database is locked" or a version conflict is
 // retried (reload, decide, save), as a user of the library would, and counted.
-func hallgrenCommands(ctx context.Context, env *Env, txlock string, callers int) (Sample, error) {
+func hallgrenCommands(ctx context.Context, env *Env, mode string, callers int) (Sample, error) {
 	hgRegister.Do(func() { aggregate.Register(&hgAccount{}) })
-	lock := txlock
-	if lock == "begin" {
-		lock = "" // go-sqlite3's default: plain (deferred) BEGIN
+	lock := "" // go-sqlite3's default: plain (deferred) BEGIN
+	if mode == "immediate" {
+		lock = "immediate"
 	}
 	db, err := gosql.Open("sqlite3", sqliteDSN(env.freshPath("hallgren"), SyncFull, lock))
 	if err != nil {
 		return Sample{}, err
 	}
 	defer db.Close()
-	es, err := hgsql.NewSQLite(db)
+	open := hgsql.NewSQLite
+	if mode == "singlewriter" {
+		open = hgsql.NewSQLiteSingelWriter
+	}
+	es, err := open(db)
 	if err != nil {
 		return Sample{}, fmt.Errorf("hallgren: create SQLite store: %w", err)
 	}

@@ -28,18 +28,36 @@ type comparison struct {
 	Idem     string // key of idem's figure
 	Base     string // key of the figure it is compared with ("" for an absolute target)
 	Target   string
-	// Ratio turns the two figures into the ratio the target speaks of; nil means
-	// idem.Median / base.Median.
-	Ratio func(idem, base Result) float64
+	// Ratio turns two figures into the ratio the target speaks of; nil means
+	// idem / base.
+	Ratio func(idem, base float64) float64
 	// Met says whether the target is met.
 	Met func(idem, base Result, ratio float64) bool
-	// Peers are figures shown beside the row for the reader (no target).
+	// Peers are related figures shown beside the row (peers, idem variants), with
+	// no target.
 	Peers []string
 }
 
 // costRatio is the cost of idem's operation relative to the base's: the inverse
 // of the throughput ratio.
-func costRatio(idem, base Result) float64 { return base.Median / idem.Median }
+func costRatio(idem, base float64) float64 { return base / idem }
+
+// pairedRatio is the median over rounds of ratio(idem's run, the base's run of
+// the same round), which cancels a slow round that slowed both; with unequal run
+// counts it is the ratio of the medians.
+func pairedRatio(idem, base Result, ratio func(i, b float64) float64) float64 {
+	if ratio == nil {
+		ratio = func(i, b float64) float64 { return i / b }
+	}
+	if len(idem.Rates) == 0 || len(idem.Rates) != len(base.Rates) {
+		return ratio(idem.Median, base.Median)
+	}
+	rs := make([]float64, len(idem.Rates))
+	for k := range rs {
+		rs[k] = ratio(idem.Rates[k], base.Rates[k])
+	}
+	return median(rs)
+}
 
 func atMost(x float64) func(_, _ Result, r float64) bool {
 	return func(_, _ Result, r float64) bool { return r <= x }
@@ -61,19 +79,23 @@ func comparisons() []comparison {
 	return []comparison{
 		{Workload: "P1 one command on an existing aggregate, 1 caller (FULL)", Idem: "idem/P1/FULL", Base: "raw/revcheck/FULL",
 			Target: ">= 0.9x raw revision-checked insert", Met: atLeast(0.9),
-			Peers: []string{"hallgren/P1/begin", "hallgren/P1/immediate"}},
+			Peers: []string{"idem/P1cache/FULL", "hallgren/P1/begin", "hallgren/P1/immediate", "hallgren/P1/singlewriter"}},
 		{Workload: "P1 same, synchronous=NORMAL", Idem: "idem/P1/NORMAL", Base: "raw/revcheck/NORMAL",
 			Target: ">= 0.9x raw revision-checked insert", Met: atLeast(0.9)},
 		{Workload: "P1 vs hallgren, plain BEGIN", Idem: "idem/P1/FULL", Base: "hallgren/P1/begin",
 			Target: ">= 1.25x peer", Met: atLeast(1.25)},
 		{Workload: "P1 vs hallgren, _txlock=immediate", Idem: "idem/P1/FULL", Base: "hallgren/P1/immediate",
 			Target: ">= 1.25x peer", Met: atLeast(1.25)},
+		{Workload: "P1 vs hallgren, single writer", Idem: "idem/P1/FULL", Base: "hallgren/P1/singlewriter",
+			Target: ">= 1.25x peer", Met: atLeast(1.25)},
 		{Workload: "P2 64 concurrent handlers, distinct aggregates (FULL)", Idem: "idem/P2/distinct/c64", Base: "raw/batch100/FULL",
 			Target: ">= 0.5x raw 100-row batch insert", Met: atLeast(0.5),
-			Peers: []string{"raw/grouped/c64", "hallgren/P2/begin/c64", "hallgren/P2/immediate/c64"}},
+			Peers: []string{"idem/P2cache/distinct/c64", "raw/grouped/c64", "hallgren/P2/begin/c64", "hallgren/P2/immediate/c64", "hallgren/P2/singlewriter/c64"}},
 		{Workload: "P2 vs hallgren at 64 callers, plain BEGIN", Idem: "idem/P2/distinct/c64", Base: "hallgren/P2/begin/c64",
 			Target: ">= 2x peer and lower p99", Met: atLeastWithLowerP99(2)},
 		{Workload: "P2 vs hallgren at 64 callers, _txlock=immediate", Idem: "idem/P2/distinct/c64", Base: "hallgren/P2/immediate/c64",
+			Target: ">= 2x peer and lower p99", Met: atLeastWithLowerP99(2)},
+		{Workload: "P2 vs hallgren at 64 callers, single writer", Idem: "idem/P2/distinct/c64", Base: "hallgren/P2/singlewriter/c64",
 			Target: ">= 2x peer and lower p99", Met: atLeastWithLowerP99(2)},
 		{Workload: "P3 duplicate command, cost relative to a new one", Idem: "idem/P3/duplicate", Base: "idem/P1/FULL",
 			Target: "<= 0.1x the cost", Ratio: costRatio, Met: atMost(0.1)},
@@ -95,6 +117,9 @@ func comparisons() []comparison {
 // WriteAll writes results.json, results.md and the chart into out, and the docs
 // page when docs is not empty.
 func (r Report) WriteAll(out, docs string) error {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", out, err)
+	}
 	if err := writeJSON(filepath.Join(out, "results.json"), r); err != nil {
 		return err
 	}
@@ -110,9 +135,9 @@ func (r Report) WriteAll(out, docs string) error {
 	if docs == "" {
 		return nil
 	}
-	rel, err := filepath.Rel(filepath.Dir(docs), chart)
+	rel, err := relativePath(filepath.Dir(docs), chart)
 	if err != nil {
-		rel = chart
+		return err
 	}
 	page := docsHeader + r.Markdown(filepath.ToSlash(rel))
 	if notes, err := os.ReadFile("NOTES.md"); err == nil {
@@ -124,6 +149,24 @@ func (r Report) WriteAll(out, docs string) error {
 	return os.WriteFile(docs, []byte(page), 0o644)
 }
 
+// relativePath is target's path relative to dir, both given relative to the
+// working directory (which filepath.Rel cannot do when dir starts with "..").
+func relativePath(dir, target string) (string, error) {
+	absDir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	absTarget, err := filepath.Abs(target)
+	if err != nil {
+		return "", err
+	}
+	rel, err := filepath.Rel(absDir, absTarget)
+	if err != nil {
+		return "", fmt.Errorf("link the chart from %s: %w", dir, err)
+	}
+	return rel, nil
+}
+
 const docsHeader = `# Benchmarks
 
 idem measured against raw go-sqlite3 and against other Go event-sourcing libraries, in one run
@@ -131,6 +174,8 @@ of the harness in ` + "`bench/`" + ` (a Go module of its own, so the peers never
 Every idem figure is a ratio to a raw baseline measured in the same run, on the same file
 system, with the same pragmas (WAL, the same synchronous, BEGIN IMMEDIATE, busy timeout 5 s).
 This page is written by the harness; the analysis at the end comes from ` + "`bench/NOTES.md`" + `.
+` + "`go run . -quick`" + ` (under a minute, smaller data, one round) is what CI runs so the harness never
+rots; its figures are a smoke test, not results. See ` + "`bench/README.md`" + ` for the flags.
 
 `
 
@@ -144,13 +189,14 @@ func (r Report) Markdown(chart string) string {
 	fmt.Fprintf(&b, "## Latest results\n\n")
 	fmt.Fprintf(&b, "- Reproduce: `%s`\n", r.Command)
 	fmt.Fprintf(&b, "- Machine: %s, at end %s\n", r.Machine, r.LoadAverageEnd)
-	fmt.Fprintf(&b, "- Run: %s, %s mode, %d run(s) per figure of %s each (medians; spread = (max-min)/median), "+
+	fmt.Fprintf(&b, "- Run: %s, %s mode, %d round(s), each running every workload once for %s (figures are medians over rounds, spread = (max-min)/median; "+
+		"ratios are medians of per-round ratios, a figure's run paired with its baseline's run next to it), "+
 		"scan and rebuild over %d events, P7 over %d events, took %s\n\n",
 		r.Started.UTC().Format("2006-01-02 15:04 MST"), mode, r.Config.Runs, r.Config.Duration,
 		r.Config.ScanEvents, r.Config.P7Events, r.Took.Round(time.Second))
 
 	b.WriteString("### idem against its baselines and targets\n\n")
-	b.WriteString("| workload | idem | baseline | ratio | target | met | peers, same run |\n|---|---|---|---|---|---|---|\n")
+	b.WriteString("| workload | idem | baseline | ratio | target | met | related figures, same run |\n|---|---|---|---|---|---|---|\n")
 	for _, c := range comparisons() {
 		b.WriteString(r.comparisonRow(c))
 	}
@@ -226,10 +272,7 @@ func (r Report) comparisonRow(c comparison) string {
 	if c.Base == "" {
 		return row("—", yesNo(c.Met(idem, base, 0)))
 	}
-	ratio := idem.Median / base.Median
-	if c.Ratio != nil {
-		ratio = c.Ratio(idem, base)
-	}
+	ratio := pairedRatio(idem, base, c.Ratio)
 	return row(fmt.Sprintf("%.2fx", ratio), yesNo(c.Met(idem, base, ratio)))
 }
 

@@ -92,3 +92,31 @@ func TestChartDrawsEveryMeasuredSeries(t *testing.T) {
 		t.Error("chart has a legend entry for a series with no figure")
 	}
 }
+
+// A round that slowed both figures must not move the ratio.
+func TestRatioIsPairedByRound(t *testing.T) {
+	idem := Result{Median: 500, Rates: []float64{100, 500, 900}, Runs: 3}
+	base := Result{Median: 1000, Rates: []float64{200, 1000, 1800}, Runs: 3}
+	if got := pairedRatio(idem, base, nil); got != 0.5 {
+		t.Fatalf("paired ratio = %v, want 0.5", got)
+	}
+	base.Rates = []float64{1800, 1000, 200} // unpaired, the rounds disagree
+	if got := pairedRatio(idem, base, nil); got != 0.5 {
+		t.Fatalf("paired ratio = %v, want the median of 1/18, 1/2, 9/2 = 0.5", got)
+	}
+	if got := pairedRatio(Result{Median: 3}, Result{Median: 4, Rates: []float64{4}}, costRatio); got != 4.0/3 {
+		t.Fatalf("unequal runs: ratio = %v, want the ratio of medians", got)
+	}
+}
+
+// The docs page links the chart from docs/, one level up from bench/.
+func TestChartLinkFromDocsPage(t *testing.T) {
+	got, err := relativePath("../docs", "results/throughput.svg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wd, _ := os.Getwd()
+	if want := "../" + filepath.Base(wd) + "/results/throughput.svg"; got != want {
+		t.Fatalf("link = %q, want %q", got, want)
+	}
+}
