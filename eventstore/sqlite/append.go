@@ -7,16 +7,18 @@ import (
 	"github.com/idemkit/idem/eventstore"
 )
 
-// Request states: a request is claimed exactly once, by the writer when it starts
-// the request's batch (taken) or by the caller whose context ended first
-// (abandoned). An abandoned request is never written.
+// Request states: a queued request is claimed exactly once, by the leader that
+// starts the request's batch (taken), by the caller whose context ended first
+// (abandoned), or by a leader that hands leadership on to it (promoted; it then
+// runs its own batch). An abandoned request is never written.
 const (
 	requestPending int32 = iota
 	requestTaken
 	requestAbandoned
+	requestPromoted
 )
 
-// appendRequest is one Append waiting for, or running in, a batch of the writer.
+// appendRequest is one Append waiting for, or running in, a batch.
 type appendRequest struct {
 	ctx      context.Context
 	stream   string
@@ -24,16 +26,21 @@ type appendRequest struct {
 	events   []eventstore.EventData
 
 	state atomic.Int32
-	// res and err are set by the writer before it closes done.
-	res  eventstore.AppendResult
-	err  error
-	done chan struct{}
+	// res and err are set by the leader of the request's batch before it wakes the
+	// caller.
+	res eventstore.AppendResult
+	err error
+	// wake is made when the request is queued behind a leader: it is signalled once,
+	// when the outcome is set or when the request is promoted to leader.
+	wake chan struct{}
 }
 
 // finish hands the outcome to the caller.
 func (r *appendRequest) finish(res eventstore.AppendResult, err error) {
 	r.res, r.err = res, err
-	close(r.done)
+	if r.wake != nil {
+		r.wake <- struct{}{}
+	}
 }
 
 // Append writes events to the end of stream, atomically, if the stream satisfies
@@ -45,44 +52,43 @@ func (r *appendRequest) finish(res eventstore.AppendResult, err error) {
 // error and writes nothing; once its batch has started, Append waits for the
 // batch's outcome.
 func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
-	// G11: validate before anything is queued, so bad input never reaches the writer.
+	// G11: validate before anything is queued, so bad input never reaches a batch.
 	if err := eventstore.ValidateAppend(stream, expected, events, s.cfg.maxAppendSize); err != nil {
 		return eventstore.AppendResult{}, err
 	}
 	if err := ctx.Err(); err != nil {
 		return eventstore.AppendResult{}, eventstore.AppendError(stream, expected, err)
 	}
-	req := &appendRequest{
-		ctx:      ctx,
-		stream:   stream,
-		expected: expected,
-		events:   events,
-		done:     make(chan struct{}),
-	}
+	req := &appendRequest{ctx: ctx, stream: stream, expected: expected, events: events}
 
-	s.mu.RLock()
+	s.wmu.Lock()
 	if s.closed {
-		s.mu.RUnlock()
+		s.wmu.Unlock()
 		return eventstore.AppendResult{}, eventstore.AppendError(stream, expected, eventstore.ErrClosed)
 	}
-	select {
-	case s.queue <- req:
-		s.mu.RUnlock()
-	case <-ctx.Done():
-		s.mu.RUnlock()
-		return eventstore.AppendResult{}, eventstore.AppendError(stream, expected, ctx.Err())
+	if !s.leading {
+		// No batch is running: this append leads, in the caller's goroutine.
+		s.leading = true
+		s.wmu.Unlock()
+		s.lead(req)
+		return req.res, req.err
 	}
+	req.wake = make(chan struct{}, 1)
+	s.waiting = append(s.waiting, req)
+	s.wmu.Unlock()
 
 	select {
-	case <-req.done:
-		return req.res, req.err
+	case <-req.wake:
 	case <-ctx.Done():
 		if req.state.CompareAndSwap(requestPending, requestAbandoned) {
-			// The writer has not started this append's batch and now never will.
+			// No batch has started this append and none ever will.
 			return eventstore.AppendResult{}, eventstore.AppendError(stream, expected, ctx.Err())
 		}
-		// Its batch has started: the outcome is the batch's.
-		<-req.done
-		return req.res, req.err
+		// Its batch has started (the outcome is the batch's), or it was promoted.
+		<-req.wake
 	}
+	if req.state.Load() == requestPromoted {
+		s.lead(req)
+	}
+	return req.res, req.err
 }

@@ -2,11 +2,15 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -209,5 +213,171 @@ func fill(b *testing.B, s *sqlite.Store, stream string, n int) {
 		}
 		expected = eventstore.Exact(res.Revision)
 		n -= k
+	}
+}
+
+// rawSchema is the events table of schema version 1 alone: what a hand-written
+// revision-checked append needs, with the same UNIQUE(stream, revision) index.
+const rawSchema = `CREATE TABLE IF NOT EXISTS events (
+	position    INTEGER PRIMARY KEY AUTOINCREMENT,
+	stream      TEXT    NOT NULL,
+	revision    INTEGER NOT NULL,
+	id          BLOB    NOT NULL,
+	type        TEXT    NOT NULL,
+	data        BLOB,
+	metadata    BLOB,
+	recorded_at INTEGER NOT NULL,
+	UNIQUE (stream, revision)
+)`
+
+// rawAppender is the raw go-sqlite3 limit the store is measured against: in one
+// BEGIN IMMEDIATE transaction per append, read the stream's last revision through
+// the unique index, compare, insert one row; WAL and the same synchronous mode.
+type rawAppender struct {
+	db           *sql.DB
+	last, insert *sql.Stmt
+}
+
+func openRaw(b *testing.B, m sqlite.SyncMode) *rawAppender {
+	b.Helper()
+	path := filepath.Join(b.TempDir(), "raw.db")
+	db, err := sql.Open("sqlite3", "file:"+path+"?_txlock=immediate&_busy_timeout=5000&_journal_mode=WAL&_synchronous="+m.String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	db.SetMaxOpenConns(1)
+	b.Cleanup(func() { db.Close() })
+	if _, err := db.Exec(rawSchema); err != nil {
+		b.Fatal(err)
+	}
+	r := &rawAppender{db: db}
+	if r.last, err = db.Prepare("SELECT revision FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 1"); err != nil {
+		b.Fatal(err)
+	}
+	if r.insert, err = db.Prepare("INSERT INTO events (stream, revision, id, type, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)"); err != nil {
+		b.Fatal(err)
+	}
+	return r
+}
+
+// appendChecked appends e to stream in tx if the stream's last revision is
+// expected (-1: no stream).
+func (r *rawAppender) appendChecked(ctx context.Context, tx *sql.Tx, stream string, expected int64, e eventstore.EventData) error {
+	last := int64(-1)
+	err := tx.StmtContext(ctx, r.last).QueryRowContext(ctx, stream).Scan(&last)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	if last != expected {
+		return fmt.Errorf("append to %s: expected revision %d, actual %d", stream, expected, last)
+	}
+	_, err = tx.StmtContext(ctx, r.insert).ExecContext(ctx, stream, last+1, e.ID[:], e.Type, e.Data, e.Metadata, time.Now().UnixNano())
+	return err
+}
+
+// BenchmarkRawRevisionChecked is the raw limit for BenchmarkAppendExisting: one
+// caller, one transaction per append to an existing stream.
+func BenchmarkRawRevisionChecked(b *testing.B) {
+	for _, m := range []sqlite.SyncMode{sqlite.Full, sqlite.Normal} {
+		b.Run(m.String(), func(b *testing.B) {
+			r := openRaw(b, m)
+			ctx := context.Background()
+			expected := int64(-1)
+			step := func() {
+				tx, err := r.db.BeginTx(ctx, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := r.appendChecked(ctx, tx, "existing", expected, benchEvent()); err != nil {
+					_ = tx.Rollback()
+					b.Fatal(err)
+				}
+				if err := tx.Commit(); err != nil {
+					b.Fatal(err)
+				}
+				expected++
+			}
+			step()
+			for b.Loop() {
+				step()
+			}
+			reportEventsPerSec(b, b.N)
+		})
+	}
+}
+
+// BenchmarkRawGrouped is the raw limit for BenchmarkConcurrentAppend: 1, 8 and 64
+// callers hand revision-checked appends to one writer goroutine that commits all
+// pending appends in one transaction.
+func BenchmarkRawGrouped(b *testing.B) {
+	for _, m := range []sqlite.SyncMode{sqlite.Full, sqlite.Normal} {
+		for _, writers := range []int{1, 8, 64} {
+			b.Run(fmt.Sprintf("%s/writers=%d", m, writers), func(b *testing.B) {
+				r := openRaw(b, m)
+				ctx := context.Background()
+				type request struct {
+					stream   string
+					expected int64
+					done     chan error
+				}
+				reqs := make(chan request, writers)
+				var writer sync.WaitGroup
+				writer.Go(func() {
+					batch := make([]request, 0, writers)
+					for first := range reqs {
+						batch = append(batch[:0], first)
+					drain:
+						for len(batch) < cap(batch) {
+							select {
+							case q := <-reqs:
+								batch = append(batch, q)
+							default:
+								break drain
+							}
+						}
+						tx, err := r.db.BeginTx(ctx, nil)
+						errs := make([]error, len(batch))
+						for k, q := range batch {
+							if err == nil {
+								errs[k] = r.appendChecked(ctx, tx, q.stream, q.expected, benchEvent())
+							}
+						}
+						if err == nil {
+							err = tx.Commit()
+						}
+						for k, q := range batch {
+							if err != nil {
+								q.done <- err
+							} else {
+								q.done <- errs[k]
+							}
+						}
+					}
+				})
+				var next atomic.Int64
+				b.ResetTimer()
+				var wg sync.WaitGroup
+				for w := range writers {
+					wg.Go(func() {
+						done := make(chan error, 1)
+						stream := "writer-" + strconv.Itoa(w)
+						expected := int64(-1)
+						for next.Add(1) <= int64(b.N) {
+							reqs <- request{stream: stream, expected: expected, done: done}
+							if err := <-done; err != nil {
+								b.Error(err)
+								return
+							}
+							expected++
+						}
+					})
+				}
+				wg.Wait()
+				b.StopTimer()
+				close(reqs)
+				writer.Wait()
+				reportEventsPerSec(b, b.N)
+			})
+		}
 	}
 }

@@ -11,26 +11,36 @@
 //
 // # Group commit
 //
-// Appends are handed to a single writer goroutine. It takes every append waiting in
-// its queue and runs them in one BEGIN IMMEDIATE transaction, so one sync covers
-// them all; throughput rises with the number of concurrent writers. Each append is
-// still checked on its own (G1, G2) against the stream as the earlier appends of the
-// same batch left it, inside its own SAVEPOINT: a refused append does not fail its
-// neighbours, and two appends of one batch to the same stream see each other. If
-// the commit fails, every append of the batch fails with that error and nothing of
-// the batch is written.
+// Appends of one Store share transactions, with no writer goroutine: an append
+// that finds no batch running leads one, in its caller's goroutine, taking the
+// write lock with BEGIN IMMEDIATE; appends that arrive meanwhile queue behind it.
+// When its batch has committed, the leader hands leadership to the oldest queued
+// append, which runs everything queued as the next batch in one transaction, so
+// one sync covers them all; throughput rises with the number of concurrent
+// writers, and a lone append runs with no goroutine switch. Each append is still
+// checked on its own (G1, G2) against the stream as the earlier appends of the
+// same batch left it, and every check runs before the append writes anything: a
+// refused append writes nothing and does not fail its neighbours, and two appends
+// of one batch to the same stream see each other. Callers get their outcomes only
+// after the commit. If the commit fails, or a storage failure (a full disk, an I/O
+// error) interrupts an append that has started writing, every append of the batch
+// fails with that error and nothing of the batch is written.
 //
 // An append whose context is done before its batch starts fails with the
 // context's error and writes nothing. Once its batch has started, the append waits
 // for the batch's outcome even if its context ends meanwhile: it is then either
-// committed and acknowledged, or it fails with the batch's error.
+// committed and acknowledged, or it fails with the batch's error. A leader waiting
+// for the write lock held by another connection may give up too: its append fails
+// with its context's error, and the appends queued behind it pass to a new leader.
+// Close waits for the running batch and the appends queued behind it.
 //
 // # Idempotency (DESIGN G2)
 //
 // Ids are checked within a stream, by stream and revision (the UNIQUE(stream,
-// revision) index), never through a global index on ids. Exact and NoStream appends
-// are recognised as retries even after other events followed; Any and StreamExists
-// appends when their ids are the stream's last events.
+// revision) index, which also gives a stream's head), never through a global
+// index on ids. Exact and NoStream appends are recognised as retries even after
+// other events followed; Any and StreamExists appends when their ids are the
+// stream's last events.
 //
 // # Several processes
 //

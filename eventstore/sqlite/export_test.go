@@ -1,13 +1,17 @@
 package sqlite
 
-// BatchStats reports how many batches the writer ran, how many appends they held,
+// BatchStats reports how many batches ran, how many appends they held,
 // and the largest batch.
 func BatchStats(s *Store) (batches, appends, largest int64) {
 	return s.stats.batches.Load(), s.stats.appends.Load(), s.stats.largestBatch.Load()
 }
 
-// QueueLen is the number of appends waiting for the writer.
-func QueueLen(s *Store) int { return len(s.queue) }
+// QueueLen is the number of appends queued behind the running batch's leader.
+func QueueLen(s *Store) int {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return len(s.waiting)
+}
 
 // SetCommitHook makes every commit first call hook; a non-nil error fails the batch
 // as a failed commit would. nil removes the hook.

@@ -191,3 +191,90 @@ func TestGroupCommitBatchesUnderConcurrency(t *testing.T) {
 		t.Fatalf("no batch held more than one append (batches %d, largest %d)", batches, largest)
 	}
 }
+
+// TestLeaderGivesUpWhileWaitingForLock: the append leading a batch waits for a
+// write lock held by another connection and its context ends. It fails with its
+// context's error and writes nothing; the appends queued behind it are not lost
+// but run under a new leader once the lock is free.
+func TestLeaderGivesUpWhileWaitingForLock(t *testing.T) {
+	s := openTemp(t)
+	release := holdWriteLock(t, s.Path())
+	leaderCtx, cancel := context.WithCancel(context.Background())
+	leader := make(chan error, 1)
+	go func() {
+		_, err := s.Append(leaderCtx, "leader", eventstore.NoStream, newEvent("Led"))
+		leader <- err
+	}()
+	time.Sleep(20 * time.Millisecond) // let it lead and wait for the lock
+	var queued []*enqueued
+	for i := range 3 {
+		queued = append(queued, enqueue(t, context.Background(), s, fmt.Sprintf("follower-%d", i), eventstore.NoStream, newEvent("Followed")))
+	}
+	cancel()
+	select {
+	case err := <-leader:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("leader: got %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the leader did not give up while waiting for the lock")
+	}
+	release()
+	for i, q := range queued {
+		if res, err := q.wait(t); err != nil || res.Revision != 0 {
+			t.Fatalf("follower-%d: %+v, %v; want revision 0", i, res, err)
+		}
+	}
+	if got := streamIDs(t, s, "leader"); got != nil {
+		t.Fatalf("the abandoned leader wrote %v", got)
+	}
+}
+
+// TestCloseWaitsForRunningBatch closes the store while a batch waits for the
+// write lock and another append is queued behind it: Close returns only after
+// both are committed, and both are acknowledged.
+func TestCloseWaitsForRunningBatch(t *testing.T) {
+	path := openTemp(t).Path()
+	s, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := holdWriteLock(t, path)
+	lead := make(chan error, 1)
+	go func() {
+		_, err := s.Append(context.Background(), "running", eventstore.NoStream, newEvent("Running"))
+		lead <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	queued := enqueue(t, context.Background(), s, "queued", eventstore.NoStream, newEvent("Queued"))
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while a batch was running", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	release()
+	if err := <-lead; err != nil {
+		t.Fatalf("running append: %v", err)
+	}
+	if _, err := queued.wait(t); err != nil {
+		t.Fatalf("queued append: %v", err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if _, err := s.Append(context.Background(), "late", eventstore.NoStream, newEvent("Late")); !errors.Is(err, eventstore.ErrClosed) {
+		t.Fatalf("append after close: got %v, want ErrClosed", err)
+	}
+	s2, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	for _, stream := range []string{"running", "queued"} {
+		if got := streamIDs(t, s2, stream); len(got) != 1 {
+			t.Fatalf("%s holds %v after close, want its event", stream, got)
+		}
+	}
+}

@@ -124,7 +124,7 @@ func Clock(now func() time.Time) Option {
 	}
 }
 
-// MaxBatch caps how many appends the writer commits in one transaction (default
+// MaxBatch caps how many appends a batch commits in one transaction (default
 // 256); n <= 0 keeps the default. 1 disables group commit.
 func MaxBatch(n int) Option {
 	return func(c *config) {

@@ -20,7 +20,7 @@ const (
 	readStreamForwardQuery  = "SELECT " + streamEventColumns + " FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?"
 	readStreamBackwardQuery = "SELECT " + streamEventColumns + " FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?"
 	readAllQuery            = "SELECT " + eventColumns + " FROM events WHERE position > ? AND position <= ? ORDER BY position LIMIT ?"
-	streamExistsQuery       = "SELECT 1 FROM streams WHERE name = ?"
+	streamExistsQuery       = "SELECT 1 FROM events WHERE stream = ? LIMIT 1"
 	headQuery               = "SELECT COALESCE(MAX(position), 0) FROM events"
 )
 

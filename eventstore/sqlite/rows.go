@@ -206,7 +206,7 @@ func text(v any) (string, bool) {
 	return "", false
 }
 
-// streamExists reports whether stream has a head in the streams table.
+// streamExists reports whether stream has at least one event.
 func (s *Store) streamExists(ctx context.Context, stream string) (bool, error) {
 	var one int
 	err := s.queryRow(ctx, streamExistsQuery, stream).Scan(&one)

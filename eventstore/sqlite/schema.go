@@ -9,11 +9,11 @@ import (
 
 // schemaVersion is the version of the newest schema this package knows; it is kept
 // in the file's PRAGMA user_version.
-const schemaVersion = 1
+const schemaVersion = 2
 
 // migrations[i] takes the schema from version i to version i+1.
 var migrations = []string{
-	// 1: the global log and the stream heads.
+	// 1: the global log.
 	//
 	// position is the global log's sequence: AUTOINCREMENT so that a position is
 	// never reused. SQLite has one writer at a time and assigns positions inside the
@@ -22,7 +22,8 @@ var migrations = []string{
 	// subscriptions). UNIQUE(stream, revision) serves reads of a stream and the G2
 	// retry check, which looks ids up by stream and revision: there is deliberately
 	// no global index on ids (random ids make such an index costly on every insert).
-	// streams holds each stream's head, so an append's revision check is one lookup.
+	// The same index gives a stream's head (its last revision) in one lookup: a
+	// separate table of heads would cost an update and a page write per append.
 	`CREATE TABLE events (
 		position    INTEGER PRIMARY KEY AUTOINCREMENT,
 		stream      TEXT    NOT NULL,
@@ -33,12 +34,11 @@ var migrations = []string{
 		metadata    BLOB,
 		recorded_at INTEGER NOT NULL,
 		UNIQUE (stream, revision)
-	);
-	CREATE TABLE streams (
-		name          TEXT    PRIMARY KEY,
-		last_revision INTEGER NOT NULL,
-		last_position INTEGER NOT NULL
-	) WITHOUT ROWID;`,
+	);`,
+	// 2: pre-release files of version 1 also kept a streams table of heads, now read
+	// from the events index; it is dropped, and builds that still wrote it refuse
+	// the file (ErrSchemaTooNew) instead of keeping it out of step.
+	`DROP TABLE IF EXISTS streams;`,
 }
 
 // migrate creates or upgrades the schema in one write transaction, so that two

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/eventstore/sqlite"
 )
@@ -104,5 +106,48 @@ func TestOpenRejectsMemory(t *testing.T) {
 			s.Close()
 			t.Fatalf("Open(%q) succeeded", path)
 		}
+	}
+}
+
+// TestMigratesPreReleaseVersion1 opens a file of the pre-release schema version 1,
+// which kept a streams table of heads: the table is dropped, the version becomes
+// the current one, and the stored events keep their heads (read from the events).
+func TestMigratesPreReleaseVersion1(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "events.db")
+	db := rawDB(t, path)
+	id := uuid.New()
+	for _, q := range []string{
+		`CREATE TABLE events (position INTEGER PRIMARY KEY AUTOINCREMENT, stream TEXT NOT NULL,
+			revision INTEGER NOT NULL, id BLOB NOT NULL, type TEXT NOT NULL, data BLOB, metadata BLOB,
+			recorded_at INTEGER NOT NULL, UNIQUE (stream, revision))`,
+		`CREATE TABLE streams (name TEXT PRIMARY KEY, last_revision INTEGER NOT NULL, last_position INTEGER NOT NULL) WITHOUT ROWID`,
+		`PRAGMA journal_mode = WAL`,
+		`PRAGMA user_version = 1`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if _, err := db.Exec(`INSERT INTO events (stream, revision, id, type, recorded_at) VALUES ('old', 0, ?, 'Old', 0)`, id[:]); err != nil {
+		t.Fatal(err)
+	}
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var v, tables int
+	if err := db.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v < 2 {
+		t.Fatalf("user_version %d (%v), want at least 2", v, err)
+	}
+	if err := db.QueryRow("SELECT count(*) FROM sqlite_master WHERE name = 'streams'").Scan(&tables); err != nil || tables != 0 {
+		t.Fatalf("streams table still there (%d, %v)", tables, err)
+	}
+	if _, err := s.Append(ctx, "old", eventstore.NoStream, newEvent("Again")); !errors.Is(err, eventstore.ErrWrongExpectedRevision) {
+		t.Fatalf("NoStream on the migrated stream: got %v, want a conflict", err)
+	}
+	if res, err := s.Append(ctx, "old", eventstore.Exact(0), newEvent("Next")); err != nil || res.Revision != 1 {
+		t.Fatalf("Exact(0) on the migrated stream: %+v, %v", res, err)
 	}
 }

@@ -23,8 +23,9 @@ type Store struct {
 	cfg  config
 	path string
 
-	// wdb holds the single writer connection (BEGIN IMMEDIATE on every transaction);
-	// only the writer goroutine and Open use it.
+	// wdb holds the single writer connection (BEGIN IMMEDIATE on every transaction,
+	// no busy handler after Open: see begin); only the leader of a batch and Open
+	// use it.
 	wdb   *sql.DB
 	stmts writerStmts
 	// rdb is the pool of read-only connections for reads and subscriptions, and
@@ -32,16 +33,17 @@ type Store struct {
 	rdb    *sql.DB
 	rstmts readStmts
 
-	// mu guards closed against Append handing a request to a closing writer.
-	mu     sync.RWMutex
-	closed bool
+	// wmu guards closed, leading, waiting and idle: appends queue behind the
+	// running batch's leader, and Close waits for the last leader.
+	wmu     sync.Mutex
+	closed  bool
+	leading bool
+	waiting []*appendRequest
+	idle    chan struct{} // closed when leadership ends after Close
 	// isClosed mirrors closed for the read paths, which do not take mu.
 	isClosed atomic.Bool
 	// done is closed by Close: subscriptions end with ErrClosed.
 	done chan struct{}
-
-	queue      chan *appendRequest
-	writerDone chan struct{}
 
 	commits commitSignal
 	stats   batchStats
@@ -92,6 +94,11 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		wdb.Close()
 		return nil, err
 	}
+	// The lock wait of appends happens in Go (begin), where a caller can give up.
+	if _, err := wdb.ExecContext(ctx, "PRAGMA busy_timeout = 0"); err != nil {
+		wdb.Close()
+		return nil, storageError(ctx, "open "+path, err)
+	}
 	stmts, err := prepareWriterStmts(ctx, wdb)
 	if err != nil {
 		wdb.Close()
@@ -125,17 +132,14 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 
 	s := &Store{
-		cfg:        cfg,
-		path:       path,
-		wdb:        wdb,
-		stmts:      stmts,
-		rdb:        rdb,
-		rstmts:     rstmts,
-		done:       make(chan struct{}),
-		queue:      make(chan *appendRequest, cfg.maxBatch),
-		writerDone: make(chan struct{}),
+		cfg:    cfg,
+		path:   path,
+		wdb:    wdb,
+		stmts:  stmts,
+		rdb:    rdb,
+		rstmts: rstmts,
+		done:   make(chan struct{}),
 	}
-	go s.runWriter()
 	return s, nil
 }
 
@@ -159,22 +163,29 @@ func (s *Store) DB() *sql.DB { return s.rdb }
 // Path returns the path of the store's database file.
 func (s *Store) Path() string { return s.path }
 
-// Close waits for the appends already handed to the writer to finish, ends running
-// subscriptions with eventstore.ErrClosed and closes the database. Later calls fail
-// with eventstore.ErrClosed. Closing a closed Store does nothing and returns nil.
+// Close waits for the running batch and the appends queued behind it to finish,
+// ends running subscriptions with eventstore.ErrClosed and closes the database.
+// Later calls fail with eventstore.ErrClosed. Closing a closed Store does nothing
+// and returns nil.
 func (s *Store) Close() error {
-	s.mu.Lock()
+	s.wmu.Lock()
 	if s.closed {
-		s.mu.Unlock()
+		s.wmu.Unlock()
 		return nil
 	}
-	s.closed = true
+	s.closed = true // no Append can queue any more: they check closed under wmu
 	s.isClosed.Store(true)
 	close(s.done)
-	close(s.queue) // no Append can send any more: they check closed under mu
-	s.mu.Unlock()
+	var idle chan struct{}
+	if s.leading {
+		idle = make(chan struct{})
+		s.idle = idle
+	}
+	s.wmu.Unlock()
 
-	<-s.writerDone
+	if idle != nil {
+		<-idle
+	}
 	s.stmts.close()
 	s.rstmts.close()
 	return errors.Join(

@@ -1,0 +1,288 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+
+	"github.com/google/uuid"
+	sqlite3 "github.com/mattn/go-sqlite3"
+
+	"github.com/idemkit/idem/eventstore"
+)
+
+// beforeCommit runs the test hook that simulates a failed commit; nil in production.
+func (s *Store) beforeCommit() error {
+	if hook := s.testCommitHook.Load(); hook != nil {
+		return (*hook)()
+	}
+	return nil
+}
+
+// streamHead is a stream's state inside a batch.
+type streamHead struct {
+	exists   bool
+	last     int64 // revision of the last event
+	position int64 // position of the last event
+}
+
+func (h streamHead) state() eventstore.ExpectedRevision {
+	return eventstore.StreamState(h.exists, uint64(h.last))
+}
+
+// batch is the transaction of one runBatch.
+type batch struct {
+	tx    *sql.Tx
+	stmts writerStmts
+	// bound are the statements bound to tx so far: each is bound on first use.
+	bound []boundStmt
+	// heads caches the stream heads read or written in this transaction.
+	heads map[string]streamHead
+	now   int64
+	// broken is set when an append failed after it had written part of its events
+	// (a storage failure: disk full, I/O error), which only rolling back the whole
+	// transaction undoes; the whole batch then fails with it.
+	broken error
+}
+
+type boundStmt struct{ prepared, inTx *sql.Stmt }
+
+// stmt returns the prepared statement p bound to the batch's transaction.
+func (b *batch) stmt(ctx context.Context, p *sql.Stmt) *sql.Stmt {
+	for _, s := range b.bound {
+		if s.prepared == p {
+			return s.inTx
+		}
+	}
+	s := b.tx.StmtContext(ctx, p)
+	b.bound = append(b.bound, boundStmt{p, s})
+	return s
+}
+
+// head returns stream's state as this transaction sees it: its last event, read
+// through the UNIQUE(stream, revision) index.
+func (b *batch) head(ctx context.Context, stream string) (streamHead, error) {
+	if h, ok := b.heads[stream]; ok {
+		return h, nil
+	}
+	var h streamHead
+	err := b.stmt(ctx, b.stmts.head).QueryRowContext(ctx, stream).Scan(&h.last, &h.position)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		h = streamHead{}
+	case err != nil:
+		return streamHead{}, err
+	default:
+		h.exists = true
+	}
+	b.heads[stream] = h
+	return h, nil
+}
+
+// append runs one request: the revision check (G1) and the retry check (G2) first,
+// then the inserts. Every check runs before anything is written, so a refused
+// append writes nothing and needs no savepoint. written reports whether it
+// inserted events.
+func (b *batch) append(ctx context.Context, r *appendRequest) (res eventstore.AppendResult, written bool, err error) {
+	h, err := b.head(ctx, r.stream)
+	if err != nil {
+		return eventstore.AppendResult{}, false, eventstore.AppendError(r.stream, r.expected, storageError(ctx, "read head of stream", err))
+	}
+	actual := h.state()
+	count := len(r.events)
+
+	if !r.expected.Accepts(actual) {
+		// G2, strong for Exact and NoStream: the events that directly follow the
+		// expected revision carry exactly these ids, in order -> a retry: write
+		// nothing, return the original result. Anything else, a partial match
+		// included, is a conflict.
+		if first, ok := eventstore.RetryWindow(r.expected, actual, count); ok {
+			res, same, err := b.sameIDs(ctx, r, int64(first))
+			if err != nil {
+				return eventstore.AppendResult{}, false, eventstore.AppendError(r.stream, r.expected, err)
+			}
+			if same {
+				return res, false, nil
+			}
+		}
+		return eventstore.AppendResult{}, false, &eventstore.WrongExpectedRevisionError{
+			Stream: r.stream, Expected: r.expected, Actual: actual,
+		}
+	}
+
+	// G2, best effort for Any and StreamExists (as EventStoreDB): the stream's last
+	// events carry exactly these ids -> a retry.
+	if k := r.expected.Kind(); (k == eventstore.KindAny || k == eventstore.KindStreamExists) && h.exists && h.last+1 >= int64(count) {
+		res, same, err := b.sameIDs(ctx, r, h.last+1-int64(count))
+		if err != nil {
+			return eventstore.AppendResult{}, false, eventstore.AppendError(r.stream, r.expected, err)
+		}
+		if same {
+			return res, false, nil
+		}
+	}
+
+	// G1: atomic. The checks above ran under the write lock and the head is the
+	// stream's last row, so the inserts cannot collide with a stored revision.
+	next := int64(0)
+	if h.exists {
+		next = h.last + 1
+	}
+	pos, err := b.insert(ctx, r.stream, next, r.events)
+	if err != nil {
+		return eventstore.AppendResult{}, false, eventstore.AppendError(r.stream, r.expected, storageError(ctx, "insert events", err))
+	}
+	last := next + int64(count) - 1
+	b.heads[r.stream] = streamHead{exists: true, last: last, position: pos}
+	return eventstore.AppendResult{Revision: uint64(last), Position: eventstore.SequencePosition(uint64(pos))}, true, nil
+}
+
+// insert writes events at revisions next, next+1... with as few statements as the
+// prepared multi-row inserts allow, and returns the position of the last one.
+//
+// A failing statement of SQLite undoes its own changes when the error is confined
+// to it (a constraint, an oversize value): if it was the append's first statement,
+// the append failed having written nothing, and only it fails. Any other failure,
+// or one after the append's first statement, leaves the transaction holding part
+// of the append or none of it: the batch is broken and fails as a whole.
+func (b *batch) insert(ctx context.Context, stream string, next int64, events []eventstore.EventData) (int64, error) {
+	var pos int64
+	for done := 0; done < len(events); {
+		rows := 1
+		for _, n := range insertRows {
+			if len(events)-done >= n {
+				rows = n
+				break
+			}
+		}
+		args := make([]any, 0, insertColumns*rows)
+		for i := done; i < done+rows; i++ {
+			e := &events[i]
+			args = append(args, stream, next+int64(i), e.ID[:], e.Type, e.Data, e.Metadata, b.now)
+		}
+		result, err := b.stmt(ctx, b.stmts.insert[rows]).ExecContext(ctx, args...)
+		if err == nil {
+			pos, err = result.LastInsertId()
+		}
+		if err != nil {
+			if done > 0 || !statementConfined(err) {
+				b.broken = storageError(ctx, "insert events", err)
+			}
+			return 0, err
+		}
+		done += rows
+	}
+	return pos, nil
+}
+
+// statementConfined reports whether SQLite undid the failed statement alone and
+// kept the transaction.
+func statementConfined(err error) bool {
+	var sqErr sqlite3.Error
+	if !errors.As(err, &sqErr) {
+		return false
+	}
+	switch sqErr.Code {
+	case sqlite3.ErrConstraint, sqlite3.ErrTooBig, sqlite3.ErrRange, sqlite3.ErrMismatch:
+		return true
+	}
+	return false
+}
+
+// sameIDs reports whether the events of r.stream from revision first on carry r's
+// ids, in order, and if so the result of the append that wrote them.
+func (b *batch) sameIDs(ctx context.Context, r *appendRequest, first int64) (eventstore.AppendResult, bool, error) {
+	last := first + int64(len(r.events)) - 1
+	rows, err := b.stmt(ctx, b.stmts.window).QueryContext(ctx, r.stream, first, last)
+	if err != nil {
+		return eventstore.AppendResult{}, false, storageError(ctx, "read retry window", err)
+	}
+	defer rows.Close()
+	stored := make([]uuid.UUID, 0, len(r.events))
+	var rev, pos int64
+	for rows.Next() {
+		var id []byte
+		if err := rows.Scan(&rev, &pos, &id); err != nil {
+			return eventstore.AppendResult{}, false, storageError(ctx, "read retry window", err)
+		}
+		if len(id) != 16 {
+			return eventstore.AppendResult{}, false, corruptRow(pos, "id is not 16 bytes")
+		}
+		stored = append(stored, uuid.UUID(id))
+	}
+	if err := rows.Err(); err != nil {
+		return eventstore.AppendResult{}, false, storageError(ctx, "read retry window", err)
+	}
+	if rev != last || !eventstore.SameIDs(r.events, stored) {
+		return eventstore.AppendResult{}, false, nil
+	}
+	return eventstore.AppendResult{Revision: uint64(last), Position: eventstore.SequencePosition(uint64(pos))}, true, nil
+}
+
+// insertRows are the row counts of the prepared multi-row inserts, largest first;
+// an append of n events uses the largest that fits, repeatedly (100 events: 64,
+// 8, 8, 8, 8, 1, 1, 1, 1). 64 rows bind 448 parameters, far below SQLite's limit.
+var insertRows = [...]int{64, 8, 1}
+
+const insertColumns = 7
+
+// insertQuery returns the INSERT of rows events.
+func insertQuery(rows int) string {
+	var q strings.Builder
+	q.WriteString("INSERT INTO events (stream, revision, id, type, data, metadata, recorded_at) VALUES ")
+	for i := range rows {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+	}
+	return q.String()
+}
+
+// writerStmts are the writer's prepared statements.
+type writerStmts struct {
+	head, window *sql.Stmt
+	insert       map[int]*sql.Stmt // by row count: insertRows
+}
+
+func prepareWriterStmts(ctx context.Context, db *sql.DB) (writerStmts, error) {
+	st := writerStmts{insert: make(map[int]*sql.Stmt, len(insertRows))}
+	var err error
+	prep := func(query string) *sql.Stmt {
+		if err != nil {
+			return nil
+		}
+		var s *sql.Stmt
+		s, err = db.PrepareContext(ctx, query)
+		return s
+	}
+	st.head = prep("SELECT revision, position FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 1")
+	st.window = prep("SELECT revision, position, id FROM events WHERE stream = ? AND revision BETWEEN ? AND ? ORDER BY revision")
+	for _, n := range insertRows {
+		if s := prep(insertQuery(n)); s != nil {
+			st.insert[n] = s
+		}
+	}
+	if err != nil {
+		st.close()
+		return writerStmts{}, err
+	}
+	return st, nil
+}
+
+func (st writerStmts) close() {
+	for _, s := range append([]*sql.Stmt{st.head, st.window}, mapValues(st.insert)...) {
+		if s != nil {
+			s.Close()
+		}
+	}
+}
+
+func mapValues(m map[int]*sql.Stmt) []*sql.Stmt {
+	out := make([]*sql.Stmt, 0, len(m))
+	for _, s := range m {
+		out = append(out, s)
+	}
+	return out
+}
