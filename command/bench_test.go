@@ -2,8 +2,13 @@ package command_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"math/rand/v2"
 	"path/filepath"
+	"runtime"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/uuid"
@@ -165,6 +170,60 @@ func BenchmarkLoad1000(b *testing.B) {
 					}
 				}
 			})
+		})
+	}
+}
+
+// BenchmarkHandleHotAggregates has 64 callers send new commands to a Zipf-hot set
+// of aggregates (1000, s=1.1: the hottest few get most commands) through one
+// handler on SQLite (synchronous=NORMAL), with and without the cache. A command
+// whose retries ran out is redelivered, as an at-least-once transport would. It
+// reports commands/s and, per command, the conflicts retried, the budgets
+// exhausted and the events read.
+func BenchmarkHandleHotAggregates(b *testing.B) {
+	const callers, aggregates = 64, 1000
+	for _, cache := range []int{0, aggregates} {
+		b.Run(fmt.Sprintf("cache=%d", cache), func(b *testing.B) {
+			s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "hot.db"), sqlite.Synchronous(sqlite.Normal))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = s.Close() })
+			store := &countingStore{Store: s}
+			h := command.NewHandler(store, accountDecider(), accountCodec(b), command.WithCache(cache),
+				command.WithLogger(slog.New(slog.DiscardHandler)))
+			ctx := context.Background()
+			var seq, exhausted atomic.Int64
+			par := max(1, (callers+runtime.GOMAXPROCS(0)-1)/runtime.GOMAXPROCS(0))
+			b.SetParallelism(par)
+			before, read0 := h.Stats(), store.eventsRead.Load()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				z := rand.NewZipf(rand.New(rand.NewPCG(uint64(seq.Add(1)), 7)), 1.1, 1, aggregates-1)
+				for pb.Next() {
+					n := seq.Add(1)
+					c := command.Command{ID: fmt.Sprintf("hot-%d", n), AggregateID: fmt.Sprintf("z%d", z.Uint64()),
+						Payload: Deposit{Amount: 1}}
+					for {
+						_, err := h.Handle(ctx, c)
+						if err == nil {
+							break
+						}
+						if !errors.Is(err, command.ErrRetriesExhausted) {
+							b.Error(err)
+							return
+						}
+						exhausted.Add(1)
+					}
+				}
+			})
+			b.StopTimer()
+			st := h.Stats()
+			n := float64(b.N)
+			b.ReportMetric(n/b.Elapsed().Seconds(), "cmds/s")
+			b.ReportMetric(float64(st.ConflictsRetried-before.ConflictsRetried)/n, "conflicts/cmd")
+			b.ReportMetric(float64(exhausted.Load())/n, "exhausted/cmd")
+			b.ReportMetric(float64(store.eventsRead.Load()-read0)/n, "events-read/cmd")
 		})
 	}
 }

@@ -12,6 +12,18 @@
 //     the state and the processed command set, command id -> (fingerprint, first and
 //     last revision), from the event metadata (G3). An optional cache of recent
 //     aggregates skips the load; a stale cache entry is caught by the Exact append.
+//   - One command per aggregate at a time (G4 within one handler). The commands of
+//     one stream take turns, first come first served; a command waiting for its
+//     turn gives up when its context ends. The next command decides on the
+//     aggregate the previous one left (the cached one, or, without a cache, the one
+//     handed over and caught up), so commands of one process never conflict with
+//     each other, and a second delivery of a command finds it recorded by the first:
+//     exactly one caller is told it applied it. Commands of different aggregates run
+//     in parallel; an aggregate's turn is forgotten when no command waits for it.
+//   - Catch-up. Whenever the handler knows an aggregate at some revision (cached,
+//     handed over, or read before a failed append) it reads only the events after
+//     that revision (O(new events)), folded into a copy: a cached aggregate is never
+//     changed in place by a read, so a catch-up that fails leaves it as it was.
 //   - Dedupe (G3). A command id already in the set with the same fingerprint returns
 //     the original result, its events and revision, with Duplicate true, and writes
 //     nothing. The same id with another fingerprint fails with
@@ -21,11 +33,12 @@
 //     the event's index, so an append retried after an unknown outcome is recognised
 //     by the store (G2). The append states Exact(n) or NoStream, never Any:
 //     EventStoreDB's id-based idempotency only holds then.
-//   - Conflicts (G4). On a wrong expected revision the handler reloads; if the
-//     command is now recorded, another consumer won the race and this call returns
-//     the duplicate result; otherwise it decides again, with jittered backoff, up to
-//     WithRetries times, then fails with *RetriesExhaustedError wrapping the last
-//     conflict.
+//   - Conflicts (G4), which now come only from other processes (or handlers). On a
+//     wrong expected revision, or an append whose outcome is unknown, the handler
+//     waits a jittered backoff, then catches the aggregate up; if the command is now
+//     recorded, another consumer won the race and this call returns the duplicate
+//     result; otherwise it decides again, up to WithRetries times, then fails with
+//     *RetriesExhaustedError wrapping the last conflict.
 //   - Rejections and no-ops (G6). By default neither writes anything: a rejected
 //     command's retry is decided afresh (it may succeed once the state allows it), and
 //     a no-op costs no write. RecordRejections and RecordNoOps write a marker event

@@ -13,9 +13,10 @@ import (
 	"github.com/idemkit/idem/eventstore"
 )
 
-// Handler handles commands for one kind of aggregate. It is safe for concurrent use;
-// several handlers (in one process or many) may handle commands for the same
-// aggregates at once (G4).
+// Handler handles commands for one kind of aggregate. It is safe for concurrent use:
+// it runs the commands of one aggregate one at a time and those of different
+// aggregates in parallel; several handlers (in one process or many) may handle
+// commands for the same aggregates at once (G4).
 type Handler[S any] struct {
 	store   eventstore.Store
 	decider aggregate.Decider[S]
@@ -23,7 +24,7 @@ type Handler[S any] struct {
 	cfg     config
 	log     *slog.Logger
 	cache   *aggregateCache[S]
-	flights flights
+	turns   streamLocks[S]
 	stats   counters
 	err     error
 }
@@ -162,33 +163,20 @@ func (h *Handler[S]) Handle(ctx context.Context, c Command) (Result, error) {
 	meta := Metadata{CommandID: c.ID, Fingerprint: fp, CommandType: ctype,
 		CorrelationID: c.CorrelationID, CausationID: c.CausationID, User: c.Metadata}
 
-	// G4 within one handler: concurrent deliveries of one command share one run.
-	key := stream + "\x00" + c.ID + "\x00" + fp
-	for {
-		fl, leader := h.flights.join(key)
-		if leader {
-			res, err := h.handle(ctx, stream, c, meta)
-			h.flights.land(key, fl, res, err)
-			return res, err
-		}
-		if !fl.wait(ctx) {
-			return Result{}, fmt.Errorf("handle command %q: %w", trunc(c.ID), ctx.Err())
-		}
-		if fl.err == nil {
-			r := asDuplicate(fl.res)
-			if r.DuplicateBy == ByCommandID {
-				h.stats.dupByID.Add(1)
-			} else {
-				h.stats.dupByKey.Add(1)
-			}
-			return r, nil
-		}
-		// The leader failed (its context, a rejection, a conflict budget): decide
-		// for ourselves.
+	// G4 within one handler: the commands of one stream take turns (streamlock.go),
+	// so they never conflict with each other, and a second delivery of a command
+	// finds it in the processed set the first one left. Other streams run in
+	// parallel.
+	turn, err := h.turns.lock(ctx, stream)
+	if err != nil {
+		return Result{}, fmt.Errorf("handle command %q: wait for the turn of %s: %w", trunc(c.ID), stream, err)
 	}
+	defer h.turns.unlock(stream, turn)
+	return h.handle(ctx, turn, stream, c, meta)
 }
 
-func (h *Handler[S]) handle(ctx context.Context, stream string, c Command, meta Metadata) (Result, error) {
+// handle runs c on stream; the caller holds the stream's turn.
+func (h *Handler[S]) handle(ctx context.Context, turn *streamLock[S], stream string, c Command, meta Metadata) (Result, error) {
 	var claimed []string // keys this call took from free, withdrawn if the command writes nothing
 	release := func() {
 		// G5: Withdraw frees a key only if no other command of this aggregate has
@@ -202,12 +190,21 @@ func (h *Handler[S]) handle(ctx context.Context, stream string, c Command, meta 
 		claimed = nil
 	}
 	var lastErr error
-	useCache := true
+	// a is the aggregate the command is decided on. read reports whether it was
+	// brought up to the stream's head during this call; a cached aggregate may be
+	// stale (another process may have written since).
+	var a *loaded[S]
+	read := false
 	for attempt := 0; ; attempt++ {
-		// The cache is trusted only on the first attempt: after a conflict or an
-		// unknown outcome the stream is read again.
-		a, fromCache, err := h.acquire(ctx, stream, useCache)
-		useCache = false
+		var err error
+		if a == nil {
+			a, read, err = h.acquire(ctx, turn, stream)
+		} else {
+			// After a conflict, an unknown outcome, or to confirm an outcome that
+			// writes nothing: read only the events after a's revision.
+			a, err = h.refresh(ctx, turn, a)
+			read = true
+		}
 		if err != nil {
 			release()
 			return Result{}, fmt.Errorf("handle command %q: %w", trunc(c.ID), err)
@@ -228,10 +225,10 @@ func (h *Handler[S]) handle(ctx context.Context, stream string, c Command, meta 
 		a.mu.Unlock()
 
 		events, derr := h.decide(state, c.Payload)
-		if fromCache && (derr != nil || len(events) == 0) {
+		if !read && (derr != nil || len(events) == 0) {
 			// A stale cached state is caught by the Exact append, but an outcome
 			// that appends nothing (rejection, no-op, business-key duplicate) would
-			// escape that check: confirm it on the stored state.
+			// escape that check: confirm it on the stored state, caught up.
 			attempt--
 			continue
 		}
@@ -299,16 +296,17 @@ func (h *Handler[S]) handle(ctx context.Context, stream string, c Command, meta 
 		if aerr == nil {
 			return h.applied(ctx, a, c, meta, rev, exists, events, data, res, derr, rejection)
 		}
-		h.cache.evict(stream, a)
 		if !retryable(ctx, aerr) {
+			h.cache.evict(stream, a)
 			if notWritten(aerr) {
 				release()
 			}
 			return Result{}, fmt.Errorf("handle command %q: %w", trunc(c.ID), aerr)
 		}
-		// G4: a conflict (another command, or this one from another consumer), or an
+		// G4: a conflict (this command or another, from another process), or an
 		// unknown outcome (the append may have been written: its derived ids make the
-		// retry harmless, G2). Reload and look again.
+		// retry harmless, G2). Catch a up and look again: a stays as it was, stale
+		// but whole, until the catch-up succeeds.
 		lastErr = aerr
 		if attempt >= h.cfg.retries {
 			if notWritten(aerr) {
@@ -329,23 +327,28 @@ func (h *Handler[S]) handle(ctx context.Context, stream string, c Command, meta 
 	}
 }
 
-// acquire returns the aggregate: from the cache when allowed, else loaded (and
-// cached, and snapshotted if due).
-func (h *Handler[S]) acquire(ctx context.Context, stream string, useCache bool) (a *loaded[S], fromCache bool, err error) {
-	if useCache {
-		if a := h.cache.get(stream); a != nil {
-			h.stats.cacheHits.Add(1)
-			return a, true, nil
-		}
+// acquire returns the aggregate to decide on: from the cache (read false: it may
+// be stale), else the one the previous command of the stream left, caught up, else
+// loaded (and cached, and snapshotted if due).
+func (h *Handler[S]) acquire(ctx context.Context, turn *streamLock[S], stream string) (a *loaded[S], read bool, err error) {
+	if a := h.cache.get(stream); a != nil {
+		h.stats.cacheHits.Add(1)
+		return a, false, nil
+	}
+	if a := turn.last; a != nil {
+		a, err := h.refresh(ctx, turn, a)
+		return a, true, err
 	}
 	a, err = h.load(ctx, stream)
 	if err != nil {
 		return nil, false, err
 	}
 	if h.cache == nil && h.cfg.snapshots == nil {
-		// Not shared and not snapshotted: the state is folded by handle once the
-		// command is known not to be a duplicate.
-		return a, false, nil
+		// Not cached and not snapshotted: the state is folded by handle once the
+		// command is known not to be a duplicate. Only the holders of the stream's
+		// turn see a, one at a time.
+		turn.last = a
+		return a, true, nil
 	}
 	if err := h.fold(a); err != nil {
 		return nil, false, err
@@ -358,7 +361,22 @@ func (h *Handler[S]) acquire(ctx context.Context, stream string, useCache bool) 
 		}
 	}
 	h.cache.put(a)
-	return a, false, nil
+	turn.last = a
+	return a, true, nil
+}
+
+// refresh catches a up (see catchUp) and makes the result the stream's cached and
+// handed-off aggregate. On failure both keep a, which catchUp left untouched.
+func (h *Handler[S]) refresh(ctx context.Context, turn *streamLock[S], a *loaded[S]) (*loaded[S], error) {
+	b, err := h.catchUp(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	if b != a {
+		h.cache.put(b)
+	}
+	turn.last = b
+	return b, nil
 }
 
 // applied finishes a successful append: update the loaded aggregate, snapshot if
@@ -369,12 +387,13 @@ func (h *Handler[S]) applied(ctx context.Context, a *loaded[S], c Command, meta 
 	var snap *aggregate.Snapshot
 	a.mu.Lock()
 	if a.revision == rev && a.exists == exists && res.Revision+1 == rev+uint64(len(data))+boolToUint(exists) {
-		// a is still the state the command was decided on: move it forward.
-		ok := true
+		// a is still the state the command was decided on: move it forward, all
+		// events or none (a stays whole, stale at worst, for the next command).
+		ok, prev := true, a.state
 		if derr == nil && len(events) > 0 {
 			for _, e := range events {
 				if err := h.evolve(a, e); err != nil {
-					ok = false
+					a.state, ok = prev, false
 					break
 				}
 			}
@@ -489,7 +508,7 @@ func (h *Handler[S]) claim(ctx context.Context, stream string, c Command) ([]str
 	return fresh, nil
 }
 
-// retryable reports whether an append error may be followed by a reload and a new
+// retryable reports whether an append error may be followed by a catch-up and a new
 // attempt: conflicts, and failures whose outcome is unknown. Bad input, a closed
 // store and a done context are final.
 func retryable(ctx context.Context, err error) bool {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -82,24 +83,93 @@ func (h *Handler[S]) load(ctx context.Context, stream string) (*loaded[S], error
 			from = a.revision + 1
 		}
 	}
-	for ev, err := range h.store.ReadStream(ctx, stream, from) {
+	if _, err := h.readInto(ctx, a, from); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// readInto reads stream events from revision from on into a (not shared): the
+// processed set, revision and recent events at once, the state through pending
+// (see load). It returns how many events it read.
+func (h *Handler[S]) readInto(ctx context.Context, a *loaded[S], from uint64) (int, error) {
+	n := 0
+	for ev, err := range h.store.ReadStream(ctx, a.stream, from) {
 		if err != nil {
 			if errors.Is(err, eventstore.ErrStreamNotFound) && !a.exists {
 				break
 			}
-			return nil, fmt.Errorf("load %s from revision %d: %w", stream, from, err)
+			return n, fmt.Errorf("load %s from revision %d: %w", a.stream, from, err)
 		}
-		if len(a.pending) == pendingMax {
-			if err := h.fold(a); err != nil {
-				return nil, err
-			}
+		if err := h.take(a, ev); err != nil {
+			return n, err
 		}
-		h.observe(a, ev)
-		a.pending = append(a.pending, ev)
-		a.remember(ev)
+		n++
 	}
 	h.pruneWindow(a.set)
-	return a, nil
+	return n, nil
+}
+
+// take adds one read event to a (not shared): its metadata to the processed set
+// and revision now, its data to pending, folded pendingMax at a time.
+func (h *Handler[S]) take(a *loaded[S], ev eventstore.RecordedEvent) error {
+	if len(a.pending) >= pendingMax {
+		if err := h.fold(a); err != nil {
+			return err
+		}
+	}
+	h.observe(a, ev)
+	a.pending = append(a.pending, ev)
+	a.remember(ev)
+	return nil
+}
+
+// catchUp brings a up to the stream's head by reading only the events after its
+// revision (O(new events)), instead of loading the stream again. The new events
+// are folded into a copy of a: a itself, which the cache or the next command may
+// hold, is never changed, so a catch-up that fails leaves it as it was. It
+// returns a when no event is new. The result has no pending events unless a had.
+func (h *Handler[S]) catchUp(ctx context.Context, a *loaded[S]) (*loaded[S], error) {
+	h.stats.catchUps.Add(1)
+	from := uint64(0)
+	if a.exists {
+		from = a.revision + 1
+	}
+	var b *loaded[S]
+	n := 0
+	for ev, err := range h.store.ReadStream(ctx, a.stream, from) {
+		if err != nil {
+			if errors.Is(err, eventstore.ErrStreamNotFound) && !a.exists {
+				break
+			}
+			return nil, fmt.Errorf("catch up %s from revision %d: %w", a.stream, from, err)
+		}
+		if b == nil {
+			b = a.clone()
+		}
+		if err := h.take(b, ev); err != nil {
+			return nil, err
+		}
+		n++
+	}
+	h.stats.caughtUp.Add(uint64(n))
+	if b == nil {
+		return a, nil
+	}
+	if err := h.fold(b); err != nil {
+		return nil, err
+	}
+	h.pruneWindow(b.set)
+	return b, nil
+}
+
+// clone returns a copy of a (locked, or held by one goroutine) that shares nothing
+// mutable with it: the state is copied by value (Evolve must not modify its input
+// in place), the processed set, recent and pending events are copied.
+func (a *loaded[S]) clone() *loaded[S] {
+	return &loaded[S]{stream: a.stream, state: a.state, revision: a.revision, exists: a.exists,
+		set: a.set.clone(), recent: slices.Clone(a.recent), pending: slices.Clone(a.pending),
+		snapRevision: a.snapRevision, hasSnap: a.hasSnap}
 }
 
 // restore loads a's snapshot. A missing snapshot, one of another schema version, or

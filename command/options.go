@@ -82,7 +82,8 @@ func WithSnapshots(store aggregate.SnapshotStore, every int, schemaVersion int) 
 // command set, recent events) in memory. A duplicate found in a cached set is
 // answered without I/O; a new command on a cached aggregate costs one append. A
 // cache made stale by another process is caught by the Exact append, which fails
-// and makes the handler reload. Size 0 disables the cache (the default).
+// and makes the handler catch the cached aggregate up (reading only the events
+// after its revision, into a copy). Size 0 disables the cache (the default).
 func WithCache(size int) Option {
 	return func(c *config) {
 		if size < 0 {

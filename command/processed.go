@@ -1,6 +1,8 @@
 package command
 
 import (
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/idemkit/idem/aggregate"
@@ -26,6 +28,11 @@ type processedSet struct {
 
 func newProcessedSet(capacity int) *processedSet {
 	return &processedSet{index: make(map[string]int, capacity)}
+}
+
+// clone returns a copy of s that shares nothing mutable with it.
+func (s *processedSet) clone() *processedSet {
+	return &processedSet{entries: slices.Clone(s.entries), index: maps.Clone(s.index), base: s.base}
 }
 
 func (s *processedSet) get(id string) (aggregate.ProcessedCommand, bool) {

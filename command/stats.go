@@ -32,11 +32,17 @@ type Stats struct {
 	Loads uint64
 	// SnapshotsSaved counts snapshots written.
 	SnapshotsSaved uint64
+	// CatchUps counts reads of only the events after a revision already known:
+	// after a conflict, a stale cached aggregate, or the aggregate the previous
+	// command of the stream left (instead of a load).
+	CatchUps uint64
+	// EventsCaughtUp counts the events those reads returned.
+	EventsCaughtUp uint64
 }
 
 type counters struct {
 	handled, applied, dupByID, dupByKey, keyReused, conflicts, exhausted,
-	rejected, noops, invalid, cacheHits, loads, snapshots atomic.Uint64
+	rejected, noops, invalid, cacheHits, loads, snapshots, catchUps, caughtUp atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -54,5 +60,7 @@ func (c *counters) snapshot() Stats {
 		CacheHits:        c.cacheHits.Load(),
 		Loads:            c.loads.Load(),
 		SnapshotsSaved:   c.snapshots.Load(),
+		CatchUps:         c.catchUps.Load(),
+		EventsCaughtUp:   c.caughtUp.Load(),
 	}
 }
