@@ -25,10 +25,11 @@ const (
 )
 
 // rawSchema is the events table the raw baselines write: the same table as idem's
-// SQLite backend (eventstore/sqlite/schema.go, version 1): one row per event, the
-// global position as rowid, UNIQUE(stream, revision) as the stream index, no global
-// index on ids. idem also keeps a streams table of stream heads; the raw code reads
-// the head from the events index instead, the cheapest revision check it can do.
+// SQLite backend (eventstore/sqlite/schema.go, schema version 2), which is the only
+// table idem writes: one row per event, the global position as rowid,
+// UNIQUE(stream, revision) as the stream index, no global index on ids. Both idem
+// and the raw revision check read a stream's head (its last revision) from that
+// index; TestRawSchemaIsIdemsEventsTable keeps the two in step.
 const rawSchema = `
 CREATE TABLE IF NOT EXISTS events (
 	position    INTEGER PRIMARY KEY AUTOINCREMENT,
