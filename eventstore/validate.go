@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"context"
 	"unicode"
 	"unicode/utf8"
 
@@ -103,6 +104,31 @@ func ValidateReadStream(stream string, o ReadOptions) error {
 func ValidateReadAll(o ReadOptions) error {
 	if o.Backwards {
 		return ErrInvalidReadOption
+	}
+	return nil
+}
+
+// CheckReadStream checks a ReadStream call before anything is read: the stream
+// name, the options and ctx. The error is wrapped with ReadStreamError, ready to
+// yield.
+func CheckReadStream(ctx context.Context, stream string, o ReadOptions) error {
+	if err := ValidateReadStream(stream, o); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return ReadStreamError(stream, err)
+	}
+	return nil
+}
+
+// CheckReadAll checks a ReadAll call before anything is read: the options and ctx.
+// The error is wrapped with ReadAllError, ready to yield.
+func CheckReadAll(ctx context.Context, after Position, o ReadOptions) error {
+	if err := ValidateReadAll(o); err != nil {
+		return ReadAllError(after, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return ReadAllError(after, err)
 	}
 	return nil
 }

@@ -20,12 +20,8 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, opts
 		fail := func(err error) {
 			yield(eventstore.RecordedEvent{}, eventstore.ReadStreamError(stream, err))
 		}
-		if err := eventstore.ValidateReadStream(stream, o); err != nil {
+		if err := eventstore.CheckReadStream(ctx, stream, o); err != nil {
 			yield(eventstore.RecordedEvent{}, err)
-			return
-		}
-		if err := ctx.Err(); err != nil {
-			fail(err)
 			return
 		}
 		if s.isClosed.Load() {
@@ -101,12 +97,8 @@ func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, opts ...
 	o := eventstore.ResolveReadOptions(opts)
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
 		fail := func(err error) { yield(eventstore.RecordedEvent{}, eventstore.ReadAllError(after, err)) }
-		if err := eventstore.ValidateReadAll(o); err != nil {
-			fail(err)
-			return
-		}
-		if err := ctx.Err(); err != nil {
-			fail(err)
+		if err := eventstore.CheckReadAll(ctx, after, o); err != nil {
+			yield(eventstore.RecordedEvent{}, err)
 			return
 		}
 		if s.isClosed.Load() {
