@@ -59,20 +59,8 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, opts
 				return
 			}
 			first = false
-			for _, e := range page {
-				if err := ctx.Err(); err != nil {
-					fail(err)
-					return
-				}
-				if !yield(e, nil) {
-					return
-				}
-			}
-			if remaining > 0 {
-				remaining -= len(page)
-				if remaining == 0 {
-					return
-				}
+			if !emitPage(ctx, page, &remaining, yield, fail) {
+				return
 			}
 			if len(page) < n {
 				return
@@ -125,20 +113,8 @@ func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, opts ...
 				fail(s.readError(ctx, "read all", err))
 				return
 			}
-			for _, e := range page {
-				if err := ctx.Err(); err != nil {
-					fail(err)
-					return
-				}
-				if !yield(e, nil) {
-					return
-				}
-			}
-			if remaining > 0 {
-				remaining -= len(page)
-				if remaining == 0 {
-					return
-				}
+			if !emitPage(ctx, page, &remaining, yield, fail) {
+				return
 			}
 			cursor = next
 		}
@@ -252,4 +228,24 @@ func (r *logRange) page(ctx context.Context, s *Store, buf *pageBuf, after, upTo
 		}
 	}
 	return page, next, nil
+}
+
+// emitPage yields the events of a page, checking ctx before each, and counts them
+// against *remaining (0: no limit). It reports whether the read goes on.
+func emitPage(ctx context.Context, page []eventstore.RecordedEvent, remaining *int,
+	yield func(eventstore.RecordedEvent, error) bool, fail func(error)) bool {
+	for _, e := range page {
+		if err := ctx.Err(); err != nil {
+			fail(err)
+			return false
+		}
+		if !yield(e, nil) {
+			return false
+		}
+	}
+	if *remaining > 0 {
+		*remaining -= len(page)
+		return *remaining > 0
+	}
+	return true
 }
