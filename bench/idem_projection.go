@@ -89,7 +89,7 @@ func appendDeposits(ctx context.Context, st eventstore.Store, stream string, fro
 		}
 		events[k] = eventstore.EventData{ID: uuid.New(), Type: "Deposited", Data: data, Metadata: meta}
 	}
-	expected := eventstore.NoStream
+	expected := eventstore.NoStream()
 	if from > 0 {
 		expected = eventstore.Exact(uint64(from - 1))
 	}

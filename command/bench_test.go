@@ -56,7 +56,7 @@ func BenchmarkRawAppendExact(b *testing.B) {
 		ctx := context.Background()
 		data := []byte(`{"Amount":1,"Ref":""}`)
 		meta := []byte(`{"command_id":"cmd-000000","fingerprint":"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef","command_type":"account.Deposit","index":0,"count":1}`)
-		if _, err := s.Append(ctx, "raw-1", eventstore.NoStream, eventstore.EventData{ID: uuid.New(), Type: "t", Data: data, Metadata: meta}); err != nil {
+		if _, err := s.Append(ctx, "raw-1", eventstore.NoStream(), eventstore.EventData{ID: uuid.New(), Type: "t", Data: data, Metadata: meta}); err != nil {
 			b.Fatal(err)
 		}
 		rev := uint64(0)

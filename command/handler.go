@@ -288,7 +288,7 @@ func (h *Handler[S]) handle(ctx context.Context, turn *streamLock[S], stream str
 		}
 
 		// G3: Exact(n) or NoStream, never Any.
-		expected := eventstore.NoStream
+		expected := eventstore.NoStream()
 		if exists {
 			expected = eventstore.Exact(rev)
 		}

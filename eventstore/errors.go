@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+
+	"github.com/idemkit/idem/internal/quote"
 )
 
 // Sentinel errors. Every error a Store returns for these conditions matches the
@@ -33,13 +35,20 @@ var (
 	ErrCorrupt = errors.New("corrupt record")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("event store closed")
-	// ErrUnavailable: the backend could not be reached; the outcome of an append that
-	// fails with it is unknown, and retrying it with the same ids is safe (G2).
+	// ErrUnavailable: the backend could not be reached or did not answer in time; the
+	// outcome of an append that fails with it is unknown, and retrying it with the
+	// same ids is safe (G2). It is the one class of failure worth retrying as is.
 	ErrUnavailable = errors.New("event store unavailable")
+	// ErrIncompatible: the database holds something this version cannot use, and
+	// retrying will not change that: a table of the same name but another shape, a
+	// schema written by a newer version, a file that is not a database. Nothing was
+	// changed.
+	ErrIncompatible = errors.New("incompatible event store")
 )
 
 // WrongExpectedRevisionError reports an append refused by its revision check.
 type WrongExpectedRevisionError struct {
+	// Stream is the stream appended to.
 	Stream   string
 	Expected ExpectedRevision
 	// Actual is the stream's state when checked: NoStream, or Exact(last revision).
@@ -48,6 +57,7 @@ type WrongExpectedRevisionError struct {
 	Actual ExpectedRevision
 }
 
+// Error says which append failed, what it expected and what the stream held.
 func (e *WrongExpectedRevisionError) Error() string {
 	actual := "unknown"
 	switch e.Actual.Kind() {
@@ -56,7 +66,7 @@ func (e *WrongExpectedRevisionError) Error() string {
 	case KindExact:
 		actual = e.Actual.String()
 	}
-	return fmt.Sprintf("append to %s expecting %s: %v: actual %s", e.Stream, e.Expected, ErrWrongExpectedRevision, actual)
+	return fmt.Sprintf("append to %s expecting %s: %v: actual %s", quote.Trunc(e.Stream), e.Expected, ErrWrongExpectedRevision, actual)
 }
 
 // Is makes errors.Is(err, ErrWrongExpectedRevision) true.
@@ -99,34 +109,8 @@ type InvalidStreamNameError struct {
 }
 
 func (e *InvalidStreamNameError) Error() string {
-	return fmt.Sprintf("%v %q: %s", ErrInvalidStreamName, e.Name, e.Reason)
+	return fmt.Sprintf("%v %s: %s", ErrInvalidStreamName, quote.Q(e.Name), e.Reason)
 }
 
 // Is makes errors.Is(err, ErrInvalidStreamName) true.
 func (e *InvalidStreamNameError) Is(target error) bool { return target == ErrInvalidStreamName }
-
-// AppendError wraps err with what was being done: "append to S expecting R: err".
-// Backends use it for every append failure except *WrongExpectedRevisionError, whose
-// own message already says so.
-func AppendError(stream string, expected ExpectedRevision, err error) error {
-	var wrong *WrongExpectedRevisionError
-	if errors.As(err, &wrong) {
-		return err
-	}
-	return fmt.Errorf("append to %s expecting %s: %w", stream, expected, err)
-}
-
-// ReadStreamError wraps err with the stream being read: "read stream S: err".
-func ReadStreamError(stream string, err error) error {
-	return fmt.Errorf("read stream %s: %w", stream, err)
-}
-
-// ReadAllError wraps err with the position being read from: "read all after P: err".
-func ReadAllError(after Position, err error) error {
-	return fmt.Errorf("read all after %s: %w", after, err)
-}
-
-// SubscribeError wraps err with the subscription's start: "subscribe to all after P: err".
-func SubscribeError(after Position, err error) error {
-	return fmt.Errorf("subscribe to all after %s: %w", after, err)
-}

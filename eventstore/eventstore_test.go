@@ -2,7 +2,6 @@ package eventstore_test
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -13,6 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/eventstore/backend"
+	"github.com/idemkit/idem/internal/quote"
 )
 
 func TestPositionCompare(t *testing.T) {
@@ -21,8 +22,8 @@ func TestPositionCompare(t *testing.T) {
 		a, b eventstore.Position
 		want int
 	}{
-		{eventstore.Start, eventstore.Start, 0},
-		{eventstore.Start, p(0, 1), -1},
+		{eventstore.Start(), eventstore.Start(), 0},
+		{eventstore.Start(), p(0, 1), -1},
 		{p(1, 1), p(1, 1), 0},
 		{p(1, 5), p(2, 0), -1},
 		{p(2, 0), p(1, 5), 1},
@@ -36,14 +37,14 @@ func TestPositionCompare(t *testing.T) {
 		assert.Equal(t, c.want < 0, c.a.Less(c.b), "%s < %s", c.a, c.b)
 		assert.Equal(t, c.want == 0, c.a == c.b, "%s == %s", c.a, c.b)
 	}
-	assert.Equal(t, p(7, 7), eventstore.SequencePosition(7))
-	assert.True(t, eventstore.Start.Less(eventstore.SequencePosition(1)), "Start is before the first sequence position")
+	assert.Equal(t, p(7, 7), backend.SequencePosition(7))
+	assert.True(t, eventstore.Start().Less(backend.SequencePosition(1)), "Start is before the first sequence position")
 }
 
 func TestPositionText(t *testing.T) {
 	for _, pos := range []eventstore.Position{
-		eventstore.Start,
-		eventstore.SequencePosition(1),
+		eventstore.Start(),
+		backend.SequencePosition(1),
 		{Commit: 1234, Prepare: 1200},
 		{Commit: math.MaxUint64, Prepare: math.MaxUint64},
 	} {
@@ -78,27 +79,27 @@ func TestParsePositionErrors(t *testing.T) {
 
 		var p eventstore.Position
 		assert.ErrorIs(t, p.UnmarshalText([]byte(s)), eventstore.ErrInvalidPosition, "UnmarshalText %q", s)
-		assert.Equal(t, eventstore.Start, p, "a failed UnmarshalText leaves the position alone")
+		assert.Equal(t, eventstore.Start(), p, "a failed UnmarshalText leaves the position alone")
 	}
 }
 
 func TestExpectedRevisionAccepts(t *testing.T) {
-	missing := eventstore.NoStream
+	missing := eventstore.NoStream()
 	at0, at5 := eventstore.Exact(0), eventstore.Exact(5)
 	cases := []struct {
 		expected eventstore.ExpectedRevision
 		actual   eventstore.ExpectedRevision
 		want     bool
 	}{
-		{eventstore.Any, missing, true},
-		{eventstore.Any, at0, true},
-		{eventstore.Any, at5, true},
-		{eventstore.NoStream, missing, true},
-		{eventstore.NoStream, at0, false},
-		{eventstore.NoStream, at5, false},
-		{eventstore.StreamExists, missing, false},
-		{eventstore.StreamExists, at0, true},
-		{eventstore.StreamExists, at5, true},
+		{eventstore.Any(), missing, true},
+		{eventstore.Any(), at0, true},
+		{eventstore.Any(), at5, true},
+		{eventstore.NoStream(), missing, true},
+		{eventstore.NoStream(), at0, false},
+		{eventstore.NoStream(), at5, false},
+		{eventstore.StreamExists(), missing, false},
+		{eventstore.StreamExists(), at0, true},
+		{eventstore.StreamExists(), at5, true},
 		{eventstore.Exact(0), missing, false},
 		{eventstore.Exact(0), at0, true},
 		{eventstore.Exact(0), at5, false},
@@ -122,9 +123,9 @@ func TestExpectedRevisionCases(t *testing.T) {
 		exact  bool
 		isZero bool
 	}{
-		{eventstore.Any, eventstore.KindAny, "any", 0, false, false},
-		{eventstore.NoStream, eventstore.KindNoStream, "no stream", 0, false, false},
-		{eventstore.StreamExists, eventstore.KindStreamExists, "stream exists", 0, false, false},
+		{eventstore.Any(), eventstore.KindAny, "any", 0, false, false},
+		{eventstore.NoStream(), eventstore.KindNoStream, "no stream", 0, false, false},
+		{eventstore.StreamExists(), eventstore.KindStreamExists, "stream exists", 0, false, false},
 		{eventstore.Exact(0), eventstore.KindExact, "revision 0", 0, true, false},
 		{eventstore.Exact(42), eventstore.KindExact, "revision 42", 42, true, false},
 		{eventstore.ExpectedRevision{}, 0, "invalid expected revision", 0, false, true},
@@ -139,55 +140,10 @@ func TestExpectedRevisionCases(t *testing.T) {
 		}
 		assert.Equal(t, !c.isZero, c.r.IsValid(), c.text)
 	}
-	assert.NotEqual(t, eventstore.Exact(0), eventstore.NoStream, "Exact(0) and NoStream differ")
+	assert.NotEqual(t, eventstore.Exact(0), eventstore.NoStream(), "Exact(0) and NoStream differ")
 	assert.NotEqual(t, eventstore.Exact(0), eventstore.ExpectedRevision{}, "Exact(0) is not the zero value")
-	assert.Equal(t, eventstore.NoStream, eventstore.StreamState(false, 7))
-	assert.Equal(t, eventstore.Exact(7), eventstore.StreamState(true, 7))
-}
-
-func TestRetryWindow(t *testing.T) {
-	cases := []struct {
-		name      string
-		expected  eventstore.ExpectedRevision
-		actual    eventstore.ExpectedRevision
-		count     int
-		wantFirst uint64
-		wantOK    bool
-	}{
-		{"NoStream on a stream of 3", eventstore.NoStream, eventstore.Exact(2), 3, 0, true},
-		{"NoStream, fewer ids than the stream", eventstore.NoStream, eventstore.Exact(2), 1, 0, true},
-		{"NoStream, more ids than the stream", eventstore.NoStream, eventstore.Exact(2), 4, 0, false},
-		{"NoStream on a missing stream", eventstore.NoStream, eventstore.NoStream, 1, 0, false},
-		{"Exact(1), events at 2..4", eventstore.Exact(1), eventstore.Exact(4), 3, 2, true},
-		{"Exact(1), the window ends before the last", eventstore.Exact(1), eventstore.Exact(9), 2, 2, true},
-		{"Exact(1), the window runs past the last", eventstore.Exact(1), eventstore.Exact(3), 3, 0, false},
-		{"Exact at the last revision", eventstore.Exact(4), eventstore.Exact(4), 1, 0, false},
-		{"Exact beyond the last revision", eventstore.Exact(7), eventstore.Exact(4), 1, 0, false},
-		{"Exact on a missing stream", eventstore.Exact(0), eventstore.NoStream, 1, 0, false},
-		{"Any", eventstore.Any, eventstore.Exact(4), 1, 0, false},
-		{"StreamExists", eventstore.StreamExists, eventstore.Exact(4), 1, 0, false},
-		{"zero ExpectedRevision", eventstore.ExpectedRevision{}, eventstore.Exact(4), 1, 0, false},
-		{"no events", eventstore.Exact(1), eventstore.Exact(4), 0, 0, false},
-		{"Exact(0), one event", eventstore.Exact(0), eventstore.Exact(1), 1, 1, true},
-	}
-	for _, c := range cases {
-		first, ok := eventstore.RetryWindow(c.expected, c.actual, c.count)
-		assert.Equal(t, c.wantOK, ok, c.name)
-		if ok {
-			assert.Equal(t, c.wantFirst, first, c.name)
-		}
-	}
-}
-
-func TestSameIDs(t *testing.T) {
-	a, b, c := uuid.New(), uuid.New(), uuid.New()
-	evs := []eventstore.EventData{{ID: a}, {ID: b}}
-	assert.True(t, eventstore.SameIDs(evs, []uuid.UUID{a, b}))
-	assert.False(t, eventstore.SameIDs(evs, []uuid.UUID{b, a}), "order matters")
-	assert.False(t, eventstore.SameIDs(evs, []uuid.UUID{a}), "fewer")
-	assert.False(t, eventstore.SameIDs(evs, []uuid.UUID{a, b, c}), "more")
-	assert.False(t, eventstore.SameIDs(evs, []uuid.UUID{a, c}), "last differs")
-	assert.True(t, eventstore.SameIDs(nil, nil))
+	assert.Equal(t, eventstore.NoStream(), backend.StreamState(false, 7))
+	assert.Equal(t, eventstore.Exact(7), backend.StreamState(true, 7))
 }
 
 func TestValidateStreamName(t *testing.T) {
@@ -217,89 +173,13 @@ func TestValidateStreamName(t *testing.T) {
 		require.ErrorAs(t, err, &invalidName, "%q", name)
 		assert.Equal(t, name, invalidName.Name)
 		assert.Contains(t, invalidName.Reason, reason, "%q", name)
-		assert.Contains(t, err.Error(), fmt.Sprintf("invalid stream name %q", name))
+		assert.Contains(t, err.Error(), "invalid stream name "+quote.Q(name))
 	}
-}
-
-func TestValidateAppend(t *testing.T) {
-	ev := func(typ string, size int) eventstore.EventData {
-		return eventstore.EventData{ID: uuid.New(), Type: typ, Data: make([]byte, size)}
-	}
-	a, b := ev("A", 1), ev("B", 1)
-	zero := ev("A", 0)
-	zero.ID = uuid.Nil
-	cases := []struct {
-		name     string
-		stream   string
-		expected eventstore.ExpectedRevision
-		events   []eventstore.EventData
-		max      int
-		wantErr  error // nil when the append is valid
-		index    int   // InvalidEventError.Index, or -1
-	}{
-		{"valid", "s-1", eventstore.NoStream, []eventstore.EventData{a, b}, 0, nil, -1},
-		{"bad stream", "$s", eventstore.NoStream, []eventstore.EventData{a}, 0, eventstore.ErrInvalidStreamName, -1},
-		{"zero expected revision", "s-1", eventstore.ExpectedRevision{}, []eventstore.EventData{a}, 0, eventstore.ErrInvalidExpectedRevision, -1},
-		{"no events", "s-1", eventstore.Any, nil, 0, eventstore.ErrInvalidEvent, 0},
-		{"zero id", "s-1", eventstore.Any, []eventstore.EventData{a, zero}, 0, eventstore.ErrInvalidEvent, 1},
-		{"empty type", "s-1", eventstore.Any, []eventstore.EventData{ev("", 1)}, 0, eventstore.ErrInvalidEvent, 0},
-		{"type not UTF-8", "s-1", eventstore.Any, []eventstore.EventData{ev("\xff", 1)}, 0, eventstore.ErrInvalidEvent, 0},
-		{"repeated id", "s-1", eventstore.Any, []eventstore.EventData{a, b, b}, 0, eventstore.ErrInvalidEvent, 2},
-		{"exactly the limit", "s-1", eventstore.Any, []eventstore.EventData{ev("A", 9)}, 10, nil, -1},
-		{"over the limit", "s-1", eventstore.Any, []eventstore.EventData{ev("A", 10)}, 10, eventstore.ErrAppendTooLarge, -1},
-		{"over the limit in sum", "s-1", eventstore.Any, []eventstore.EventData{ev("A", 5), ev("B", 5)}, 10, eventstore.ErrAppendTooLarge, -1},
-		{"default limit", "s-1", eventstore.Any, []eventstore.EventData{ev("A", eventstore.DefaultMaxAppendSize)}, 0, eventstore.ErrAppendTooLarge, -1},
-		{"default limit, just under", "s-1", eventstore.Any, []eventstore.EventData{ev("A", eventstore.DefaultMaxAppendSize-1)}, -1, nil, -1},
-	}
-	for _, c := range cases {
-		err := eventstore.ValidateAppend(c.stream, c.expected, c.events, c.max)
-		if c.wantErr == nil {
-			assert.NoError(t, err, c.name)
-			continue
-		}
-		require.Error(t, err, c.name)
-		assert.ErrorIs(t, err, c.wantErr, c.name)
-		assert.NotErrorIs(t, err, eventstore.ErrWrongExpectedRevision, c.name)
-		assert.True(t, strings.HasPrefix(err.Error(), fmt.Sprintf("append to %s expecting %s: ", c.stream, c.expected)), "%s: %v", c.name, err)
-		if c.index >= 0 {
-			var invalid *eventstore.InvalidEventError
-			require.ErrorAs(t, err, &invalid, c.name)
-			assert.Equal(t, c.index, invalid.Index, c.name)
-		}
-		if errors.Is(c.wantErr, eventstore.ErrAppendTooLarge) {
-			assert.ErrorIs(t, err, eventstore.ErrInvalidEvent, "%s: too large is also an invalid event", c.name)
-			var tooLarge *eventstore.AppendTooLargeError
-			require.ErrorAs(t, err, &tooLarge, c.name)
-			assert.Greater(t, tooLarge.Size, tooLarge.Limit, c.name)
-		}
-	}
-}
-
-func TestValidateReads(t *testing.T) {
-	o := eventstore.ResolveReadOptions
-	assert.NoError(t, eventstore.ValidateReadStream("s-1", o(nil)))
-	assert.NoError(t, eventstore.ValidateReadStream("s-1", o([]eventstore.ReadOption{eventstore.Backwards(), eventstore.Limit(3)})))
-	assert.ErrorIs(t, eventstore.ValidateReadStream("s-1", o([]eventstore.ReadOption{eventstore.StreamPrefix("s")})), eventstore.ErrInvalidReadOption)
-	assert.ErrorIs(t, eventstore.ValidateReadStream("s-1", o([]eventstore.ReadOption{eventstore.EventTypes("A")})), eventstore.ErrInvalidReadOption)
-	assert.ErrorIs(t, eventstore.ValidateReadStream("", o(nil)), eventstore.ErrInvalidStreamName)
-	assert.NoError(t, eventstore.ValidateReadAll(o([]eventstore.ReadOption{eventstore.StreamPrefix("s"), eventstore.EventTypes("A"), eventstore.Limit(1)})))
-	assert.ErrorIs(t, eventstore.ValidateReadAll(o([]eventstore.ReadOption{eventstore.Backwards()})), eventstore.ErrInvalidReadOption)
-}
-
-func TestReadOptions(t *testing.T) {
-	o := eventstore.ResolveReadOptions([]eventstore.ReadOption{
-		eventstore.Limit(-3), nil, eventstore.StreamPrefix("order-"), eventstore.StreamPrefix("invoice-"), eventstore.EventTypes("Placed", "Paid"),
-	})
-	assert.Equal(t, 0, o.Limit, "a negative limit means no limit")
-	assert.Equal(t, []string{"order-", "invoice-"}, o.StreamPrefixes)
-	assert.True(t, o.HasFilter())
-	assert.True(t, o.Matches("order-1", "Placed"))
-	assert.True(t, o.Matches("invoice-1", "Paid"))
-	assert.False(t, o.Matches("customer-1", "Placed"), "prefix")
-	assert.False(t, o.Matches("order-1", "Shipped"), "type")
-	none := eventstore.ResolveReadOptions(nil)
-	assert.False(t, none.HasFilter())
-	assert.True(t, none.Matches("anything", "Any"))
+	// A hostile name is quoted in part: the message stays short (G11).
+	huge := strings.Repeat("\x01", 1<<20)
+	err := eventstore.ValidateStreamName(huge)
+	require.ErrorIs(t, err, eventstore.ErrInvalidStreamName)
+	assert.Less(t, len(err.Error()), 2*quote.Max, "the message quotes at most a few hundred bytes of the name")
 }
 
 func TestWrongExpectedRevisionError(t *testing.T) {
@@ -309,9 +189,9 @@ func TestWrongExpectedRevisionError(t *testing.T) {
 	}{
 		{&eventstore.WrongExpectedRevisionError{Stream: "order-1", Expected: eventstore.Exact(3), Actual: eventstore.Exact(5)},
 			"append to order-1 expecting revision 3: wrong expected revision: actual revision 5"},
-		{&eventstore.WrongExpectedRevisionError{Stream: "order-1", Expected: eventstore.StreamExists, Actual: eventstore.NoStream},
+		{&eventstore.WrongExpectedRevisionError{Stream: "order-1", Expected: eventstore.StreamExists(), Actual: eventstore.NoStream()},
 			"append to order-1 expecting stream exists: wrong expected revision: actual no stream"},
-		{&eventstore.WrongExpectedRevisionError{Stream: "order-1", Expected: eventstore.NoStream},
+		{&eventstore.WrongExpectedRevisionError{Stream: "order-1", Expected: eventstore.NoStream()},
 			"append to order-1 expecting no stream: wrong expected revision: actual unknown"},
 	}
 	for _, c := range cases {
@@ -323,7 +203,7 @@ func TestWrongExpectedRevisionError(t *testing.T) {
 		require.ErrorAs(t, wrapped, &got)
 		assert.Same(t, c.err, got)
 		// AppendError does not wrap a conflict twice: its message already says it all.
-		assert.Same(t, c.err, eventstore.AppendError("order-1", c.err.Expected, c.err))
+		assert.Same(t, c.err, backend.AppendError("order-1", c.err.Expected, c.err))
 	}
 }
 
@@ -343,16 +223,16 @@ func TestErrorTypes(t *testing.T) {
 	assert.Equal(t, `invalid stream name "$x": reserved`, name.Error())
 	assert.ErrorIs(t, name, eventstore.ErrInvalidStreamName)
 
-	err := eventstore.AppendError("order-1", eventstore.Exact(2), tooLarge)
+	err := backend.AppendError("order-1", eventstore.Exact(2), tooLarge)
 	assert.Equal(t, "append to order-1 expecting revision 2: append too large: 11 bytes of type, data and metadata, limit 10", err.Error())
 	var gotTooLarge *eventstore.AppendTooLargeError
 	require.ErrorAs(t, err, &gotTooLarge)
 	assert.Same(t, tooLarge, gotTooLarge)
 
-	assert.Equal(t, "read stream order-1: stream not found", eventstore.ReadStreamError("order-1", eventstore.ErrStreamNotFound).Error())
-	assert.ErrorIs(t, eventstore.ReadStreamError("order-1", eventstore.ErrStreamNotFound), eventstore.ErrStreamNotFound)
-	assert.Equal(t, "read all after 3/3: event store closed", eventstore.ReadAllError(eventstore.SequencePosition(3), eventstore.ErrClosed).Error())
-	assert.ErrorIs(t, eventstore.ReadAllError(eventstore.Start, eventstore.ErrClosed), eventstore.ErrClosed)
-	assert.Equal(t, "subscribe to all after 0/0: invalid read option", eventstore.SubscribeError(eventstore.Start, eventstore.ErrInvalidReadOption).Error())
-	assert.ErrorIs(t, eventstore.SubscribeError(eventstore.Start, eventstore.ErrInvalidReadOption), eventstore.ErrInvalidReadOption)
+	assert.Equal(t, "read stream order-1: stream not found", backend.ReadStreamError("order-1", eventstore.ErrStreamNotFound).Error())
+	assert.ErrorIs(t, backend.ReadStreamError("order-1", eventstore.ErrStreamNotFound), eventstore.ErrStreamNotFound)
+	assert.Equal(t, "read all after 3/3: event store closed", backend.ReadAllError(backend.SequencePosition(3), eventstore.ErrClosed).Error())
+	assert.ErrorIs(t, backend.ReadAllError(eventstore.Start(), eventstore.ErrClosed), eventstore.ErrClosed)
+	assert.Equal(t, "subscribe to all after 0/0: invalid read option", backend.SubscribeError(eventstore.Start(), eventstore.ErrInvalidReadOption).Error())
+	assert.ErrorIs(t, backend.SubscribeError(eventstore.Start(), eventstore.ErrInvalidReadOption), eventstore.ErrInvalidReadOption)
 }

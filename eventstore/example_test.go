@@ -19,7 +19,7 @@ func Example() {
 	defer store.Close()
 
 	placed := eventstore.EventData{ID: uuid.New(), Type: "OrderPlaced", Data: []byte(`{"total":100}`)}
-	res, err := store.Append(ctx, "order-42", eventstore.NoStream, placed)
+	res, err := store.Append(ctx, "order-42", eventstore.NoStream(), placed)
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -16,12 +16,9 @@ type Position struct {
 	Prepare uint64
 }
 
-// Start is the position before the first event: reading or subscribing after Start
-// delivers the whole log.
-var Start = Position{}
-
-// SequencePosition is the position of a backend whose global log is a single sequence.
-func SequencePosition(seq uint64) Position { return Position{Commit: seq, Prepare: seq} }
+// Start returns the position before the first event, the zero Position: reading or
+// subscribing after Start delivers the whole log.
+func Start() Position { return Position{} }
 
 // Compare returns -1, 0 or +1 as p is before, equal to or after q.
 func (p Position) Compare(q Position) int {

@@ -21,22 +21,23 @@ const (
 )
 
 // ExpectedRevision is what an append expects of its stream. It has exactly four cases:
-// Any, NoStream, StreamExists and Exact(n). Its fields are unexported so a caller can't
-// pass a bare integer, and the zero value is invalid (appending with it fails with
+// Any(), NoStream(), StreamExists() and Exact(n). Its fields are unexported so a caller
+// can't pass a bare integer, the cases are made by functions so none can be
+// reassigned, and the zero value is invalid (appending with it fails with
 // ErrInvalidExpectedRevision).
 type ExpectedRevision struct {
 	kind     RevisionKind
 	revision uint64
 }
 
-var (
-	// Any accepts the stream in any state. Idempotency under Any is best effort.
-	Any = ExpectedRevision{kind: KindAny}
-	// NoStream requires that the stream has no events.
-	NoStream = ExpectedRevision{kind: KindNoStream}
-	// StreamExists requires that the stream has at least one event.
-	StreamExists = ExpectedRevision{kind: KindStreamExists}
-)
+// Any accepts the stream in any state. Idempotency under Any is best effort.
+func Any() ExpectedRevision { return ExpectedRevision{kind: KindAny} }
+
+// NoStream requires that the stream has no events.
+func NoStream() ExpectedRevision { return ExpectedRevision{kind: KindNoStream} }
+
+// StreamExists requires that the stream has at least one event.
+func StreamExists() ExpectedRevision { return ExpectedRevision{kind: KindStreamExists} }
 
 // Exact requires that the stream's last event has revision n.
 func Exact(n uint64) ExpectedRevision { return ExpectedRevision{kind: KindExact, revision: n} }
@@ -69,8 +70,8 @@ func (e ExpectedRevision) String() string {
 	}
 }
 
-// Accepts reports whether a stream whose state is actual (NoStream, or Exact(last
-// revision)) satisfies e. Backends use it so that every one applies the same rule.
+// Accepts reports whether a stream whose state is actual (NoStream(), or Exact of
+// its last revision) satisfies e.
 func (e ExpectedRevision) Accepts(actual ExpectedRevision) bool {
 	switch e.kind {
 	case KindAny:
@@ -84,13 +85,4 @@ func (e ExpectedRevision) Accepts(actual ExpectedRevision) bool {
 	default:
 		return false
 	}
-}
-
-// StreamState returns the actual state of a stream as used in errors: NoStream when
-// exists is false, otherwise Exact(last).
-func StreamState(exists bool, last uint64) ExpectedRevision {
-	if !exists {
-		return NoStream
-	}
-	return Exact(last)
 }

@@ -50,7 +50,7 @@ func source(b *testing.B) *sqlite.Store {
 				evs[j] = amountEvent(uuid.New(), int64(j))
 			}
 			for k := 0; k < per; k += 250 {
-				if _, s.err = s.store.Append(ctx, fmt.Sprintf("acct-%03d", i), eventstore.Any, evs[k:k+250]...); s.err != nil {
+				if _, s.err = s.store.Append(ctx, fmt.Sprintf("acct-%03d", i), eventstore.Any(), evs[k:k+250]...); s.err != nil {
 					return
 				}
 			}

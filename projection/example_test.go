@@ -19,7 +19,7 @@ func Example() {
 	store := memory.New()
 	defer store.Close()
 	for _, amount := range []string{"100", "50"} {
-		store.Append(ctx, "invoice-1", eventstore.Any, eventstore.EventData{ID: uuid.New(), Type: "LineAdded", Data: []byte(amount)})
+		store.Append(ctx, "invoice-1", eventstore.Any(), eventstore.EventData{ID: uuid.New(), Type: "LineAdded", Data: []byte(amount)})
 	}
 
 	dir, _ := os.MkdirTemp("", "example")

@@ -72,7 +72,7 @@ func workload(t testing.TB, ctx context.Context, store eventstore.Store, seed ui
 			w := want[s]
 			want[s] = [2]int64{w[0] + 1, w[1] + amt}
 		}
-		if _, err := store.Append(ctx, s, eventstore.Any, evs...); err != nil {
+		if _, err := store.Append(ctx, s, eventstore.Any(), evs...); err != nil {
 			t.Fatal(err)
 		}
 		i += k

@@ -137,7 +137,7 @@ func (w *sqlWorker) retryParked(ctx context.Context, id uuid.UUID) error {
 		if pe, err = readParked(ctx, tx, w.p.Name, w.p.Version, id); err != nil {
 			return err
 		}
-		if err := claim(ctx, tx, w.p.Name, w.p.Version, false, eventstore.Start, eventstore.Start); err != nil {
+		if err := claim(ctx, tx, w.p.Name, w.p.Version, false, eventstore.Start(), eventstore.Start()); err != nil {
 			return err
 		}
 		ptx := newTx(ctx, tx, w.tables)

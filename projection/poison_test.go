@@ -20,7 +20,7 @@ func poisonStore(t *testing.T) (eventstore.Store, []uuid.UUID) {
 		if i == 4 {
 			amount = -999 // the poison
 		}
-		if _, err := store.Append(context.Background(), "acct-1", eventstore.Any, amountEvent(ids[i], amount)); err != nil {
+		if _, err := store.Append(context.Background(), "acct-1", eventstore.Any(), amountEvent(ids[i], amount)); err != nil {
 			t.Fatal(err)
 		}
 	}

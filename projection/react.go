@@ -201,7 +201,7 @@ func head(ctx context.Context, store eventstore.Store) (eventstore.Position, err
 		return hr.Head(ctx)
 	}
 	var last eventstore.Position
-	for e, err := range store.ReadAll(ctx, eventstore.Start) {
+	for e, err := range store.ReadAll(ctx, eventstore.Start()) {
 		if err != nil {
 			return last, err
 		}

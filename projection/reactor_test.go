@@ -101,7 +101,7 @@ func TestProjectionReactorNotRunDuringRebuild(t *testing.T) {
 
 	// Live again: each new event once.
 	for range 10 {
-		if _, err := store.Append(ctx, "acct-x", eventstore.Any, amountEvent(uuid.New(), 1)); err != nil {
+		if _, err := store.Append(ctx, "acct-x", eventstore.Any(), amountEvent(uuid.New(), 1)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -135,7 +135,7 @@ func TestProjectionBlueGreenSwitchUnderWrites(t *testing.T) {
 				time.Sleep(20 * time.Millisecond) // let the rebuild catch up now and then
 			}
 			s := fmt.Sprintf("acct-%03d", i%50)
-			if _, err := store.Append(ctx, s, eventstore.Any, amountEvent(uuid.New(), 1)); err != nil {
+			if _, err := store.Append(ctx, s, eventstore.Any(), amountEvent(uuid.New(), 1)); err != nil {
 				t.Error(err)
 				return
 			}

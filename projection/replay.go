@@ -6,6 +6,7 @@ import (
 	"iter"
 
 	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/eventstore/backend"
 )
 
 // ReplayResult counts what a replay did: events applied (they had not been applied
@@ -57,7 +58,7 @@ func (r *Runner) replay(ctx context.Context, name, what string, read func(w *sql
 		if w.st.snapshot().State == stateRetired {
 			continue
 		}
-		o := eventstore.ResolveReadOptions(w.p.readOptions())
+		o := backend.ResolveReadOptions(w.p.readOptions())
 		batch := make([]eventstore.RecordedEvent, 0, r.opts.batchSize(CatchUp))
 		flush := func() error {
 			if len(batch) == 0 {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/eventstore/backend"
 	"github.com/idemkit/idem/projection"
 )
 
@@ -21,7 +22,7 @@ func TestProjectionReplayTwiceChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := dump(t, db, "balances", "entries")
-	from, to := eventstore.SequencePosition(200), eventstore.SequencePosition(700)
+	from, to := backend.SequencePosition(200), backend.SequencePosition(700)
 	for i := range 2 {
 		res, err := r.ReplayRange(ctx, "ledger", from, to)
 		if err != nil {
@@ -56,7 +57,7 @@ func TestProjectionReplayPastCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 20 {
-		if _, err := store.Append(ctx, "acct-new", eventstore.Any, amountEvent(uuid.New(), 5)); err != nil {
+		if _, err := store.Append(ctx, "acct-new", eventstore.Any(), amountEvent(uuid.New(), 5)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -123,7 +123,7 @@ func TestProjectionFiltersAndSeveralAtOnce(t *testing.T) {
 		if i%3 == 0 {
 			stream = "other-1"
 		}
-		if _, err := store.Append(ctx, stream, eventstore.Any, amountEvent(uuid.New(), 1)); err != nil {
+		if _, err := store.Append(ctx, stream, eventstore.Any(), amountEvent(uuid.New(), 1)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -158,7 +158,7 @@ func TestProjectionFiltersAndSeveralAtOnce(t *testing.T) {
 	// reports them. CatchUp refreshes after catching up, so use a second runner that
 	// only adds a reactor; the projections' lag is read from a fresh Run instead.
 	for range 5 {
-		if _, err := store.Append(ctx, "acct-1", eventstore.Any, amountEvent(uuid.New(), 1)); err != nil {
+		if _, err := store.Append(ctx, "acct-1", eventstore.Any(), amountEvent(uuid.New(), 1)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -183,7 +183,7 @@ func (s *Scenario[S]) Given(events ...any) *Scenario[S] {
 		}
 		data[i] = eventstore.EventData{ID: command.EventID(s.stream, cmdID, meta.Fingerprint, i), Type: name, Data: body, Metadata: md}
 	}
-	expected := eventstore.NoStream
+	expected := eventstore.NoStream()
 	if n := s.streamLen(); n > 0 {
 		expected = eventstore.Exact(uint64(n - 1))
 	}
@@ -491,7 +491,7 @@ func (s *Scenario[S]) streamOf(aggregateID string) string {
 // log reads the whole global log of the memory store.
 func (s *Scenario[S]) log() []eventstore.RecordedEvent {
 	var out []eventstore.RecordedEvent
-	for e, err := range s.store.ReadAll(s.ctx, eventstore.Start) {
+	for e, err := range s.store.ReadAll(s.ctx, eventstore.Start()) {
 		if err != nil {
 			s.fail("read the store: %v", err)
 			return out

@@ -102,7 +102,7 @@ func TestDeterministicIDs(t *testing.T) {
 			When(Capture{Reference: "cap-1", Amount: 5}).
 			Then(Captured{Reference: "cap-1", Amount: 5})
 		var out []string
-		for e, err := range s.Store().ReadAll(t.Context(), eventstore.Start) {
+		for e, err := range s.Store().ReadAll(t.Context(), eventstore.Start()) {
 			require.NoError(t, err)
 			out = append(out, e.ID.String()+" "+e.RecordedAt.String())
 		}

@@ -93,7 +93,7 @@ func (s *ProjectionScenario) Then(check func(t T, db *sql.DB)) *ProjectionScenar
 	store := memory.New()
 	defer store.Close()
 	for _, g := range s.given {
-		if _, err := store.Append(ctx, g.stream, eventstore.Any, g.events...); err != nil {
+		if _, err := store.Append(ctx, g.stream, eventstore.Any(), g.events...); err != nil {
 			s.t.Errorf("given: %v", err)
 			return s
 		}
@@ -124,7 +124,7 @@ func (s *ProjectionScenario) Then(check func(t T, db *sql.DB)) *ProjectionScenar
 		s.t.Errorf("head: %v", err)
 		return s
 	}
-	res, err := r.ReplayRange(ctx, s.p.Name, eventstore.Start, head)
+	res, err := r.ReplayRange(ctx, s.p.Name, eventstore.Start(), head)
 	if err != nil {
 		s.t.Errorf("%s: replaying the given events: %v", s.name(), err)
 		return s

@@ -188,7 +188,7 @@ func (r *Reservations) Claim(ctx context.Context, scope, key string, c Claimant)
 		}
 		claim := Claim{Scope: scope, Key: key, Owner: c.Owner, CommandID: c.CommandID, OwnerStream: c.OwnerStream,
 			ClaimedAt: r.now().UTC(), Stream: stream}
-		expected := eventstore.NoStream
+		expected := eventstore.NoStream()
 		next := uint64(0)
 		if exists {
 			expected, next = eventstore.Exact(rev), rev+1
@@ -326,7 +326,7 @@ func (r *Reservations) Reconcile(ctx context.Context, olderThan time.Duration, r
 	cutoff := r.now().Add(-olderThan)
 	open := map[string]*Claim{}
 	var order []string
-	for ev, err := range r.store.ReadAll(ctx, eventstore.Start, eventstore.StreamPrefix(Category+"-")) {
+	for ev, err := range r.store.ReadAll(ctx, eventstore.Start(), eventstore.StreamPrefix(Category+"-")) {
 		if err != nil {
 			return nil, fmt.Errorf("reconcile reservations: %w", err)
 		}

@@ -10,6 +10,7 @@ import (
 
 	esdbclient "github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/eventstore/backend"
 )
 
 // Append writes events to stream if it satisfies expected; see eventstore.Store.
@@ -20,16 +21,16 @@ import (
 // sending. AppendResult.Position is the position of the append's last event, read
 // back from the stream: the server only reports the position of the transaction.
 func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
-	if err := eventstore.ValidateAppend(stream, expected, events, s.opts.maxAppendSize); err != nil {
+	if err := backend.ValidateAppend(stream, expected, events, s.opts.maxAppendSize); err != nil {
 		return eventstore.AppendResult{}, err
 	}
 	if size := serverSize(events); size > s.opts.serverMaxAppendSize {
 		// The server counts each type twice (UTF-16): refuse here what it would refuse.
-		return eventstore.AppendResult{}, eventstore.AppendError(stream, expected,
+		return eventstore.AppendResult{}, backend.AppendError(stream, expected,
 			&eventstore.AppendTooLargeError{Size: size, Limit: s.opts.serverMaxAppendSize})
 	}
 	if err := ctx.Err(); err != nil {
-		return eventstore.AppendResult{}, eventstore.AppendError(stream, expected, err)
+		return eventstore.AppendResult{}, backend.AppendError(stream, expected, err)
 	}
 	data := make([]esdbclient.EventData, len(events))
 	for i, e := range events {
@@ -107,9 +108,9 @@ func (s *Store) appendError(ctx context.Context, c *esdbclient.Client, stream st
 	}
 	if m := maxAppendLimit.FindStringSubmatch(err.Error()); m != nil {
 		limit, _ := strconv.Atoi(m[1])
-		return eventstore.AppendError(stream, expected, &eventstore.AppendTooLargeError{Size: serverSizeUnknown, Limit: limit})
+		return backend.AppendError(stream, expected, &eventstore.AppendTooLargeError{Size: serverSizeUnknown, Limit: limit})
 	}
-	return eventstore.AppendError(stream, expected, s.errClosedOr(mapError(ctx, err)))
+	return backend.AppendError(stream, expected, s.errClosedOr(mapError(ctx, err)))
 }
 
 // readActual reads the stream's state when a WrongExpectedVersion message could not
@@ -125,7 +126,7 @@ func (s *Store) readActual(ctx context.Context, stream string) eventstore.Expect
 		ev, err := rs.Recv()
 		switch {
 		case isCode(err, esdbclient.ErrorCodeResourceNotFound):
-			actual = eventstore.NoStream
+			actual = eventstore.NoStream()
 		case err == nil && ev.OriginalEvent() != nil:
 			actual = eventstore.Exact(ev.OriginalEvent().EventNumber)
 		}

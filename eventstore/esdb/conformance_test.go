@@ -27,7 +27,7 @@ func TestConformanceEmulated(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) eventstore.Store {
 		st, _ := openEmulated(t, esdb.MaxAppendSize(suiteMaxAppendSize))
 		return st
-	}, storetest.MaxAppendSize(suiteMaxAppendSize))
+	}, storetest.MaxAppendSize(suiteMaxAppendSize), storetest.UnknownOutcomes())
 }
 
 // TestConformanceRealServer runs the suite against the server IDEM_ESDB_URL names.
@@ -44,5 +44,5 @@ func TestConformanceRealServer(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = st.Close() })
 		return st
-	}, storetest.MaxAppendSize(suiteMaxAppendSize), storetest.Timeout(30*time.Second), storetest.ClockTolerance(5*time.Minute))
+	}, storetest.MaxAppendSize(suiteMaxAppendSize), storetest.UnknownOutcomes(), storetest.Timeout(30*time.Second), storetest.ClockTolerance(5*time.Minute))
 }

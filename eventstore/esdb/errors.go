@@ -54,7 +54,7 @@ func parseActual(err error) (eventstore.ExpectedRevision, bool) {
 		return eventstore.ExpectedRevision{}, false
 	}
 	if m[1] == "no_stream" {
-		return eventstore.NoStream, true
+		return eventstore.NoStream(), true
 	}
 	n, perr := strconv.ParseUint(m[1], 10, 64)
 	if perr != nil {

@@ -8,6 +8,7 @@ import (
 
 	esdbclient "github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/eventstore/backend"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -19,7 +20,7 @@ func TestParseActual(t *testing.T) {
 		ok   bool
 	}{
 		{"[ErrorCodeWrongExpectedVersion] an append request failed the optimistic concurrency on the server: wrong expected version: expecting '5' but got '1'", eventstore.Exact(1), true},
-		{"wrong expected version: expecting '0' but got 'no_stream'", eventstore.NoStream, true},
+		{"wrong expected version: expecting '0' but got 'no_stream'", eventstore.NoStream(), true},
 		{"wrong expected version: expecting 'no_stream' but got '18446744073709551615'", eventstore.Exact(18446744073709551615), true},
 		{"wrong expected version: expecting 'any' but got '-1'", eventstore.ExpectedRevision{}, false},
 		{"something else", eventstore.ExpectedRevision{}, false},
@@ -67,13 +68,13 @@ func TestServerSizeCountsTypesTwice(t *testing.T) {
 }
 
 func TestServerFilter(t *testing.T) {
-	if f := serverFilter(eventstore.ReadOptions{}); f.Regex != `^[^\$].*` || f.Type != esdbclient.EventFilterType {
+	if f := serverFilter(backend.ReadOptions{}); f.Regex != `^[^\$].*` || f.Type != esdbclient.EventFilterType {
 		t.Errorf("default filter %+v, want the client's ExcludeSystemEventsFilter", f)
 	}
-	if f := serverFilter(eventstore.ReadOptions{StreamPrefixes: []string{"a-", "b-"}}); f.Type != esdbclient.StreamFilterType || len(f.Prefixes) != 2 {
+	if f := serverFilter(backend.ReadOptions{StreamPrefixes: []string{"a-", "b-"}}); f.Type != esdbclient.StreamFilterType || len(f.Prefixes) != 2 {
 		t.Errorf("prefix filter %+v", f)
 	}
-	if f := serverFilter(eventstore.ReadOptions{EventTypes: []string{"x.Y", "Z"}}); f.Regex != `^(?:x\.Y|Z)$` {
+	if f := serverFilter(backend.ReadOptions{EventTypes: []string{"x.Y", "Z"}}); f.Regex != `^(?:x\.Y|Z)$` {
 		t.Errorf("type filter %+v", f)
 	}
 }

@@ -229,7 +229,7 @@ func (w *feedWriter) append(ctx context.Context, n int) {
 		for j := range evs {
 			evs[j] = eventstore.EventData{ID: uuid.New(), Type: "Deposited", Data: fmt.Appendf(nil, `{"n":%d}`, len(w.want)+j)}
 		}
-		expected := eventstore.NoStream
+		expected := eventstore.NoStream()
 		if rev, ok := w.next[s]; ok {
 			expected = eventstore.Exact(rev - 1)
 		}
@@ -260,7 +260,7 @@ func feedCheckpoint(t *testing.T, path string) eventstore.Position {
 	err = db.QueryRow(`SELECT commit_pos, prepare_pos FROM idem_projections WHERE name = ? AND version = 1`,
 		feedProjectionName).Scan(&c, &p)
 	if err != nil {
-		return eventstore.Start // no bookkeeping yet
+		return eventstore.Start() // no bookkeeping yet
 	}
 	return eventstore.Position{Commit: uint64(c), Prepare: uint64(p)}
 }
@@ -324,7 +324,7 @@ func checkNothingOnServer(t *testing.T, ctx context.Context, store *esdb.Store, 
 		t.Fatalf("the server counted %d appends, the test made %d: something else wrote to it", got, w.appends)
 	}
 	n := 0
-	for e, err := range store.ReadAll(ctx, eventstore.Start) {
+	for e, err := range store.ReadAll(ctx, eventstore.Start()) {
 		if err != nil {
 			t.Fatal(err)
 		}

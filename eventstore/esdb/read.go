@@ -10,6 +10,7 @@ import (
 
 	esdbclient "github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/eventstore/backend"
 )
 
 // pageSize is the number of events asked for per read call.
@@ -20,10 +21,10 @@ const pageSize = 512
 // exist, or was soft-deleted, yields eventstore.ErrStreamNotFound; a tombstoned one
 // eventstore.ErrStreamDeleted.
 func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, opts ...eventstore.ReadOption) iter.Seq2[eventstore.RecordedEvent, error] {
-	o := eventstore.ResolveReadOptions(opts)
+	o := backend.ResolveReadOptions(opts)
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
-		fail := func(err error) { yield(eventstore.RecordedEvent{}, eventstore.ReadStreamError(stream, err)) }
-		if err := eventstore.CheckReadStream(ctx, stream, o); err != nil {
+		fail := func(err error) { yield(eventstore.RecordedEvent{}, backend.ReadStreamError(stream, err)) }
+		if err := backend.CheckReadStream(ctx, stream, o); err != nil {
 			yield(eventstore.RecordedEvent{}, err)
 			return
 		}
@@ -95,14 +96,14 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, opts
 // inclusive, so the event at after itself is skipped. v4.2.0's ReadAll sends no
 // filter: system events, stream prefixes and event types are filtered here.
 func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, opts ...eventstore.ReadOption) iter.Seq2[eventstore.RecordedEvent, error] {
-	o := eventstore.ResolveReadOptions(opts)
+	o := backend.ResolveReadOptions(opts)
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
-		fail := func(err error) { yield(eventstore.RecordedEvent{}, eventstore.ReadAllError(after, err)) }
-		if err := eventstore.CheckReadAll(ctx, after, o); err != nil {
+		fail := func(err error) { yield(eventstore.RecordedEvent{}, backend.ReadAllError(after, err)) }
+		if err := backend.CheckReadAll(ctx, after, o); err != nil {
 			yield(eventstore.RecordedEvent{}, err)
 			return
 		}
-		cursor, seen := after, after != eventstore.Start
+		cursor, seen := after, after != eventstore.Start()
 		yielded := 0
 		for {
 			var from esdbclient.AllPosition = esdbclient.Start{}
@@ -161,7 +162,7 @@ func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, opts ...
 	}
 }
 
-// Head returns the position of the last user event in $all, or eventstore.Start if
+// Head returns the position of the last user event in $all, or eventstore.Start() if
 // there is none; system events are skipped.
 func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
 	var from esdbclient.AllPosition = esdbclient.End{}
@@ -173,7 +174,7 @@ func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
 			return err
 		})
 		if err != nil {
-			return eventstore.Start, headError(s.errClosedOr(mapError(ctx, err)))
+			return eventstore.Start(), headError(s.errClosedOr(mapError(ctx, err)))
 		}
 		n := 0
 		for {
@@ -183,7 +184,7 @@ func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
 			}
 			if err != nil {
 				rs.Close()
-				return eventstore.Start, headError(s.errClosedOr(mapError(ctx, err)))
+				return eventstore.Start(), headError(s.errClosedOr(mapError(ctx, err)))
 			}
 			n++
 			raw := ev.OriginalEvent()
@@ -196,7 +197,7 @@ func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
 		}
 		rs.Close()
 		if n < 64 {
-			return eventstore.Start, nil
+			return eventstore.Start(), nil
 		}
 	}
 }

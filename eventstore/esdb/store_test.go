@@ -54,7 +54,7 @@ func TestRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	a, b := ev("Opened", `{"n":1}`), ev("Deposited", `{"n":2}`)
 	a.Metadata = []byte(`{"cmd":"c1"}`)
-	res, err := st.Append(ctx, "acct-1", eventstore.NoStream, a, b)
+	res, err := st.Append(ctx, "acct-1", eventstore.NoStream(), a, b)
 	if err != nil {
 		t.Fatalf("append: %v", err)
 	}
@@ -87,11 +87,11 @@ func TestPositionsAreNotContiguousAndSystemEventsAreFiltered(t *testing.T) {
 	st, _ := openEmulated(t)
 	ctx := context.Background()
 	for i := range 5 {
-		if _, err := st.Append(ctx, fmt.Sprintf("s-%d", i), eventstore.NoStream, ev("T", `{}`)); err != nil {
+		if _, err := st.Append(ctx, fmt.Sprintf("s-%d", i), eventstore.NoStream(), ev("T", `{}`)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	all, err := collect(t, st.ReadAll(ctx, eventstore.Start))
+	all, err := collect(t, st.ReadAll(ctx, eventstore.Start()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestPositionsAreNotContiguousAndSystemEventsAreFiltered(t *testing.T) {
 	if err != nil || head != all[4].Position {
 		t.Fatalf("Head = %v, %v; want %v", head, err, all[4].Position)
 	}
-	filtered, err := collect(t, st.ReadAll(ctx, eventstore.Start, eventstore.StreamPrefix("s-3")))
+	filtered, err := collect(t, st.ReadAll(ctx, eventstore.Start(), eventstore.StreamPrefix("s-3")))
 	if err != nil || len(filtered) != 1 || filtered[0].Stream != "s-3" {
 		t.Fatalf("filtered ReadAll: %v, %v", filtered, err)
 	}
@@ -136,7 +136,7 @@ func TestPositionsAreNotContiguousAndSystemEventsAreFiltered(t *testing.T) {
 func TestHeadOfEmptyLogIsStart(t *testing.T) {
 	st, _ := openEmulated(t)
 	head, err := st.Head(context.Background())
-	if err != nil || head != eventstore.Start {
+	if err != nil || head != eventstore.Start() {
 		t.Fatalf("Head = %v, %v; want Start (only system events in the log)", head, err)
 	}
 }
@@ -150,9 +150,9 @@ func TestWrongExpectedRevisionCarriesActual(t *testing.T) {
 		expected eventstore.ExpectedRevision
 		actual   eventstore.ExpectedRevision
 	}{
-		{"exact on missing stream", 0, eventstore.Exact(3), eventstore.NoStream},
-		{"stream exists on missing stream", 0, eventstore.StreamExists, eventstore.NoStream},
-		{"no stream on existing", 2, eventstore.NoStream, eventstore.Exact(1)},
+		{"exact on missing stream", 0, eventstore.Exact(3), eventstore.NoStream()},
+		{"stream exists on missing stream", 0, eventstore.StreamExists(), eventstore.NoStream()},
+		{"no stream on existing", 2, eventstore.NoStream(), eventstore.Exact(1)},
 		{"exact behind", 3, eventstore.Exact(0), eventstore.Exact(2)},
 		{"exact ahead", 1, eventstore.Exact(7), eventstore.Exact(0)},
 	}
@@ -160,7 +160,7 @@ func TestWrongExpectedRevisionCarriesActual(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			stream := fmt.Sprintf("wev-%d", i)
 			for j := range tc.setup {
-				if _, err := st.Append(ctx, stream, eventstore.Any, ev(fmt.Sprintf("T%d", j), `{}`)); err != nil {
+				if _, err := st.Append(ctx, stream, eventstore.Any(), ev(fmt.Sprintf("T%d", j), `{}`)); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -180,14 +180,14 @@ func TestIdempotentRetryWritesNothing(t *testing.T) {
 	st, srv := openEmulated(t)
 	ctx := context.Background()
 	a, b := ev("A", `{}`), ev("B", `{}`)
-	first, err := st.Append(ctx, "idem-1", eventstore.NoStream, a, b)
+	first, err := st.Append(ctx, "idem-1", eventstore.NoStream(), a, b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.Append(ctx, "idem-1", eventstore.Exact(1), ev("C", `{}`)); err != nil {
 		t.Fatal(err)
 	}
-	again, err := st.Append(ctx, "idem-1", eventstore.NoStream, a, b)
+	again, err := st.Append(ctx, "idem-1", eventstore.NoStream(), a, b)
 	if err != nil {
 		t.Fatalf("retry: %v", err)
 	}
@@ -209,14 +209,14 @@ func TestLostAcknowledgementRetry(t *testing.T) {
 	ctx := context.Background()
 	e := ev("Paid", `{"amount":10}`)
 	srv.FailNextAppendAfterCommit()
-	_, err := st.Append(ctx, "pay-1", eventstore.NoStream, e)
+	_, err := st.Append(ctx, "pay-1", eventstore.NoStream(), e)
 	if !errors.Is(err, eventstore.ErrUnavailable) {
 		t.Fatalf("err = %v, want ErrUnavailable", err)
 	}
 	if srv.StreamLen("pay-1") != 1 {
 		t.Fatal("the injected fault did not commit the append")
 	}
-	res, err := st.Append(ctx, "pay-1", eventstore.NoStream, e)
+	res, err := st.Append(ctx, "pay-1", eventstore.NoStream(), e)
 	if err != nil {
 		t.Fatalf("retry after lost ack: %v", err)
 	}
@@ -224,7 +224,7 @@ func TestLostAcknowledgementRetry(t *testing.T) {
 		t.Fatalf("retry wrote: revision %d, %d events", res.Revision, srv.StreamLen("pay-1"))
 	}
 	srv.FailNextAppend()
-	if _, err := st.Append(ctx, "pay-2", eventstore.NoStream, ev("Paid", `{}`)); !errors.Is(err, eventstore.ErrUnavailable) {
+	if _, err := st.Append(ctx, "pay-2", eventstore.NoStream(), ev("Paid", `{}`)); !errors.Is(err, eventstore.ErrUnavailable) {
 		t.Fatalf("err = %v, want ErrUnavailable", err)
 	}
 	if srv.StreamLen("pay-2") != 0 {
@@ -239,7 +239,7 @@ func TestOversizeAppendRefusedBeforeSending(t *testing.T) {
 	// the type twice: must still be refused here.
 	typ := "Big"
 	data := bytes.Repeat([]byte("x"), eventstore.DefaultMaxAppendSize-len(typ))
-	_, err := st.Append(ctx, "big-1", eventstore.NoStream, eventstore.EventData{ID: uuid.New(), Type: typ, Data: data})
+	_, err := st.Append(ctx, "big-1", eventstore.NoStream(), eventstore.EventData{ID: uuid.New(), Type: typ, Data: data})
 	var tooLarge *eventstore.AppendTooLargeError
 	if !errors.As(err, &tooLarge) || !errors.Is(err, eventstore.ErrAppendTooLarge) {
 		t.Fatalf("err = %v, want *AppendTooLargeError", err)
@@ -256,7 +256,7 @@ func TestOversizeAppendRefusedBeforeSending(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer big.Close()
-	_, err = big.Append(ctx, "big-2", eventstore.NoStream, ev("A", `{}`), eventstore.EventData{ID: uuid.New(), Type: "B", Data: data})
+	_, err = big.Append(ctx, "big-2", eventstore.NoStream(), ev("A", `{}`), eventstore.EventData{ID: uuid.New(), Type: "B", Data: data})
 	if !errors.As(err, &tooLarge) || tooLarge.Limit != esdbtest.DefaultMaxAppendSize {
 		t.Fatalf("server refusal err = %v", err)
 	}
@@ -276,7 +276,7 @@ func TestReadMissingStream(t *testing.T) {
 func TestClosedStore(t *testing.T) {
 	st, _ := openEmulated(t)
 	_ = st.Close()
-	_, err := st.Append(context.Background(), "x", eventstore.Any, ev("T", `{}`))
+	_, err := st.Append(context.Background(), "x", eventstore.Any(), ev("T", `{}`))
 	if !errors.Is(err, eventstore.ErrClosed) {
 		t.Fatalf("err = %v, want ErrClosed", err)
 	}
@@ -324,13 +324,13 @@ func TestSubscribeResumesAfterDropWithoutGapOrRepeat(t *testing.T) {
 		for range n {
 			e := ev("T", `{}`)
 			ids = append(ids, e.ID)
-			if _, err := st.Append(ctx, "sub-"+e.ID.String()[:8], eventstore.NoStream, e); err != nil {
+			if _, err := st.Append(ctx, "sub-"+e.ID.String()[:8], eventstore.NoStream(), e); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
 	appendN(3)
-	ch := subscribe(ctx, st, eventstore.Start)
+	ch := subscribe(ctx, st, eventstore.Start())
 	var got []uuid.UUID
 	for len(got) < 3 {
 		got = append(got, next(t, ch).Event.ID)
@@ -376,7 +376,7 @@ func TestSubscribeFromPositionIsExclusiveAndFiltered(t *testing.T) {
 	defer cancel()
 	var positions []eventstore.Position
 	for i := range 4 {
-		res, err := st.Append(ctx, fmt.Sprintf("f%d-x", i%2), eventstore.Any, ev(fmt.Sprintf("T%d", i%2), `{}`))
+		res, err := st.Append(ctx, fmt.Sprintf("f%d-x", i%2), eventstore.Any(), ev(fmt.Sprintf("T%d", i%2), `{}`))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -392,7 +392,7 @@ func TestSubscribeFromPositionIsExclusiveAndFiltered(t *testing.T) {
 	if m := next(t, ch); !m.CaughtUp || m.Position != positions[3] {
 		t.Fatalf("want CaughtUp at %v, got %+v", positions[3], m)
 	}
-	ch2 := subscribe(ctx, st, eventstore.Start, eventstore.EventTypes("T0"))
+	ch2 := subscribe(ctx, st, eventstore.Start(), eventstore.EventTypes("T0"))
 	for _, want := range []eventstore.Position{positions[0], positions[2]} {
 		if m := next(t, ch2); m.Event.Position != want || m.Event.Type != "T0" {
 			t.Fatalf("type-filtered got %+v", m)
@@ -402,7 +402,7 @@ func TestSubscribeFromPositionIsExclusiveAndFiltered(t *testing.T) {
 
 func TestSubscriptionEndsWithErrClosed(t *testing.T) {
 	st, _ := openEmulated(t)
-	ch := subscribe(context.Background(), st, eventstore.Start)
+	ch := subscribe(context.Background(), st, eventstore.Start())
 	if m := next(t, ch); !m.CaughtUp {
 		t.Fatalf("got %+v", m)
 	}
@@ -427,7 +427,7 @@ func TestConcurrentAppendsOneWinner(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := st.Append(ctx, "race-1", eventstore.NoStream, ev("T", `{}`))
+			_, err := st.Append(ctx, "race-1", eventstore.NoStream(), ev("T", `{}`))
 			mu.Lock()
 			defer mu.Unlock()
 			switch {

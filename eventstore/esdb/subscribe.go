@@ -10,6 +10,7 @@ import (
 
 	esdbclient "github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/eventstore/backend"
 	"google.golang.org/grpc/codes"
 )
 
@@ -26,10 +27,10 @@ import (
 // with eventstore.ErrClosed when the store is closed, and with an error when the
 // server refuses the subscription for a reason a retry cannot fix.
 func (s *Store) SubscribeAll(ctx context.Context, after eventstore.Position, opts ...eventstore.ReadOption) iter.Seq2[eventstore.Message, error] {
-	o := eventstore.ResolveReadOptions(opts)
+	o := backend.ResolveReadOptions(opts)
 	return func(yield func(eventstore.Message, error) bool) {
-		fail := func(err error) { yield(eventstore.Message{}, eventstore.SubscribeError(after, err)) }
-		if err := eventstore.ValidateReadAll(o); err != nil {
+		fail := func(err error) { yield(eventstore.Message{}, backend.SubscribeError(after, err)) }
+		if err := backend.ValidateReadAll(o); err != nil {
 			fail(err)
 			return
 		}
@@ -43,8 +44,8 @@ func (s *Store) SubscribeAll(ctx context.Context, after eventstore.Position, opt
 			}
 		}()
 
-		resume, seen := after, after != eventstore.Start // exclusive resume point
-		delivered := after                               // last position yielded
+		resume, seen := after, after != eventstore.Start() // exclusive resume point
+		delivered := after                                 // last position yielded
 		caughtUp := false
 		backoff := s.opts.backoffMin
 		// wait sleeps before a resubscription; false when the subscription must end.
@@ -169,7 +170,7 @@ func retryable(err error) bool {
 // serverFilter is the server-side filter for opts: system events are always left
 // out; stream prefixes or event types narrow it further (the client takes one filter
 // kind, so with both, types are checked here only).
-func serverFilter(o eventstore.ReadOptions) *esdbclient.SubscriptionFilter {
+func serverFilter(o backend.ReadOptions) *esdbclient.SubscriptionFilter {
 	if len(o.StreamPrefixes) > 0 {
 		usable := true
 		for _, p := range o.StreamPrefixes {

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/eventstore/backend"
 )
 
 // Append writes events to the end of stream, atomically, if the stream satisfies
@@ -11,34 +12,34 @@ import (
 // the same order after the same expected revision) writes nothing and returns the
 // original result (G2).
 func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
-	if err := eventstore.ValidateAppend(stream, expected, events, s.maxAppendSize); err != nil {
+	if err := backend.ValidateAppend(stream, expected, events, s.maxAppendSize); err != nil {
 		return eventstore.AppendResult{}, err
 	}
 	if err := ctx.Err(); err != nil {
-		return eventstore.AppendResult{}, eventstore.AppendError(stream, expected, err)
+		return eventstore.AppendResult{}, backend.AppendError(stream, expected, err)
 	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return eventstore.AppendResult{}, eventstore.AppendError(stream, expected, eventstore.ErrClosed)
+		return eventstore.AppendResult{}, backend.AppendError(stream, expected, eventstore.ErrClosed)
 	}
 	// Checked again under the lock: a context cancelled while waiting for it must
 	// not write.
 	if err := ctx.Err(); err != nil {
-		return eventstore.AppendResult{}, eventstore.AppendError(stream, expected, err)
+		return eventstore.AppendResult{}, backend.AppendError(stream, expected, err)
 	}
 
 	indices := s.streams[stream]
-	actual := eventstore.StreamState(len(indices) > 0, uint64(len(indices))-1)
+	actual := backend.StreamState(len(indices) > 0, uint64(len(indices))-1)
 
 	if !expected.Accepts(actual) {
 		// G2, strong rule for Exact and NoStream: the events that directly follow
 		// the expected revision carry exactly these ids -> a retry.
-		if first, ok := eventstore.RetryWindow(expected, actual, len(events)); ok {
+		if first, ok := backend.RetryWindow(expected, actual, len(events)); ok {
 			window := indices[first : first+uint64(len(events))]
 			if s.sameIDs(events, window) {
-				return s.result(window[len(window)-1]), nil
+				return s.result(window[len(window)-1], eventstore.Replayed), nil
 			}
 		}
 		return eventstore.AppendResult{}, &eventstore.WrongExpectedRevisionError{
@@ -51,7 +52,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	if k := expected.Kind(); (k == eventstore.KindAny || k == eventstore.KindStreamExists) && len(indices) >= len(events) {
 		tail := indices[len(indices)-len(events):]
 		if s.sameIDs(events, tail) {
-			return s.result(tail[len(tail)-1]), nil
+			return s.result(tail[len(tail)-1], eventstore.Replayed), nil
 		}
 	}
 
@@ -63,7 +64,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 			ID:         e.ID,
 			Stream:     stream,
 			Revision:   next + uint64(i),
-			Position:   eventstore.SequencePosition(uint64(idx) + 1),
+			Position:   backend.SequencePosition(uint64(idx) + 1),
 			Type:       e.Type,
 			Data:       cloneBytes(e.Data),
 			Metadata:   cloneBytes(e.Metadata),
@@ -74,7 +75,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	s.streams[stream] = indices
 	close(s.wake)
 	s.wake = make(chan struct{})
-	return s.result(len(s.log) - 1), nil
+	return s.result(len(s.log)-1, eventstore.Written), nil
 }
 
 // sameIDs reports whether the events at the given log indices carry the ids of
@@ -92,7 +93,7 @@ func (s *Store) sameIDs(events []eventstore.EventData, indices []int) bool {
 }
 
 // result is the AppendResult of an append whose last event is log[idx].
-func (s *Store) result(idx int) eventstore.AppendResult {
+func (s *Store) result(idx int, outcome eventstore.AppendOutcome) eventstore.AppendResult {
 	e := &s.log[idx]
-	return eventstore.AppendResult{Revision: e.Revision, Position: e.Position}
+	return eventstore.AppendResult{Revision: e.Revision, Position: e.Position, Outcome: outcome}
 }

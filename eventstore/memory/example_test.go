@@ -19,16 +19,16 @@ func Example() {
 	defer store.Close()
 
 	opened := eventstore.EventData{ID: uuid.New(), Type: "AccountOpened", Data: []byte(`{"owner":"ada"}`)}
-	res, err := store.Append(ctx, "account-1", eventstore.NoStream, opened)
+	res, err := store.Append(ctx, "account-1", eventstore.NoStream(), opened)
 	fmt.Println("opened at revision", res.Revision, err)
 
 	// A retry with the same ids writes nothing and returns the original result (G2).
-	again, err := store.Append(ctx, "account-1", eventstore.NoStream, opened)
-	fmt.Println("retry returns the original result:", again == res, err)
+	again, err := store.Append(ctx, "account-1", eventstore.NoStream(), opened)
+	fmt.Println("retry returns the original result:", again.Revision == res.Revision, again.Outcome, err)
 
 	// Another writer that expects the stream not to exist loses (G1).
 	other := eventstore.EventData{ID: uuid.New(), Type: "AccountOpened"}
-	_, err = store.Append(ctx, "account-1", eventstore.NoStream, other)
+	_, err = store.Append(ctx, "account-1", eventstore.NoStream(), other)
 	var conflict *eventstore.WrongExpectedRevisionError
 	if errors.As(err, &conflict) {
 		fmt.Println("conflict, actual", conflict.Actual)
@@ -47,7 +47,7 @@ func Example() {
 	}
 	// Output:
 	// opened at revision 0 <nil>
-	// retry returns the original result: true <nil>
+	// retry returns the original result: true replayed <nil>
 	// conflict, actual revision 0
 	// 0 AccountOpened {"owner":"ada"}
 	// 1 MoneyDeposited {"amount":100}

@@ -36,7 +36,7 @@ func TestRecordedAtUsesClockInUTC(t *testing.T) {
 	at := time.Date(2025, 3, 1, 12, 0, 0, 0, zone)
 	s := memory.New(memory.WithClock(func() time.Time { return at }))
 	defer s.Close()
-	_, err := s.Append(t.Context(), "clock-1", eventstore.NoStream, eventstore.EventData{ID: uuid.New(), Type: "A"})
+	_, err := s.Append(t.Context(), "clock-1", eventstore.NoStream(), eventstore.EventData{ID: uuid.New(), Type: "A"})
 	require.NoError(t, err)
 	for ev, err := range s.ReadStream(t.Context(), "clock-1", 0) {
 		require.NoError(t, err)
@@ -49,12 +49,12 @@ func TestDefaultMaxAppendSize(t *testing.T) {
 	s := memory.New()
 	defer s.Close()
 	big := eventstore.EventData{ID: uuid.New(), Type: "A", Data: make([]byte, eventstore.DefaultMaxAppendSize)}
-	_, err := s.Append(t.Context(), "big-1", eventstore.NoStream, big)
+	_, err := s.Append(t.Context(), "big-1", eventstore.NoStream(), big)
 	var tooLarge *eventstore.AppendTooLargeError
 	require.ErrorAs(t, err, &tooLarge)
 	require.Equal(t, eventstore.DefaultMaxAppendSize, tooLarge.Limit)
 	big.Data = big.Data[:eventstore.DefaultMaxAppendSize-1]
-	_, err = s.Append(t.Context(), "big-1", eventstore.NoStream, big)
+	_, err = s.Append(t.Context(), "big-1", eventstore.NoStream(), big)
 	require.NoError(t, err)
 }
 
@@ -64,13 +64,13 @@ func TestSlicesCopied(t *testing.T) {
 	s := memory.New()
 	defer s.Close()
 	data, meta := []byte("data"), []byte("meta")
-	_, err := s.Append(t.Context(), "copy-1", eventstore.NoStream, eventstore.EventData{ID: uuid.New(), Type: "A", Data: data, Metadata: meta})
+	_, err := s.Append(t.Context(), "copy-1", eventstore.NoStream(), eventstore.EventData{ID: uuid.New(), Type: "A", Data: data, Metadata: meta})
 	require.NoError(t, err)
 	data[0], meta[0] = 'X', 'X'
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	for msg, err := range s.SubscribeAll(ctx, eventstore.Start) {
+	for msg, err := range s.SubscribeAll(ctx, eventstore.Start()) {
 		require.NoError(t, err)
 		if msg.CaughtUp {
 			break
@@ -78,7 +78,7 @@ func TestSlicesCopied(t *testing.T) {
 		require.Equal(t, "data", string(msg.Event.Data))
 		msg.Event.Data[0], msg.Event.Metadata[0] = 'Y', 'Y'
 	}
-	for ev, err := range s.ReadAll(t.Context(), eventstore.Start) {
+	for ev, err := range s.ReadAll(t.Context(), eventstore.Start()) {
 		require.NoError(t, err)
 		require.Equal(t, "data", string(ev.Data))
 		require.Equal(t, "meta", string(ev.Metadata))
@@ -97,7 +97,7 @@ func TestBroadcastWakesEverySubscriber(t *testing.T) {
 	got.Add(subscribers)
 	for range subscribers {
 		go func() {
-			for msg, err := range s.SubscribeAll(ctx, eventstore.Start) {
+			for msg, err := range s.SubscribeAll(ctx, eventstore.Start()) {
 				if err != nil {
 					return
 				}
@@ -111,7 +111,7 @@ func TestBroadcastWakesEverySubscriber(t *testing.T) {
 		}()
 	}
 	live.Wait()
-	_, err := s.Append(t.Context(), "wake-1", eventstore.NoStream, eventstore.EventData{ID: uuid.New(), Type: "A"})
+	_, err := s.Append(t.Context(), "wake-1", eventstore.NoStream(), eventstore.EventData{ID: uuid.New(), Type: "A"})
 	require.NoError(t, err)
 	done := make(chan struct{})
 	go func() { got.Wait(); close(done) }()
@@ -133,7 +133,7 @@ func BenchmarkAppend(b *testing.B) {
 	defer s.Close()
 	ctx := context.Background()
 	ev := eventstore.EventData{Type: "Benchmarked", Data: make([]byte, 200), Metadata: make([]byte, 100)}
-	expected := eventstore.NoStream
+	expected := eventstore.NoStream()
 	for b.Loop() {
 		ev.ID = uuid.New()
 		res, err := s.Append(ctx, "bench-1", expected, ev)
@@ -152,7 +152,7 @@ func BenchmarkReadStream100(b *testing.B) {
 	for i := range evs {
 		evs[i] = eventstore.EventData{ID: uuid.New(), Type: "Benchmarked", Data: make([]byte, 200)}
 	}
-	if _, err := s.Append(ctx, "bench-1", eventstore.NoStream, evs...); err != nil {
+	if _, err := s.Append(ctx, "bench-1", eventstore.NoStream(), evs...); err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {

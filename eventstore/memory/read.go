@@ -6,16 +6,17 @@ import (
 	"sort"
 
 	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/eventstore/backend"
 )
 
 // ReadStream yields the events of stream from revision from (inclusive), forwards,
 // or with eventstore.Backwards from that revision (or eventstore.StreamEnd) down to
 // 0; see eventstore.Store. It reads the stream as it was when iteration began.
 func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, opts ...eventstore.ReadOption) iter.Seq2[eventstore.RecordedEvent, error] {
-	o := eventstore.ResolveReadOptions(opts)
+	o := backend.ResolveReadOptions(opts)
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
-		fail := func(err error) { yield(eventstore.RecordedEvent{}, eventstore.ReadStreamError(stream, err)) }
-		if err := eventstore.CheckReadStream(ctx, stream, o); err != nil {
+		fail := func(err error) { yield(eventstore.RecordedEvent{}, backend.ReadStreamError(stream, err)) }
+		if err := backend.CheckReadStream(ctx, stream, o); err != nil {
 			yield(eventstore.RecordedEvent{}, err)
 			return
 		}
@@ -59,10 +60,10 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, opts
 // order, filtered and capped by opts; see eventstore.Store. It reads the log as it
 // was when iteration began.
 func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, opts ...eventstore.ReadOption) iter.Seq2[eventstore.RecordedEvent, error] {
-	o := eventstore.ResolveReadOptions(opts)
+	o := backend.ResolveReadOptions(opts)
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
-		fail := func(err error) { yield(eventstore.RecordedEvent{}, eventstore.ReadAllError(after, err)) }
-		if err := eventstore.CheckReadAll(ctx, after, o); err != nil {
+		fail := func(err error) { yield(eventstore.RecordedEvent{}, backend.ReadAllError(after, err)) }
+		if err := backend.CheckReadAll(ctx, after, o); err != nil {
 			yield(eventstore.RecordedEvent{}, err)
 			return
 		}

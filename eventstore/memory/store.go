@@ -90,18 +90,18 @@ func (s *Store) Close() error {
 }
 
 // Head returns the position of the last event in the global log, or
-// eventstore.Start when the log is empty.
+// eventstore.Start() when the log is empty.
 func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
 	if err := ctx.Err(); err != nil {
-		return eventstore.Start, err
+		return eventstore.Start(), err
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
-		return eventstore.Start, eventstore.ErrClosed
+		return eventstore.Start(), eventstore.ErrClosed
 	}
 	if len(s.log) == 0 {
-		return eventstore.Start, nil
+		return eventstore.Start(), nil
 	}
 	return s.log[len(s.log)-1].Position, nil
 }

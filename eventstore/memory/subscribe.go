@@ -5,6 +5,7 @@ import (
 	"iter"
 
 	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/eventstore/backend"
 )
 
 // SubscribeAll yields the events after the given position, then one Message with
@@ -15,10 +16,10 @@ import (
 // when ctx is done or the caller stops ranging, and with eventstore.ErrClosed when the
 // store is closed.
 func (s *Store) SubscribeAll(ctx context.Context, after eventstore.Position, opts ...eventstore.ReadOption) iter.Seq2[eventstore.Message, error] {
-	o := eventstore.ResolveReadOptions(opts)
+	o := backend.ResolveReadOptions(opts)
 	return func(yield func(eventstore.Message, error) bool) {
-		fail := func(err error) { yield(eventstore.Message{}, eventstore.SubscribeError(after, err)) }
-		if err := eventstore.ValidateReadAll(o); err != nil {
+		fail := func(err error) { yield(eventstore.Message{}, backend.SubscribeError(after, err)) }
+		if err := backend.ValidateReadAll(o); err != nil {
 			fail(err)
 			return
 		}

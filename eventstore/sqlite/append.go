@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/eventstore/backend"
 )
 
 // Request states: a queued request is claimed exactly once, by the leader that
@@ -53,18 +54,18 @@ func (r *appendRequest) finish(res eventstore.AppendResult, err error) {
 // batch's outcome.
 func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
 	// G11: validate before anything is queued, so bad input never reaches a batch.
-	if err := eventstore.ValidateAppend(stream, expected, events, s.cfg.maxAppendSize); err != nil {
+	if err := backend.ValidateAppend(stream, expected, events, s.cfg.maxAppendSize); err != nil {
 		return eventstore.AppendResult{}, err
 	}
 	if err := ctx.Err(); err != nil {
-		return eventstore.AppendResult{}, eventstore.AppendError(stream, expected, err)
+		return eventstore.AppendResult{}, backend.AppendError(stream, expected, err)
 	}
 	req := &appendRequest{ctx: ctx, stream: stream, expected: expected, events: events}
 
 	s.wmu.Lock()
 	if s.closed {
 		s.wmu.Unlock()
-		return eventstore.AppendResult{}, eventstore.AppendError(stream, expected, eventstore.ErrClosed)
+		return eventstore.AppendResult{}, backend.AppendError(stream, expected, eventstore.ErrClosed)
 	}
 	if !s.leading {
 		// No batch is running: this append leads, in the caller's goroutine.
@@ -82,7 +83,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	case <-ctx.Done():
 		if req.state.CompareAndSwap(requestPending, requestAbandoned) {
 			// No batch has started this append and none ever will.
-			return eventstore.AppendResult{}, eventstore.AppendError(stream, expected, ctx.Err())
+			return eventstore.AppendResult{}, backend.AppendError(stream, expected, ctx.Err())
 		}
 		// Its batch has started (the outcome is the batch's), or it was promoted.
 		<-req.wake

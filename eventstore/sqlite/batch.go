@@ -10,6 +10,7 @@ import (
 	sqlite3 "github.com/mattn/go-sqlite3"
 
 	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/eventstore/backend"
 )
 
 // beforeCommit runs the test hook that simulates a failed commit; nil in production.
@@ -28,7 +29,7 @@ type streamHead struct {
 }
 
 func (h streamHead) state() eventstore.ExpectedRevision {
-	return eventstore.StreamState(h.exists, uint64(h.last))
+	return backend.StreamState(h.exists, uint64(h.last))
 }
 
 // batch is the transaction of one runBatch.
@@ -87,7 +88,7 @@ func (b *batch) head(ctx context.Context, stream string) (streamHead, error) {
 func (b *batch) append(ctx context.Context, r *appendRequest) (res eventstore.AppendResult, written bool, err error) {
 	h, err := b.head(ctx, r.stream)
 	if err != nil {
-		return eventstore.AppendResult{}, false, eventstore.AppendError(r.stream, r.expected, storageError(ctx, "read head of stream", err))
+		return eventstore.AppendResult{}, false, backend.AppendError(r.stream, r.expected, storageError(ctx, "read head of stream", err))
 	}
 	actual := h.state()
 	count := len(r.events)
@@ -97,10 +98,10 @@ func (b *batch) append(ctx context.Context, r *appendRequest) (res eventstore.Ap
 		// expected revision carry exactly these ids, in order -> a retry: write
 		// nothing, return the original result. Anything else, a partial match
 		// included, is a conflict.
-		if first, ok := eventstore.RetryWindow(r.expected, actual, count); ok {
+		if first, ok := backend.RetryWindow(r.expected, actual, count); ok {
 			res, same, err := b.sameIDs(ctx, r, int64(first))
 			if err != nil {
-				return eventstore.AppendResult{}, false, eventstore.AppendError(r.stream, r.expected, err)
+				return eventstore.AppendResult{}, false, backend.AppendError(r.stream, r.expected, err)
 			}
 			if same {
 				return res, false, nil
@@ -116,7 +117,7 @@ func (b *batch) append(ctx context.Context, r *appendRequest) (res eventstore.Ap
 	if k := r.expected.Kind(); (k == eventstore.KindAny || k == eventstore.KindStreamExists) && h.exists && h.last+1 >= int64(count) {
 		res, same, err := b.sameIDs(ctx, r, h.last+1-int64(count))
 		if err != nil {
-			return eventstore.AppendResult{}, false, eventstore.AppendError(r.stream, r.expected, err)
+			return eventstore.AppendResult{}, false, backend.AppendError(r.stream, r.expected, err)
 		}
 		if same {
 			return res, false, nil
@@ -131,11 +132,11 @@ func (b *batch) append(ctx context.Context, r *appendRequest) (res eventstore.Ap
 	}
 	pos, err := b.insert(ctx, r.stream, next, r.events)
 	if err != nil {
-		return eventstore.AppendResult{}, false, eventstore.AppendError(r.stream, r.expected, storageError(ctx, "insert events", err))
+		return eventstore.AppendResult{}, false, backend.AppendError(r.stream, r.expected, storageError(ctx, "insert events", err))
 	}
 	last := next + int64(count) - 1
 	b.heads[r.stream] = streamHead{exists: true, last: last, position: pos}
-	return eventstore.AppendResult{Revision: uint64(last), Position: eventstore.SequencePosition(uint64(pos))}, true, nil
+	return eventstore.AppendResult{Revision: uint64(last), Position: backend.SequencePosition(uint64(pos)), Outcome: eventstore.Written}, true, nil
 }
 
 // insert writes events at revisions next, next+1... with as few statements as the
@@ -214,10 +215,10 @@ func (b *batch) sameIDs(ctx context.Context, r *appendRequest, first int64) (eve
 	if err := rows.Err(); err != nil {
 		return eventstore.AppendResult{}, false, storageError(ctx, "read retry window", err)
 	}
-	if rev != last || !eventstore.SameIDs(r.events, stored) {
+	if rev != last || !backend.SameIDs(r.events, stored) {
 		return eventstore.AppendResult{}, false, nil
 	}
-	return eventstore.AppendResult{Revision: uint64(last), Position: eventstore.SequencePosition(uint64(pos))}, true, nil
+	return eventstore.AppendResult{Revision: uint64(last), Position: backend.SequencePosition(uint64(pos)), Outcome: eventstore.Replayed}, true, nil
 }
 
 // insertRows are the row counts of the prepared multi-row inserts, largest first;

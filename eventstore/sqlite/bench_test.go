@@ -48,7 +48,7 @@ func BenchmarkAppendNewStream(b *testing.B) {
 		ctx := context.Background()
 		i := 0
 		for b.Loop() {
-			if _, err := s.Append(ctx, "new-"+strconv.Itoa(i), eventstore.NoStream, benchEvent()); err != nil {
+			if _, err := s.Append(ctx, "new-"+strconv.Itoa(i), eventstore.NoStream(), benchEvent()); err != nil {
 				b.Fatal(err)
 			}
 			i++
@@ -61,7 +61,7 @@ func BenchmarkAppendNewStream(b *testing.B) {
 func BenchmarkAppendExisting(b *testing.B) {
 	syncModes(b, func(b *testing.B, s *sqlite.Store) {
 		ctx := context.Background()
-		res, err := s.Append(ctx, "existing", eventstore.NoStream, benchEvent())
+		res, err := s.Append(ctx, "existing", eventstore.NoStream(), benchEvent())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -84,7 +84,7 @@ func BenchmarkAppend100(b *testing.B) {
 			for k := range evs {
 				evs[k] = benchEvent()
 			}
-			if _, err := s.Append(ctx, "batch-"+strconv.Itoa(i), eventstore.NoStream, evs...); err != nil {
+			if _, err := s.Append(ctx, "batch-"+strconv.Itoa(i), eventstore.NoStream(), evs...); err != nil {
 				b.Fatal(err)
 			}
 			i++
@@ -144,7 +144,7 @@ func BenchmarkReadAll(b *testing.B) {
 		}
 		for b.Loop() {
 			n := 0
-			for _, err := range s.ReadAll(ctx, eventstore.Start) {
+			for _, err := range s.ReadAll(ctx, eventstore.Start()) {
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -173,7 +173,7 @@ func BenchmarkConcurrentAppend(b *testing.B) {
 				for w := range writers {
 					wg.Go(func() {
 						stream := "writer-" + strconv.Itoa(w)
-						expected := eventstore.NoStream
+						expected := eventstore.NoStream()
 						for next.Add(1) <= int64(b.N) {
 							res, err := s.Append(ctx, stream, expected, benchEvent())
 							if err != nil {
@@ -200,7 +200,7 @@ func BenchmarkConcurrentAppend(b *testing.B) {
 func fill(b *testing.B, s *sqlite.Store, stream string, n int) {
 	b.Helper()
 	ctx := context.Background()
-	expected := eventstore.NoStream
+	expected := eventstore.NoStream()
 	for n > 0 {
 		k := min(n, 100)
 		evs := make([]eventstore.EventData, k)

@@ -198,7 +198,7 @@ func TestDurabilityChild(t *testing.T) {
 	for g := range goroutines {
 		wg.Go(func() {
 			stream := fmt.Sprintf("run%s-g%d", run, g)
-			expected := eventstore.NoStream
+			expected := eventstore.NoStream()
 			for i := 0; ; i++ {
 				evs := []eventstore.EventData{newEvent("Appended")}
 				if i%5 == 4 {
@@ -217,7 +217,7 @@ func TestDurabilityChild(t *testing.T) {
 				// A shared stream too, so batches hold appends to one stream.
 				if i%3 == 0 {
 					e := newEvent("Shared")
-					res, err := s.Append(ctx, "run"+run+"-shared", eventstore.Any, e)
+					res, err := s.Append(ctx, "run"+run+"-shared", eventstore.Any(), e)
 					if err != nil {
 						fmt.Fprintln(os.Stderr, "child: append shared:", err)
 						os.Exit(3)

@@ -25,7 +25,7 @@ func Example() {
 	defer store.Close()
 
 	opened := eventstore.EventData{ID: uuid.New(), Type: "AccountOpened", Data: []byte(`{"owner":"ada"}`)}
-	res, err := store.Append(ctx, "account-42", eventstore.NoStream, opened)
+	res, err := store.Append(ctx, "account-42", eventstore.NoStream(), opened)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -34,11 +34,11 @@ func Example() {
 
 	// A retry of the same append (same ids, same expected revision) writes nothing
 	// and returns the original result (G2).
-	again, err := store.Append(ctx, "account-42", eventstore.NoStream, opened)
-	fmt.Println("retry is the same append:", err == nil && again == res)
+	again, err := store.Append(ctx, "account-42", eventstore.NoStream(), opened)
+	fmt.Println("retry is the same append:", err == nil && again.Revision == res.Revision, again.Outcome)
 
 	// Another writer that believed the stream was new is refused (G1).
-	_, err = store.Append(ctx, "account-42", eventstore.NoStream,
+	_, err = store.Append(ctx, "account-42", eventstore.NoStream(),
 		eventstore.EventData{ID: uuid.New(), Type: "AccountOpened"})
 	fmt.Println(err)
 
@@ -56,7 +56,7 @@ func Example() {
 	}
 	// Output:
 	// appended at revision 0
-	// retry is the same append: true
+	// retry is the same append: true replayed
 	// append to account-42 expecting no stream: wrong expected revision: actual revision 0
 	// 0 AccountOpened {"owner":"ada"}
 	// 1 MoneyDeposited {"amount":100}

@@ -10,6 +10,7 @@ import (
 	sqlite3 "github.com/mattn/go-sqlite3"
 
 	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/eventstore/backend"
 )
 
 // maxBatchBytes caps the payload of one batch; a batch always takes at least one
@@ -107,7 +108,7 @@ func (r *appendRequest) size() int {
 func claim(r *appendRequest) bool {
 	if err := r.ctx.Err(); err != nil {
 		if r.state.CompareAndSwap(requestPending, requestAbandoned) || r.state.CompareAndSwap(requestPromoted, requestAbandoned) {
-			r.finish(eventstore.AppendResult{}, eventstore.AppendError(r.stream, r.expected, err))
+			r.finish(eventstore.AppendResult{}, backend.AppendError(r.stream, r.expected, err))
 		}
 		return false
 	}
@@ -153,7 +154,7 @@ func (s *Store) begin(leader *appendRequest) (*sql.Tx, error) {
 		case <-timer.C:
 		case <-leader.ctx.Done():
 			if leader.state.CompareAndSwap(requestPending, requestAbandoned) || leader.state.CompareAndSwap(requestPromoted, requestAbandoned) {
-				leader.finish(eventstore.AppendResult{}, eventstore.AppendError(leader.stream, leader.expected, leader.ctx.Err()))
+				leader.finish(eventstore.AppendResult{}, backend.AppendError(leader.stream, leader.expected, leader.ctx.Err()))
 				return nil, errLeaderGone
 			}
 		}
@@ -187,7 +188,7 @@ func (s *Store) runBatch(reqs []*appendRequest) bool {
 		s.cfg.logger.Warn("event store: cannot begin append batch", "path", s.path, "error", err)
 		for _, r := range reqs {
 			if claim(r) {
-				r.finish(eventstore.AppendResult{}, eventstore.AppendError(r.stream, r.expected, err))
+				r.finish(eventstore.AppendResult{}, backend.AppendError(r.stream, r.expected, err))
 			}
 		}
 		return true
@@ -249,7 +250,7 @@ func (s *Store) runBatch(reqs []*appendRequest) bool {
 	if commitErr != nil {
 		s.cfg.logger.Warn("event store: append batch failed", "path", s.path, "appends", len(run), "error", commitErr)
 		for _, r := range run {
-			r.finish(eventstore.AppendResult{}, eventstore.AppendError(r.stream, r.expected, commitErr))
+			r.finish(eventstore.AppendResult{}, backend.AppendError(r.stream, r.expected, commitErr))
 		}
 		return true
 	}

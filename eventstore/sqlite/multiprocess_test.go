@@ -37,7 +37,7 @@ func TestTwoHandlesOneFile(t *testing.T) {
 	subErr := make(chan error, 1)
 	go func() {
 		defer close(seen)
-		for m, err := range a.SubscribeAll(subCtx, eventstore.Start) {
+		for m, err := range a.SubscribeAll(subCtx, eventstore.Start()) {
 			if err != nil {
 				subErr <- err
 				return
@@ -49,7 +49,7 @@ func TestTwoHandlesOneFile(t *testing.T) {
 	}()
 
 	fromB := newEvent("FromB")
-	if _, err := b.Append(ctx, "polled", eventstore.NoStream, fromB); err != nil {
+	if _, err := b.Append(ctx, "polled", eventstore.NoStream(), fromB); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -75,7 +75,7 @@ func TestTwoHandlesOneFile(t *testing.T) {
 		}
 		wg.Go(func() {
 			for range tries {
-				expected := eventstore.NoStream
+				expected := eventstore.NoStream()
 				var last eventstore.RecordedEvent
 				found := false
 				for e, err := range s.ReadStream(ctx, "contended", eventstore.StreamEnd, eventstore.Backwards(), eventstore.Limit(1)) {
@@ -148,7 +148,7 @@ func TestBusyWriteLockIsUnavailable(t *testing.T) {
 	s := openTemp(t, sqlite.BusyTimeout(50*time.Millisecond))
 	ctx := context.Background()
 	release := holdWriteLock(t, s.Path())
-	_, err := s.Append(ctx, "blocked", eventstore.NoStream, newEvent("Blocked"))
+	_, err := s.Append(ctx, "blocked", eventstore.NoStream(), newEvent("Blocked"))
 	release()
 	if !errors.Is(err, eventstore.ErrUnavailable) {
 		t.Fatalf("got %v, want ErrUnavailable", err)
@@ -160,7 +160,7 @@ func TestBusyWriteLockIsUnavailable(t *testing.T) {
 	if got := streamIDs(t, s, "blocked"); got != nil {
 		t.Fatalf("the refused append wrote %v", got)
 	}
-	if _, err := s.Append(ctx, "blocked", eventstore.NoStream, newEvent("Unblocked")); err != nil {
+	if _, err := s.Append(ctx, "blocked", eventstore.NoStream(), newEvent("Unblocked")); err != nil {
 		t.Fatalf("append after the lock was released: %v", err)
 	}
 }
@@ -172,13 +172,13 @@ func TestCancelWhileWaitingForLock(t *testing.T) {
 	release := holdWriteLock(t, s.Path())
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	_, err := s.Append(ctx, "late", eventstore.NoStream, newEvent("Late"))
+	_, err := s.Append(ctx, "late", eventstore.NoStream(), newEvent("Late"))
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want DeadlineExceeded", err)
 	}
 	release()
 	// The writer is done with that batch once a later append is through.
-	if _, err := s.Append(context.Background(), "after", eventstore.NoStream, newEvent("After")); err != nil {
+	if _, err := s.Append(context.Background(), "after", eventstore.NoStream(), newEvent("After")); err != nil {
 		t.Fatal(err)
 	}
 	if got := streamIDs(t, s, "late"); got != nil {

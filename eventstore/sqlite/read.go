@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/eventstore/backend"
 )
 
 // ReadStream yields the events of stream from revision from (inclusive), forwards,
@@ -15,12 +16,12 @@ import (
 // own read transaction: events appended while the caller ranges may or may not be
 // seen, but revisions are never skipped or repeated.
 func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, opts ...eventstore.ReadOption) iter.Seq2[eventstore.RecordedEvent, error] {
-	o := eventstore.ResolveReadOptions(opts)
+	o := backend.ResolveReadOptions(opts)
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
 		fail := func(err error) {
-			yield(eventstore.RecordedEvent{}, eventstore.ReadStreamError(stream, err))
+			yield(eventstore.RecordedEvent{}, backend.ReadStreamError(stream, err))
 		}
-		if err := eventstore.CheckReadStream(ctx, stream, o); err != nil {
+		if err := backend.CheckReadStream(ctx, stream, o); err != nil {
 			yield(eventstore.RecordedEvent{}, err)
 			return
 		}
@@ -82,10 +83,10 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, opts
 // order, filtered and capped by opts; see eventstore.Store. It reads the log up to
 // the last event committed when iteration began, in pages of a few hundred events.
 func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, opts ...eventstore.ReadOption) iter.Seq2[eventstore.RecordedEvent, error] {
-	o := eventstore.ResolveReadOptions(opts)
+	o := backend.ResolveReadOptions(opts)
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
-		fail := func(err error) { yield(eventstore.RecordedEvent{}, eventstore.ReadAllError(after, err)) }
-		if err := eventstore.CheckReadAll(ctx, after, o); err != nil {
+		fail := func(err error) { yield(eventstore.RecordedEvent{}, backend.ReadAllError(after, err)) }
+		if err := backend.CheckReadAll(ctx, after, o); err != nil {
 			yield(eventstore.RecordedEvent{}, err)
 			return
 		}
@@ -135,7 +136,7 @@ func positionCursor(p eventstore.Position) int64 {
 
 // logRange reads pages of the global log through a filter.
 type logRange struct {
-	o     eventstore.ReadOptions
+	o     backend.ReadOptions
 	query string
 	args  []any // filter arguments, after the three range arguments
 }
@@ -144,7 +145,7 @@ type logRange struct {
 // SQL on a scan in position order (the unary + keeps SQLite from choosing the
 // (stream, revision) index, which would need a sort), and again in Go with
 // ReadOptions.Matches, the rule every backend shares.
-func newLogRange(o eventstore.ReadOptions) *logRange {
+func newLogRange(o backend.ReadOptions) *logRange {
 	var where []string
 	var args []any
 	if len(o.StreamPrefixes) > 0 {

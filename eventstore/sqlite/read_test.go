@@ -22,7 +22,7 @@ func TestReadsPageThroughLongStreams(t *testing.T) {
 	ctx := context.Background()
 	const n = 1234
 	var want []uuid.UUID
-	expected := eventstore.NoStream
+	expected := eventstore.NoStream()
 	for len(want) < n {
 		evs := make([]eventstore.EventData, min(100, n-len(want)))
 		for i := range evs {
@@ -80,7 +80,7 @@ func TestReadAllFiltersAcrossPages(t *testing.T) {
 			stream, typ = fmt.Sprintf("order-%d", i), "Placed"
 		}
 		e := newEvent(typ)
-		if _, err := s.Append(ctx, stream, eventstore.Any, e); err != nil {
+		if _, err := s.Append(ctx, stream, eventstore.Any(), e); err != nil {
 			t.Fatal(err)
 		}
 		if typ == "Placed" {
@@ -88,15 +88,15 @@ func TestReadAllFiltersAcrossPages(t *testing.T) {
 		}
 	}
 	// Streams whose names sort right after the prefix must not match.
-	if _, err := s.Append(ctx, "orderz", eventstore.Any, newEvent("Placed")); err != nil {
+	if _, err := s.Append(ctx, "orderz", eventstore.Any(), newEvent("Placed")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Append(ctx, "order", eventstore.Any, newEvent("Placed")); err != nil {
+	if _, err := s.Append(ctx, "order", eventstore.Any(), newEvent("Placed")); err != nil {
 		t.Fatal(err)
 	}
 	collect := func(opts ...eventstore.ReadOption) []uuid.UUID {
 		var got []uuid.UUID
-		for e, err := range s.ReadAll(ctx, eventstore.Start, opts...) {
+		for e, err := range s.ReadAll(ctx, eventstore.Start(), opts...) {
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -134,7 +134,7 @@ func TestRoundTrip(t *testing.T) {
 		{ID: uuid.New(), Type: "Empty", Data: []byte{}, Metadata: []byte{}},
 		{ID: uuid.New(), Type: "Bytes", Data: []byte{0, 1, 2, 255}, Metadata: []byte("ünïcode")},
 	}
-	if _, err := s.Append(ctx, "trip", eventstore.NoStream, in...); err != nil {
+	if _, err := s.Append(ctx, "trip", eventstore.NoStream(), in...); err != nil {
 		t.Fatal(err)
 	}
 	i := 0
@@ -164,7 +164,7 @@ func TestCorruptRowIsReported(t *testing.T) {
 	s := openTemp(t)
 	ctx := t.Context()
 	e := newEvent("Fine")
-	res, err := s.Append(ctx, "damaged", eventstore.NoStream, e)
+	res, err := s.Append(ctx, "damaged", eventstore.NoStream(), e)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +190,7 @@ func TestCorruptRowIsReported(t *testing.T) {
 	}
 	wantCorrupt("ReadStream", readErr)
 	readErr = nil
-	for _, err := range s.ReadAll(ctx, eventstore.Start) {
+	for _, err := range s.ReadAll(ctx, eventstore.Start()) {
 		readErr = err
 		if err != nil {
 			break
@@ -198,14 +198,14 @@ func TestCorruptRowIsReported(t *testing.T) {
 	}
 	wantCorrupt("ReadAll", readErr)
 	readErr = nil
-	for _, err := range s.SubscribeAll(ctx, eventstore.Start) {
+	for _, err := range s.SubscribeAll(ctx, eventstore.Start()) {
 		readErr = err
 		if err != nil {
 			break
 		}
 	}
 	wantCorrupt("SubscribeAll", readErr)
-	_, err = s.Append(ctx, "damaged", eventstore.NoStream, e) // a retry: must compare ids
+	_, err = s.Append(ctx, "damaged", eventstore.NoStream(), e) // a retry: must compare ids
 	wantCorrupt("Append retry check", err)
 }
 
@@ -217,7 +217,7 @@ func TestSubscriptionEndsOnClose(t *testing.T) {
 	ended := make(chan error, 1)
 	live := make(chan struct{})
 	go func() {
-		for m, err := range s.SubscribeAll(ctx, eventstore.Start) {
+		for m, err := range s.SubscribeAll(ctx, eventstore.Start()) {
 			if m.CaughtUp {
 				close(live)
 			}
@@ -243,7 +243,7 @@ func TestSubscriptionEndsOnClose(t *testing.T) {
 	if _, err := s.Head(ctx); !errors.Is(err, eventstore.ErrClosed) {
 		t.Fatalf("Head after Close: %v", err)
 	}
-	if _, err := s.Append(ctx, "x", eventstore.Any, newEvent("Late")); !errors.Is(err, eventstore.ErrClosed) {
+	if _, err := s.Append(ctx, "x", eventstore.Any(), newEvent("Late")); !errors.Is(err, eventstore.ErrClosed) {
 		t.Fatalf("Append after Close: %v", err)
 	}
 }

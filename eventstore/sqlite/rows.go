@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/eventstore/backend"
 )
 
 // pageSize is how many events one read query returns. Reads page so that memory
@@ -187,7 +188,7 @@ func decodeEvent(r *rawRow, stream string) (eventstore.RecordedEvent, error) {
 		ID:         uuid.UUID(r.id.b),
 		Stream:     stream,
 		Revision:   uint64(rev),
-		Position:   eventstore.SequencePosition(uint64(pos)),
+		Position:   backend.SequencePosition(uint64(pos)),
 		Type:       typ,
 		Data:       r.data.b,
 		Metadata:   r.meta.b,

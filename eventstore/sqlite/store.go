@@ -14,6 +14,7 @@ import (
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 
 	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/eventstore/backend"
 )
 
 // Store is an eventstore.Store in a SQLite file. It also implements
@@ -195,19 +196,19 @@ func (s *Store) Close() error {
 }
 
 // Head returns the position of the last event in the global log, or
-// eventstore.Start when the log is empty.
+// eventstore.Start() when the log is empty.
 func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
 	if err := ctx.Err(); err != nil {
-		return eventstore.Start, err
+		return eventstore.Start(), err
 	}
 	if s.isClosed.Load() {
-		return eventstore.Start, eventstore.ErrClosed
+		return eventstore.Start(), eventstore.ErrClosed
 	}
 	head, err := s.head(ctx)
 	if err != nil {
-		return eventstore.Start, s.readError(ctx, "read head of "+s.path, err)
+		return eventstore.Start(), s.readError(ctx, "read head of "+s.path, err)
 	}
-	return eventstore.SequencePosition(uint64(head)), nil
+	return backend.SequencePosition(uint64(head)), nil
 }
 
 // head returns the last position of the log, 0 when it is empty.

@@ -27,17 +27,17 @@ func testExpectedRevision(e *env) {
 		actual   eventstore.ExpectedRevision
 		cases    []tc
 	}{
-		{"Missing", 0, eventstore.NoStream, []tc{
-			{eventstore.Any, true},
-			{eventstore.NoStream, true},
-			{eventstore.StreamExists, false},
+		{"Missing", 0, eventstore.NoStream(), []tc{
+			{eventstore.Any(), true},
+			{eventstore.NoStream(), true},
+			{eventstore.StreamExists(), false},
 			{eventstore.Exact(0), false},
 			{eventstore.Exact(5), false},
 		}},
 		{"Populated", 3, eventstore.Exact(2), []tc{
-			{eventstore.Any, true},
-			{eventstore.NoStream, false},
-			{eventstore.StreamExists, true},
+			{eventstore.Any(), true},
+			{eventstore.NoStream(), false},
+			{eventstore.StreamExists(), true},
 			{eventstore.Exact(2), true},
 			{eventstore.Exact(0), false},
 			{eventstore.Exact(1), false},
@@ -55,7 +55,7 @@ func testExpectedRevision(e *env) {
 				var before []eventstore.EventData
 				if st.existing > 0 {
 					before = events(st.existing, "Existing")
-					e.mustAppend(stream, eventstore.NoStream, before...)
+					e.mustAppend(stream, eventstore.NoStream(), before...)
 				}
 				evs := events(2, "Appended")
 				res, err := e.s.Append(e.ctx, stream, c.expected, evs...)
@@ -79,13 +79,13 @@ func testExpectedRevision(e *env) {
 // revision and position, revisions contiguous from 0, positions growing.
 func testAppendResult(e *env) {
 	stream := e.stream("result")
-	first := e.mustAppend(stream, eventstore.NoStream, events(3, "A")...)
+	first := e.mustAppend(stream, eventstore.NoStream(), events(3, "A")...)
 	require.Equal(e.t, uint64(2), first.Revision)
 	second := e.mustAppend(stream, eventstore.Exact(2), events(1, "B")...)
 	require.Equal(e.t, uint64(3), second.Revision)
-	third := e.mustAppend(stream, eventstore.StreamExists, events(2, "C")...)
+	third := e.mustAppend(stream, eventstore.StreamExists(), events(2, "C")...)
 	require.Equal(e.t, uint64(5), third.Revision)
-	fourth := e.mustAppend(stream, eventstore.Any, events(1, "D")...)
+	fourth := e.mustAppend(stream, eventstore.Any(), events(1, "D")...)
 	require.Equal(e.t, uint64(6), fourth.Revision)
 
 	got := e.readStream(stream, 0)
@@ -108,14 +108,14 @@ func testAppendResult(e *env) {
 func testConflictWritesNothing(e *env) {
 	missing := e.stream("conflict-missing")
 	_, err := e.s.Append(e.ctx, missing, eventstore.Exact(0), events(4, "A")...)
-	requireWrongRevision(e.t, err, missing, eventstore.Exact(0), eventstore.NoStream)
+	requireWrongRevision(e.t, err, missing, eventstore.Exact(0), eventstore.NoStream())
 	e.requireMissing(missing)
 
 	existing := e.stream("conflict-existing")
 	before := events(2, "A")
-	e.mustAppend(existing, eventstore.NoStream, before...)
-	_, err = e.s.Append(e.ctx, existing, eventstore.NoStream, events(4, "B")...)
-	requireWrongRevision(e.t, err, existing, eventstore.NoStream, eventstore.Exact(1))
+	e.mustAppend(existing, eventstore.NoStream(), before...)
+	_, err = e.s.Append(e.ctx, existing, eventstore.NoStream(), events(4, "B")...)
+	requireWrongRevision(e.t, err, existing, eventstore.NoStream(), eventstore.Exact(1))
 	require.Equal(e.t, ids(before), e.streamIDs(existing))
-	require.Len(e.t, e.readOwn(eventstore.Start), 2, "nothing written anywhere")
+	require.Len(e.t, e.readOwn(eventstore.Start()), 2, "nothing written anywhere")
 }

@@ -16,17 +16,17 @@ var closeCases = []testCase{
 // testCallsAfterClose: every call after Close fails with ErrClosed.
 func testCallsAfterClose(e *env) {
 	stream := e.stream("closed")
-	e.mustAppend(stream, eventstore.NoStream, event("A"))
+	e.mustAppend(stream, eventstore.NoStream(), event("A"))
 	require.NoError(e.t, e.s.Close())
 
 	_, err := e.s.Append(e.ctx, stream, eventstore.Exact(0), event("B"))
 	require.ErrorIs(e.t, err, eventstore.ErrClosed, "Append")
 	_, err = collect(e.s.ReadStream(e.ctx, stream, 0))
 	require.ErrorIs(e.t, err, eventstore.ErrClosed, "ReadStream")
-	_, err = collect(e.s.ReadAll(e.ctx, eventstore.Start))
+	_, err = collect(e.s.ReadAll(e.ctx, eventstore.Start()))
 	require.ErrorIs(e.t, err, eventstore.ErrClosed, "ReadAll")
 	n := 0
-	for msg, err := range e.s.SubscribeAll(e.ctx, eventstore.Start) {
+	for msg, err := range e.s.SubscribeAll(e.ctx, eventstore.Start()) {
 		n++
 		require.ErrorIs(e.t, err, eventstore.ErrClosed, "SubscribeAll, message %d (caught up %v)", n, msg.CaughtUp)
 	}
@@ -40,11 +40,11 @@ func testCallsAfterClose(e *env) {
 // testCloseEndsSubscription: an open subscription, live or catching up, ends with
 // ErrClosed when the store closes.
 func testCloseEndsSubscription(e *env) {
-	e.mustAppend(e.stream("a"), eventstore.NoStream, events(3, "A")...)
-	live := e.subscribe(eventstore.Start, e.own())
+	e.mustAppend(e.stream("a"), eventstore.NoStream(), events(3, "A")...)
+	live := e.subscribe(eventstore.Start(), e.own())
 	live.events(3)
-	live.caughtUp(e.readOwn(eventstore.Start)[2].Position)
-	catchingUp := e.subscribe(eventstore.Start, e.own())
+	live.caughtUp(e.readOwn(eventstore.Start())[2].Position)
+	catchingUp := e.subscribe(eventstore.Start(), e.own())
 	catchingUp.events(1)
 
 	start := time.Now()

@@ -13,6 +13,7 @@ import (
 var concurrencyCases = []testCase{
 	{"ExactRace", testExactRace},
 	{"NoStreamRace", testNoStreamRace},
+	{"IdenticalAppendsRace", testIdenticalAppendsRace},
 }
 
 // raceResult is what one goroutine of a race got.
@@ -65,7 +66,7 @@ func testExactRace(e *env) {
 	stream := e.stream("race-exact")
 	var want []uuid.UUID
 	first := event("Created")
-	e.mustAppend(stream, eventstore.NoStream, first)
+	e.mustAppend(stream, eventstore.NoStream(), first)
 	want = append(want, first.ID)
 
 	for round := range e.cfg.rounds {
@@ -78,7 +79,7 @@ func testExactRace(e *env) {
 		want = append(want, w.events[0].ID)
 	}
 	require.Equal(e.t, want, e.streamIDs(stream), "the stream holds exactly the winners' events, in order")
-	require.Len(e.t, e.readOwn(eventstore.Start), e.cfg.rounds+1, "losers wrote nothing anywhere")
+	require.Len(e.t, e.readOwn(eventstore.Start()), e.cfg.rounds+1, "losers wrote nothing anywhere")
 }
 
 // testNoStreamRace: goroutines create the same stream with NoStream, each with its
@@ -86,9 +87,43 @@ func testExactRace(e *env) {
 // claimed with NoStream is claimed once).
 func testNoStreamRace(e *env) {
 	stream := e.stream("race-nostream")
-	results := e.race(stream, eventstore.NoStream, func() []eventstore.EventData { return events(2, "Claimed") })
-	w := e.winner(results, stream, eventstore.NoStream, eventstore.Exact(1))
+	results := e.race(stream, eventstore.NoStream(), func() []eventstore.EventData { return events(2, "Claimed") })
+	w := e.winner(results, stream, eventstore.NoStream(), eventstore.Exact(1))
 	require.Equal(e.t, uint64(1), w.res.Revision)
 	require.Equal(e.t, []uuid.UUID{w.events[0].ID, w.events[1].ID}, e.streamIDs(stream))
-	require.Len(e.t, e.readOwn(eventstore.Start), 2, "losers wrote nothing anywhere")
+	require.Len(e.t, e.readOwn(eventstore.Start()), 2, "losers wrote nothing anywhere")
+}
+
+// testIdenticalAppendsRace: goroutines send the same append (same ids, same
+// expected revision) at once, as two replicas handling one command do. Every one
+// succeeds with the same result, the events are stored once, and exactly one is
+// told Written: the others learn that theirs was a replay (G2, G4).
+func testIdenticalAppendsRace(e *env) {
+	for _, tc := range []struct {
+		name     string
+		expected eventstore.ExpectedRevision
+	}{{"NoStream", eventstore.NoStream()}, {"Exact", eventstore.Exact(0)}} {
+		stream := e.stream("race-identical-" + tc.name)
+		if tc.expected.Kind() == eventstore.KindExact {
+			e.mustAppend(stream, eventstore.NoStream(), event("Created"))
+		}
+		same := events(2, "Decided")
+		results := e.race(stream, tc.expected, func() []eventstore.EventData { return same })
+		written := 0
+		for i, r := range results {
+			require.NoError(e.t, r.err, "%s: goroutine %d: an identical append is a retry, never a conflict", tc.name, i)
+			require.Equal(e.t, results[0].res.Revision, r.res.Revision, "%s: goroutine %d: revision", tc.name, i)
+			if r.res.Outcome == eventstore.Written {
+				written++
+			}
+			if !e.cfg.unknownOutcomes {
+				require.NotEqual(e.t, eventstore.OutcomeUnknown, r.res.Outcome, "%s: goroutine %d: outcome", tc.name, i)
+			}
+		}
+		if !e.cfg.unknownOutcomes {
+			require.Equal(e.t, 1, written, "%s: exactly one of %d identical appends is told Written", tc.name, len(results))
+		}
+		got := e.streamIDs(stream)
+		require.Equal(e.t, ids(same), got[len(got)-2:], "%s: the events are stored once", tc.name)
+	}
 }

@@ -88,7 +88,26 @@ func (e *env) mustAppend(stream string, expected eventstore.ExpectedRevision, ev
 	e.t.Helper()
 	res, err := e.s.Append(e.ctx, stream, expected, evs...)
 	require.NoError(e.t, err, "append %d events to %s expecting %s", len(evs), stream, expected)
+	want := eventstore.Written
+	if e.cfg.unknownOutcomes {
+		want = eventstore.OutcomeUnknown
+	}
+	require.Equal(e.t, want, res.Outcome, "append %d events to %s expecting %s: outcome", len(evs), stream, expected)
 	return res
+}
+
+// requireReplay checks that again, the result of a retry, reports what original
+// reported and that it was recognised as a replay (G2, G4); a backend that cannot
+// tell (UnknownOutcomes) reports OutcomeUnknown for both.
+func (e *env) requireReplay(original, again eventstore.AppendResult, msg string) {
+	e.t.Helper()
+	require.Equal(e.t, original.Revision, again.Revision, "%s: revision", msg)
+	require.Equal(e.t, original.Position, again.Position, "%s: position", msg)
+	if e.cfg.unknownOutcomes {
+		require.Equal(e.t, eventstore.OutcomeUnknown, again.Outcome, "%s: outcome", msg)
+		return
+	}
+	require.Equal(e.t, eventstore.Replayed, again.Outcome, "%s: a retry must be reported as Replayed", msg)
 }
 
 // collect ranges over seq and returns the events before the first error, and that
@@ -144,7 +163,7 @@ func (e *env) readOwn(after eventstore.Position, opts ...eventstore.ReadOption) 
 // of invalid stream names use it to prove nothing was written anywhere.
 func (e *env) logSize() int {
 	e.t.Helper()
-	evs, err := collect(e.s.ReadAll(e.ctx, eventstore.Start))
+	evs, err := collect(e.s.ReadAll(e.ctx, eventstore.Start()))
 	require.NoError(e.t, err, "read all")
 	return len(evs)
 }

@@ -34,7 +34,7 @@ func testInvalidStreamNames(e *env) {
 	before := e.logSize()
 	for name, stream := range names {
 		e.run(name, func(e *env) {
-			for _, expected := range []eventstore.ExpectedRevision{eventstore.Any, eventstore.NoStream} {
+			for _, expected := range []eventstore.ExpectedRevision{eventstore.Any(), eventstore.NoStream()} {
 				_, err := e.s.Append(e.ctx, stream, expected, event("A"))
 				require.ErrorIs(e.t, err, eventstore.ErrInvalidStreamName)
 				var invalid *eventstore.InvalidStreamNameError
@@ -46,7 +46,7 @@ func testInvalidStreamNames(e *env) {
 	}
 	// The longest allowed name works.
 	longest := e.prefix + strings.Repeat("x", eventstore.MaxStreamNameLength-len(e.prefix))
-	e.mustAppend(longest, eventstore.NoStream, event("A"))
+	e.mustAppend(longest, eventstore.NoStream(), event("A"))
 	require.Equal(e.t, before+1, e.logSize(), "refused appends wrote nothing")
 }
 
@@ -65,12 +65,12 @@ func testInvalidEvents(e *env) {
 		sentinel error
 		index    int // for *InvalidEventError; -1 when not one
 	}{
-		{"NoEvents", eventstore.NoStream, nil, eventstore.ErrInvalidEvent, 0},
-		{"ZeroID", eventstore.NoStream, []eventstore.EventData{zero}, eventstore.ErrInvalidEvent, 0},
-		{"ZeroIDLater", eventstore.NoStream, []eventstore.EventData{a, b, zero}, eventstore.ErrInvalidEvent, 2},
-		{"EmptyType", eventstore.Any, []eventstore.EventData{a, untyped}, eventstore.ErrInvalidEvent, 1},
-		{"TypeNotUTF8", eventstore.Any, []eventstore.EventData{badType}, eventstore.ErrInvalidEvent, 0},
-		{"RepeatedID", eventstore.NoStream, []eventstore.EventData{a, b, a}, eventstore.ErrInvalidEvent, 2},
+		{"NoEvents", eventstore.NoStream(), nil, eventstore.ErrInvalidEvent, 0},
+		{"ZeroID", eventstore.NoStream(), []eventstore.EventData{zero}, eventstore.ErrInvalidEvent, 0},
+		{"ZeroIDLater", eventstore.NoStream(), []eventstore.EventData{a, b, zero}, eventstore.ErrInvalidEvent, 2},
+		{"EmptyType", eventstore.Any(), []eventstore.EventData{a, untyped}, eventstore.ErrInvalidEvent, 1},
+		{"TypeNotUTF8", eventstore.Any(), []eventstore.EventData{badType}, eventstore.ErrInvalidEvent, 0},
+		{"RepeatedID", eventstore.NoStream(), []eventstore.EventData{a, b, a}, eventstore.ErrInvalidEvent, 2},
 		{"ZeroExpectedRevision", eventstore.ExpectedRevision{}, []eventstore.EventData{a}, eventstore.ErrInvalidExpectedRevision, -1},
 	}
 	for _, c := range cases {
@@ -90,11 +90,11 @@ func testInvalidEvents(e *env) {
 	}
 	// On an existing stream too, nothing is written.
 	stream := e.stream("invalid-existing")
-	e.mustAppend(stream, eventstore.NoStream, a)
+	e.mustAppend(stream, eventstore.NoStream(), a)
 	_, err := e.s.Append(e.ctx, stream, eventstore.Exact(0), b, zero)
 	require.ErrorIs(e.t, err, eventstore.ErrInvalidEvent)
 	require.Equal(e.t, []uuid.UUID{a.ID}, e.streamIDs(stream))
-	require.Len(e.t, e.readOwn(eventstore.Start), 1, "nothing written anywhere")
+	require.Len(e.t, e.readOwn(eventstore.Start()), 1, "nothing written anywhere")
 }
 
 // testAppendSizeLimit: an append whose type, data and metadata exceed the store's
@@ -118,7 +118,7 @@ func testAppendSizeLimit(e *env) {
 	for _, c := range cases {
 		e.run(c.name, func(e *env) {
 			stream := e.stream("large-" + c.name)
-			_, err := e.s.Append(e.ctx, stream, eventstore.NoStream, c.events...)
+			_, err := e.s.Append(e.ctx, stream, eventstore.NoStream(), c.events...)
 			require.ErrorIs(e.t, err, eventstore.ErrAppendTooLarge)
 			require.ErrorIs(e.t, err, eventstore.ErrInvalidEvent)
 			var tooLarge *eventstore.AppendTooLargeError
@@ -131,7 +131,7 @@ func testAppendSizeLimit(e *env) {
 	e.run("ExactlyTheLimit", func(e *env) {
 		stream := e.stream("large-ok")
 		ev := sized("T", limit-1-limit/4, limit/4)
-		e.mustAppend(stream, eventstore.NoStream, ev)
+		e.mustAppend(stream, eventstore.NoStream(), ev)
 		got := e.readStream(stream, 0)
 		require.Len(e.t, got, 1)
 		require.True(e.t, bytes.Equal(ev.Data, got[0].Data), "data round-trips")
@@ -151,10 +151,10 @@ func testAtomicOnBadEvent(e *env) {
 			stream := e.stream("atomic-" + name)
 			evs := events(5, "A")
 			spoil(&evs[3])
-			_, err := e.s.Append(e.ctx, stream, eventstore.Any, evs...)
+			_, err := e.s.Append(e.ctx, stream, eventstore.Any(), evs...)
 			require.ErrorIs(e.t, err, eventstore.ErrInvalidEvent)
 			e.requireMissing(stream)
 		})
 	}
-	require.Empty(e.t, e.readOwn(eventstore.Start), "nothing written anywhere")
+	require.Empty(e.t, e.readOwn(eventstore.Start()), "nothing written anywhere")
 }

@@ -51,7 +51,7 @@ func (e *env) interleaved() ([]logEntry, []eventstore.AppendResult) {
 	for _, p := range plan {
 		stream := e.stream(p.stream)
 		evs := events(p.n, p.typ)
-		results = append(results, e.mustAppend(stream, eventstore.Any, evs...))
+		results = append(results, e.mustAppend(stream, eventstore.Any(), evs...))
 		for _, ev := range evs {
 			log = append(log, logEntry{ev.ID, stream, next[stream], p.typ})
 			next[stream]++
@@ -62,7 +62,7 @@ func (e *env) interleaved() ([]logEntry, []eventstore.AppendResult) {
 
 func testReadAllOrder(e *env) {
 	log, results := e.interleaved()
-	got := e.readOwn(eventstore.Start)
+	got := e.readOwn(eventstore.Start())
 	require.Len(e.t, got, len(log))
 	byPosition := map[eventstore.Position]uuid.UUID{}
 	for i, ev := range got {
@@ -89,7 +89,7 @@ func testReadAllOrder(e *env) {
 
 func testReadAllAfter(e *env) {
 	log, _ := e.interleaved()
-	all := e.readOwn(eventstore.Start)
+	all := e.readOwn(eventstore.Start())
 	for k := range all {
 		after := e.readOwn(all[k].Position)
 		require.Equal(e.t, recordedIDs(all[k+1:]), recordedIDs(after), "read all after the position of event %d", k)
@@ -99,13 +99,13 @@ func testReadAllAfter(e *env) {
 
 func testReadAllLimit(e *env) {
 	e.interleaved()
-	all := e.readOwn(eventstore.Start)
-	require.Equal(e.t, recordedIDs(all[:3]), recordedIDs(e.readOwn(eventstore.Start, eventstore.Limit(3))))
+	all := e.readOwn(eventstore.Start())
+	require.Equal(e.t, recordedIDs(all[:3]), recordedIDs(e.readOwn(eventstore.Start(), eventstore.Limit(3))))
 	require.Equal(e.t, recordedIDs(all[5:7]), recordedIDs(e.readOwn(all[4].Position, eventstore.Limit(2))))
-	require.Equal(e.t, recordedIDs(all), recordedIDs(e.readOwn(eventstore.Start, eventstore.Limit(len(all)+10))))
-	require.Equal(e.t, recordedIDs(all), recordedIDs(e.readOwn(eventstore.Start, eventstore.Limit(0))), "Limit(0) means no limit")
+	require.Equal(e.t, recordedIDs(all), recordedIDs(e.readOwn(eventstore.Start(), eventstore.Limit(len(all)+10))))
+	require.Equal(e.t, recordedIDs(all), recordedIDs(e.readOwn(eventstore.Start(), eventstore.Limit(0))), "Limit(0) means no limit")
 	// Limit counts the events that pass the filters.
-	shipped := e.readOwn(eventstore.Start, eventstore.EventTypes("OrderShipped"), eventstore.Limit(2))
+	shipped := e.readOwn(eventstore.Start(), eventstore.EventTypes("OrderShipped"), eventstore.Limit(2))
 	require.Len(e.t, shipped, 2)
 	for _, ev := range shipped {
 		require.Equal(e.t, "OrderShipped", ev.Type)
@@ -124,7 +124,7 @@ func testReadAllFilters(e *env) {
 		return out
 	}
 	read := func(opts ...eventstore.ReadOption) []uuid.UUID {
-		evs, err := collect(e.s.ReadAll(e.ctx, eventstore.Start, opts...))
+		evs, err := collect(e.s.ReadAll(e.ctx, eventstore.Start(), opts...))
 		require.NoError(e.t, err)
 		return recordedIDs(evs)
 	}
@@ -146,8 +146,8 @@ func testReadAllFilters(e *env) {
 }
 
 func testReadAllBackwards(e *env) {
-	e.mustAppend(e.stream("a"), eventstore.NoStream, event("A"))
-	evs, err := collect(e.s.ReadAll(e.ctx, eventstore.Start, eventstore.Backwards()))
+	e.mustAppend(e.stream("a"), eventstore.NoStream(), event("A"))
+	evs, err := collect(e.s.ReadAll(e.ctx, eventstore.Start(), eventstore.Backwards()))
 	require.ErrorIs(e.t, err, eventstore.ErrInvalidReadOption)
 	require.Empty(e.t, evs)
 }
@@ -156,7 +156,7 @@ func testReadAllBackwards(e *env) {
 // is how checkpoints are stored (G8).
 func testPositionText(e *env) {
 	e.interleaved()
-	for _, ev := range e.readOwn(eventstore.Start) {
+	for _, ev := range e.readOwn(eventstore.Start()) {
 		p := ev.Position
 		parsed, err := eventstore.ParsePosition(p.String())
 		require.NoError(e.t, err)
@@ -173,14 +173,14 @@ func testPositionText(e *env) {
 		var r eventstore.Position
 		require.NoError(e.t, json.Unmarshal(js, &r))
 		require.Equal(e.t, p, r)
-		require.True(e.t, eventstore.Start.Less(p), "every event's position is after Start")
+		require.True(e.t, eventstore.Start().Less(p), "every event's position is after Start")
 	}
 }
 
 func testReadAllStopEarly(e *env) {
 	e.interleaved()
 	n := 0
-	for _, err := range e.s.ReadAll(e.ctx, eventstore.Start, e.own()) {
+	for _, err := range e.s.ReadAll(e.ctx, eventstore.Start(), e.own()) {
 		require.NoError(e.t, err)
 		n++
 		if n == 2 {
@@ -199,12 +199,12 @@ func testHead(e *env) {
 	}
 	var last eventstore.Position
 	for i := range 3 {
-		res := e.mustAppend(e.stream("head"), eventstore.Any, events(i+1, "A")...)
+		res := e.mustAppend(e.stream("head"), eventstore.Any(), events(i+1, "A")...)
 		head, err := h.Head(e.ctx)
 		require.NoError(e.t, err)
 		require.Equal(e.t, res.Position, head, "Head after append %d", i)
 		last = res.Position
 	}
-	all := e.readOwn(eventstore.Start)
+	all := e.readOwn(eventstore.Start())
 	require.Equal(e.t, last, all[len(all)-1].Position)
 }

@@ -32,10 +32,10 @@ func (e *env) tenEvents(stream string) []eventstore.EventData {
 	e.t.Helper()
 	evs := events(10, "Ten")
 	other := e.stream("other")
-	e.mustAppend(stream, eventstore.NoStream, evs[:4]...)
-	e.mustAppend(other, eventstore.Any, event("Other"))
+	e.mustAppend(stream, eventstore.NoStream(), evs[:4]...)
+	e.mustAppend(other, eventstore.Any(), event("Other"))
 	e.mustAppend(stream, eventstore.Exact(3), evs[4:7]...)
-	e.mustAppend(other, eventstore.Any, event("Other"))
+	e.mustAppend(other, eventstore.Any(), event("Other"))
 	e.mustAppend(stream, eventstore.Exact(6), evs[7:]...)
 	return evs
 }
@@ -72,7 +72,7 @@ func testReadStreamBackwards(e *env) {
 
 func testReadStreamNotFound(e *env) {
 	stream := e.stream("missing")
-	e.mustAppend(e.stream("present"), eventstore.NoStream, event("A"))
+	e.mustAppend(e.stream("present"), eventstore.NoStream(), event("A"))
 	for _, c := range []struct {
 		name string
 		from uint64
@@ -99,7 +99,7 @@ func testReadStreamNotFound(e *env) {
 
 func testReadStreamFilters(e *env) {
 	stream := e.stream("filters")
-	e.mustAppend(stream, eventstore.NoStream, event("A"))
+	e.mustAppend(stream, eventstore.NoStream(), event("A"))
 	for name, opt := range map[string]eventstore.ReadOption{
 		"StreamPrefix": eventstore.StreamPrefix(e.prefix),
 		"EventTypes":   eventstore.EventTypes("A"),

@@ -60,12 +60,12 @@ func testPayloadRoundTrip(e *env) {
 	}
 	before := time.Now()
 	stream := e.stream("payloads")
-	sub := e.subscribe(eventstore.Start, e.own())
-	sub.caughtUp(eventstore.Start)
+	sub := e.subscribe(eventstore.Start(), e.own())
+	sub.caughtUp(eventstore.Start())
 	for i, ev := range cases {
 		expected := eventstore.Exact(uint64(i) - 1)
 		if i == 0 {
-			expected = eventstore.NoStream
+			expected = eventstore.NoStream()
 		}
 		e.mustAppend(stream, expected, ev)
 	}
@@ -90,7 +90,7 @@ func testPayloadRoundTrip(e *env) {
 		}
 	}
 	check("ReadStream", e.readStream(stream, 0))
-	check("ReadAll", e.readOwn(eventstore.Start))
+	check("ReadAll", e.readOwn(eventstore.Start()))
 	check("SubscribeAll", sub.events(len(cases)))
 	backwards := e.readStream(stream, eventstore.StreamEnd, eventstore.Backwards())
 	for i, j := 0, len(backwards)-1; i < j; i, j = i+1, j-1 {
@@ -107,7 +107,7 @@ func testNoAliasing(e *env) {
 	sent := ev
 	sent.Data = bytes.Clone(ev.Data)
 	sent.Metadata = bytes.Clone(ev.Metadata)
-	e.mustAppend(stream, eventstore.NoStream, sent)
+	e.mustAppend(stream, eventstore.NoStream(), sent)
 	copy(sent.Data, "XXXXXXXX")
 	copy(sent.Metadata, "XXXXXXXX")
 
@@ -117,7 +117,7 @@ func testNoAliasing(e *env) {
 
 	copy(got[0].Data, "YYYYYYYY")
 	copy(got[0].Metadata, "YYYYYYYY")
-	all := e.readOwn(eventstore.Start)
+	all := e.readOwn(eventstore.Start())
 	copy(all[0].Data, "ZZZZZZZZ")
 	copy(all[0].Metadata, "ZZZZZZZZ")
 	again := e.readStream(stream, 0)

@@ -22,6 +22,9 @@ type config struct {
 	appendsEach    int
 	timeout        time.Duration
 	clockTolerance time.Duration
+	// unknownOutcomes: the backend reports eventstore.OutcomeUnknown for every
+	// append (it cannot tell a write from a recognised retry).
+	unknownOutcomes bool
 }
 
 func defaultConfig() config {
@@ -94,6 +97,12 @@ func ClockTolerance(d time.Duration) Option {
 		}
 	}
 }
+
+// UnknownOutcomes tells the suite that the backend cannot tell a write from a
+// recognised retry and reports eventstore.OutcomeUnknown for every append, as
+// EventStoreDB's protocol forces. Every other backend must report Written and
+// Replayed exactly, and the suite checks it.
+func UnknownOutcomes() Option { return func(c *config) { c.unknownOutcomes = true } }
 
 // Run runs the conformance suite against the stores factory makes, one fresh store
 // per subtest. Subtests are grouped (Append, Idempotency, Concurrency, ReadStream,

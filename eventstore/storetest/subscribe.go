@@ -132,10 +132,10 @@ func testSubscribeConcurrent(e *env) {
 	var preloaded []uuid.UUID
 	for i := range 3 {
 		evs := events(3, "Preloaded")
-		e.mustAppend(e.stream(fmt.Sprintf("pre-%d", i)), eventstore.NoStream, evs...)
+		e.mustAppend(e.stream(fmt.Sprintf("pre-%d", i)), eventstore.NoStream(), evs...)
 		preloaded = append(preloaded, ids(evs)...)
 	}
-	sub := e.subscribe(eventstore.Start, e.own())
+	sub := e.subscribe(eventstore.Start(), e.own())
 
 	// The writers start at once, so their appends race with the catch-up.
 	var wg sync.WaitGroup
@@ -143,7 +143,7 @@ func testSubscribeConcurrent(e *env) {
 	for w := range e.cfg.writers {
 		wg.Go(func() {
 			stream := e.stream(fmt.Sprintf("writer-%d", w))
-			expected := eventstore.NoStream
+			expected := eventstore.NoStream()
 			for i := range e.cfg.appendsEach {
 				n := 1 + i%2
 				res, err := e.s.Append(e.ctx, stream, expected, events(n, "Written")...)
@@ -168,7 +168,7 @@ collecting:
 			for w, err := range errs {
 				require.NoError(e.t, err, "writer %d", w)
 			}
-			e.mustAppend(e.stream("sentinel"), eventstore.NoStream, sentinel)
+			e.mustAppend(e.stream("sentinel"), eventstore.NoStream(), sentinel)
 		case msg := <-sub.msgs:
 			got = append(got, msg)
 			if !msg.CaughtUp && msg.Event.ID == sentinel.ID {
@@ -181,7 +181,7 @@ collecting:
 		}
 	}
 
-	want := recordedIDs(e.readOwn(eventstore.Start))
+	want := recordedIDs(e.readOwn(eventstore.Start()))
 	var delivered []uuid.UUID
 	caughtUp := -1
 	var last eventstore.Position
@@ -212,7 +212,7 @@ collecting:
 func testSubscribeFromMiddle(e *env) {
 	stream := e.stream("middle")
 	e.tenEvents(stream)
-	all := e.readOwn(eventstore.Start)
+	all := e.readOwn(eventstore.Start())
 	require.Len(e.t, all, 12)
 
 	sub := e.subscribe(all[4].Position, e.own())
@@ -231,15 +231,15 @@ func testSubscribeFromMiddle(e *env) {
 // testSubscribeNothingToCatchUp: with nothing to deliver, CaughtUp comes first and
 // carries the subscription's start; live events follow.
 func testSubscribeNothingToCatchUp(e *env) {
-	sub := e.subscribe(eventstore.Start, e.own())
-	sub.caughtUp(eventstore.Start)
+	sub := e.subscribe(eventstore.Start(), e.own())
+	sub.caughtUp(eventstore.Start())
 	sub.requireQuiet()
 	ev := event("Live")
-	e.mustAppend(e.stream("live"), eventstore.NoStream, ev)
+	e.mustAppend(e.stream("live"), eventstore.NoStream(), ev)
 	require.Equal(e.t, ev.ID, sub.events(1)[0].ID)
 
 	// From the end of the log: CaughtUp carries the given position.
-	head := e.readOwn(eventstore.Start)[0].Position
+	head := e.readOwn(eventstore.Start())[0].Position
 	sub2 := e.subscribe(head, e.own())
 	sub2.caughtUp(head)
 	sub2.requireQuiet()
@@ -250,21 +250,21 @@ func testSubscribeFiltered(e *env) {
 	e.interleaved()
 	order := e.stream("order-")
 	var want []eventstore.RecordedEvent
-	for _, ev := range e.readOwn(eventstore.Start) {
+	for _, ev := range e.readOwn(eventstore.Start()) {
 		if ev.Type == "OrderShipped" && ev.Stream[:len(order)] == order {
 			want = append(want, ev)
 		}
 	}
 	require.Len(e.t, want, 4)
 
-	sub := e.subscribe(eventstore.Start, eventstore.StreamPrefix(order), eventstore.EventTypes("OrderShipped"))
+	sub := e.subscribe(eventstore.Start(), eventstore.StreamPrefix(order), eventstore.EventTypes("OrderShipped"))
 	require.Equal(e.t, recordedIDs(want), recordedIDs(sub.events(len(want))))
 	sub.caughtUp(want[len(want)-1].Position)
 
-	e.mustAppend(e.stream("customer-1"), eventstore.Any, event("OrderShipped")) // wrong prefix
-	e.mustAppend(e.stream("order-1"), eventstore.Any, event("OrderPlaced"))     // wrong type
+	e.mustAppend(e.stream("customer-1"), eventstore.Any(), event("OrderShipped")) // wrong prefix
+	e.mustAppend(e.stream("order-1"), eventstore.Any(), event("OrderPlaced"))     // wrong type
 	match := event("OrderShipped")
-	e.mustAppend(e.stream("order-3"), eventstore.NoStream, match)
+	e.mustAppend(e.stream("order-3"), eventstore.NoStream(), match)
 	require.Equal(e.t, match.ID, sub.events(1)[0].ID, "only the matching live event is delivered")
 	sub.requireQuiet()
 }
@@ -272,12 +272,12 @@ func testSubscribeFiltered(e *env) {
 // testSubscribeEndsOnCancel: cancelling the context ends a live subscription with
 // no error, and a subscription started with a cancelled context yields no error.
 func testSubscribeEndsOnCancel(e *env) {
-	e.mustAppend(e.stream("a"), eventstore.NoStream, event("A"))
+	e.mustAppend(e.stream("a"), eventstore.NoStream(), event("A"))
 	ctx, cancel := context.WithCancel(e.ctx)
 	ended := make(chan error, 1)
 	caughtUp := make(chan struct{})
 	go func() {
-		for msg, err := range e.s.SubscribeAll(ctx, eventstore.Start, e.own()) {
+		for msg, err := range e.s.SubscribeAll(ctx, eventstore.Start(), e.own()) {
 			if err != nil {
 				ended <- err
 				return
@@ -305,7 +305,7 @@ func testSubscribeEndsOnCancel(e *env) {
 
 	cancelled, cancel2 := context.WithCancel(e.ctx)
 	cancel2()
-	for _, err := range e.s.SubscribeAll(cancelled, eventstore.Start, e.own()) {
+	for _, err := range e.s.SubscribeAll(cancelled, eventstore.Start(), e.own()) {
 		require.NoError(e.t, err, "a subscription with a done context ends without error")
 	}
 }
@@ -313,14 +313,14 @@ func testSubscribeEndsOnCancel(e *env) {
 // testSubscribeConsumerStops: breaking out of the loop ends the subscription, in
 // catch-up and when live.
 func testSubscribeConsumerStops(e *env) {
-	e.mustAppend(e.stream("a"), eventstore.NoStream, events(3, "A")...)
+	e.mustAppend(e.stream("a"), eventstore.NoStream(), events(3, "A")...)
 	for _, stopAt := range []string{"event", "caught up", "live event"} {
 		e.run(stopAt, func(e *env) {
 			done := make(chan struct{})
 			live := make(chan struct{})
 			go func() {
 				defer close(done)
-				for msg, err := range e.s.SubscribeAll(e.ctx, eventstore.Start, e.own()) {
+				for msg, err := range e.s.SubscribeAll(e.ctx, eventstore.Start(), e.own()) {
 					if err != nil {
 						return
 					}
@@ -342,7 +342,7 @@ func testSubscribeConsumerStops(e *env) {
 				case <-time.After(e.cfg.timeout):
 					e.t.Fatal("no CaughtUp")
 				}
-				e.mustAppend(e.stream("live-"+uuid.NewString()[:4]), eventstore.NoStream, event("Live"))
+				e.mustAppend(e.stream("live-"+uuid.NewString()[:4]), eventstore.NoStream(), event("Live"))
 			}
 			select {
 			case <-done:
@@ -355,7 +355,7 @@ func testSubscribeConsumerStops(e *env) {
 
 func testSubscribeBackwards(e *env) {
 	n := 0
-	for _, err := range e.s.SubscribeAll(e.ctx, eventstore.Start, eventstore.Backwards()) {
+	for _, err := range e.s.SubscribeAll(e.ctx, eventstore.Start(), eventstore.Backwards()) {
 		n++
 		require.ErrorIs(e.t, err, eventstore.ErrInvalidReadOption)
 	}

@@ -19,11 +19,11 @@ func ExampleWrap() {
 	store := faults.Wrap(memory.New(), faults.LostAck(faults.Once()))
 
 	e := eventstore.EventData{ID: uuid.MustParse("8a7f4a52-77f7-4bb4-9a51-0b7d2b8c1e01"), Type: "OrderPlaced", Data: []byte(`{}`)}
-	_, err := store.Append(ctx, "order-1", eventstore.NoStream, e)
+	_, err := store.Append(ctx, "order-1", eventstore.NoStream(), e)
 	fmt.Println(err)
 	fmt.Println("unavailable:", errors.Is(err, eventstore.ErrUnavailable))
 
-	res, err := store.Append(ctx, "order-1", eventstore.NoStream, e)
+	res, err := store.Append(ctx, "order-1", eventstore.NoStream(), e)
 	fmt.Println("retry:", res.Revision, err)
 	fmt.Println("lost acks:", store.Stats().LostAcks)
 	// Output:

@@ -30,7 +30,7 @@ func event(i int) eventstore.EventData {
 func seed(t *testing.T, inner eventstore.Store, stream string, n int) {
 	t.Helper()
 	for i := range n {
-		_, err := inner.Append(context.Background(), stream, eventstore.Any, event(1000*len(stream)+i))
+		_, err := inner.Append(context.Background(), stream, eventstore.Any(), event(1000*len(stream)+i))
 		require.NoError(t, err)
 	}
 }
@@ -101,7 +101,7 @@ func TestLostAckWritesThenFails(t *testing.T) {
 	inner := memory.New()
 	s := faults.Wrap(inner, faults.LostAck(faults.Once()))
 
-	_, err := s.Append(ctx, "order-1", eventstore.NoStream, event(1), event(2))
+	_, err := s.Append(ctx, "order-1", eventstore.NoStream(), event(1), event(2))
 	require.Error(t, err)
 	assert.ErrorIs(t, err, faults.ErrInjected)
 	assert.ErrorIs(t, err, eventstore.ErrUnavailable)
@@ -116,7 +116,7 @@ func TestLostAckWritesThenFails(t *testing.T) {
 	assert.Equal(t, 2, n, "a lost ack must have written the append")
 
 	// G2 through the wrapper: the retry with the same ids succeeds and writes nothing.
-	res, err := s.Append(ctx, "order-1", eventstore.NoStream, event(1), event(2))
+	res, err := s.Append(ctx, "order-1", eventstore.NoStream(), event(1), event(2))
 	require.NoError(t, err)
 	assert.Equal(t, uint64(1), res.Revision)
 	n, _ = count(t, inner.ReadStream(ctx, "order-1", 0))
@@ -130,7 +130,7 @@ func TestLostAckPassesInnerErrors(t *testing.T) {
 	inner := memory.New()
 	seed(t, inner, "order-1", 1)
 	s := faults.Wrap(inner, faults.LostAck(faults.Always()))
-	_, err := s.Append(ctx, "order-1", eventstore.NoStream, event(99))
+	_, err := s.Append(ctx, "order-1", eventstore.NoStream(), event(99))
 	assert.ErrorIs(t, err, eventstore.ErrWrongExpectedRevision)
 	assert.NotErrorIs(t, err, faults.ErrInjected, "an append that failed was not acknowledged: nothing to lose")
 	assert.Zero(t, s.Stats().LostAcks)
@@ -141,7 +141,7 @@ func TestFailBeforeAppendWritesNothing(t *testing.T) {
 	inner := memory.New()
 	s := faults.Wrap(inner, faults.FailBeforeAppend(faults.EveryNth(2)))
 
-	_, err := s.Append(ctx, "order-1", eventstore.NoStream, event(1))
+	_, err := s.Append(ctx, "order-1", eventstore.NoStream(), event(1))
 	require.NoError(t, err, "call 1 is not faulted")
 	_, err = s.Append(ctx, "order-1", eventstore.Exact(0), event(2))
 	require.ErrorIs(t, err, faults.ErrInjected)
@@ -180,7 +180,7 @@ func TestFailReadAfter(t *testing.T) {
 			assert.ErrorIs(t, err, eventstore.ErrUnavailable)
 			assert.Contains(t, err.Error(), "read stream order-1")
 
-			n, err = count(t, s.ReadAll(ctx, eventstore.Start))
+			n, err = count(t, s.ReadAll(ctx, eventstore.Start()))
 			assert.Equal(t, tt.wantRead, n)
 			assert.ErrorIs(t, err, faults.ErrInjected)
 			assert.Equal(t, int64(2), s.Stats().FailedReads)
@@ -207,7 +207,7 @@ func TestDropSubscriptionAfter(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for m, err := range s.SubscribeAll(ctx, eventstore.Start) {
+		for m, err := range s.SubscribeAll(ctx, eventstore.Start()) {
 			if err != nil {
 				end = err
 				return
@@ -216,7 +216,7 @@ func TestDropSubscriptionAfter(t *testing.T) {
 			if m.CaughtUp {
 				// Live events arrive after the catch-up signal.
 				for i := range 5 {
-					_, err := inner.Append(ctx, "order-2", eventstore.Any, event(100+i))
+					_, err := inner.Append(ctx, "order-2", eventstore.Any(), event(100+i))
 					assert.NoError(t, err)
 				}
 			}
@@ -237,7 +237,7 @@ func TestDropSubscriptionAfter(t *testing.T) {
 	ctx2, cancel2 := context.WithCancel(ctx)
 	defer cancel2()
 	n := 0
-	for m, err := range s.SubscribeAll(ctx2, eventstore.Start) {
+	for m, err := range s.SubscribeAll(ctx2, eventstore.Start()) {
 		require.NoError(t, err)
 		if m.CaughtUp {
 			cancel2()
@@ -253,13 +253,13 @@ func TestDelayEndsWithContext(t *testing.T) {
 	s := faults.Wrap(inner, faults.Delay(time.Hour, faults.Always()).On(faults.OpAppend))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := s.Append(ctx, "order-1", eventstore.NoStream, event(1))
+	_, err := s.Append(ctx, "order-1", eventstore.NoStream(), event(1))
 	assert.ErrorIs(t, err, context.Canceled)
 	_, err = count(t, inner.ReadStream(context.Background(), "order-1", 0))
 	assert.ErrorIs(t, err, eventstore.ErrStreamNotFound, "a call cancelled while delayed writes nothing")
 
 	// On(OpAppend): reads are not delayed.
-	_, err = count(t, s.ReadAll(context.Background(), eventstore.Start))
+	_, err = count(t, s.ReadAll(context.Background(), eventstore.Start()))
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), s.Stats().Delays)
 }
@@ -268,7 +268,7 @@ func TestDelayWaits(t *testing.T) {
 	s := faults.Wrap(memory.New(), faults.Delay(time.Millisecond, faults.EveryNth(2)))
 	ctx := context.Background()
 	for i := range 4 {
-		_, err := s.Append(ctx, "order-1", eventstore.Any, event(i))
+		_, err := s.Append(ctx, "order-1", eventstore.Any(), event(i))
 		require.NoError(t, err)
 	}
 	assert.Equal(t, int64(2), s.Stats().Delays)
@@ -277,11 +277,11 @@ func TestDelayWaits(t *testing.T) {
 func TestForStreamsNarrowsTheRule(t *testing.T) {
 	ctx := context.Background()
 	s := faults.Wrap(memory.New(), faults.FailBeforeAppend(faults.Always()).ForStreams("payment-"))
-	_, err := s.Append(ctx, "order-1", eventstore.NoStream, event(1))
+	_, err := s.Append(ctx, "order-1", eventstore.NoStream(), event(1))
 	require.NoError(t, err)
-	_, err = s.Append(ctx, "payment-1", eventstore.NoStream, event(2))
+	_, err = s.Append(ctx, "payment-1", eventstore.NoStream(), event(2))
 	require.ErrorIs(t, err, faults.ErrInjected)
-	_, err = count(t, s.ReadAll(ctx, eventstore.Start))
+	_, err = count(t, s.ReadAll(ctx, eventstore.Start()))
 	require.NoError(t, err)
 }
 
@@ -292,13 +292,13 @@ func TestFirstFailureWinsAndEveryRuleCounts(t *testing.T) {
 		faults.FailBeforeAppend(faults.OnCalls(1)),
 		faults.LostAck(faults.OnCalls(1, 2)),
 	)
-	_, err := s.Append(ctx, "order-1", eventstore.NoStream, event(1))
+	_, err := s.Append(ctx, "order-1", eventstore.NoStream(), event(1))
 	var injected *faults.InjectedError
 	require.ErrorAs(t, err, &injected)
 	assert.Equal(t, faults.KindFailBeforeAppend, injected.Kind)
 
 	// Call 2 of the LostAck rule (it counted call 1 too).
-	_, err = s.Append(ctx, "order-1", eventstore.NoStream, event(1))
+	_, err = s.Append(ctx, "order-1", eventstore.NoStream(), event(1))
 	require.ErrorAs(t, err, &injected)
 	assert.Equal(t, faults.KindLostAck, injected.Kind)
 	assert.Equal(t, uint64(2), injected.Call)
@@ -320,7 +320,7 @@ func TestConcurrentCallsAreCountedExactly(t *testing.T) {
 		wg.Go(func() {
 			for i := range each {
 				stream := fmt.Sprintf("order-%d-%d", w, i)
-				_, err := s.Append(ctx, stream, eventstore.NoStream, event(i))
+				_, err := s.Append(ctx, stream, eventstore.NoStream(), event(i))
 				if err != nil {
 					assert.ErrorIs(t, err, faults.ErrInjected)
 					mu.Lock()
@@ -333,7 +333,7 @@ func TestConcurrentCallsAreCountedExactly(t *testing.T) {
 	wg.Wait()
 	assert.Equal(t, workers*each/5, failed)
 	assert.Equal(t, int64(workers*each/5), s.Stats().LostAcks)
-	n, err := count(t, inner.ReadAll(ctx, eventstore.Start))
+	n, err := count(t, inner.ReadAll(ctx, eventstore.Start()))
 	require.NoError(t, err)
 	assert.Equal(t, workers*each, n, "every lost ack was written")
 }
@@ -359,7 +359,7 @@ func TestCloseClosesInner(t *testing.T) {
 	inner := memory.New()
 	s := faults.Wrap(inner)
 	require.NoError(t, s.Close())
-	_, err := inner.Append(context.Background(), "order-1", eventstore.Any, event(1))
+	_, err := inner.Append(context.Background(), "order-1", eventstore.Any(), event(1))
 	assert.ErrorIs(t, err, eventstore.ErrClosed)
 	assert.Same(t, inner, s.Inner())
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/eventstore/backend"
 )
 
 // Store is an eventstore.Store that injects the faults of its rules into the calls
@@ -99,11 +100,11 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	s.stats.appends.Add(1)
 	delay, f := s.plan(OpAppend, stream)
 	if err := s.wait(ctx, delay); err != nil {
-		return eventstore.AppendResult{}, eventstore.AppendError(stream, expected, err)
+		return eventstore.AppendResult{}, backend.AppendError(stream, expected, err)
 	}
 	if f != nil && f.kind == KindFailBeforeAppend {
 		s.stats.failedAppends.Add(1)
-		return eventstore.AppendResult{}, eventstore.AppendError(stream, expected,
+		return eventstore.AppendResult{}, backend.AppendError(stream, expected,
 			&InjectedError{Kind: f.kind, Op: OpAppend, Call: f.call})
 	}
 	res, err := s.inner.Append(ctx, stream, expected, events...)
@@ -111,7 +112,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 		return res, err
 	}
 	s.stats.lostAcks.Add(1)
-	return eventstore.AppendResult{}, eventstore.AppendError(stream, expected,
+	return eventstore.AppendResult{}, backend.AppendError(stream, expected,
 		&InjectedError{Kind: f.kind, Op: OpAppend, Call: f.call, Written: true})
 }
 
@@ -120,7 +121,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, opts ...eventstore.ReadOption) iter.Seq2[eventstore.RecordedEvent, error] {
 	s.stats.readStreams.Add(1)
 	delay, f := s.plan(OpReadStream, stream)
-	wrapErr := func(err error) error { return eventstore.ReadStreamError(stream, err) }
+	wrapErr := func(err error) error { return backend.ReadStreamError(stream, err) }
 	return s.read(ctx, OpReadStream, delay, f, wrapErr, s.inner.ReadStream(ctx, stream, from, opts...))
 }
 
@@ -129,7 +130,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, opts
 func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, opts ...eventstore.ReadOption) iter.Seq2[eventstore.RecordedEvent, error] {
 	s.stats.readAlls.Add(1)
 	delay, f := s.plan(OpReadAll, "")
-	wrapErr := func(err error) error { return eventstore.ReadAllError(after, err) }
+	wrapErr := func(err error) error { return backend.ReadAllError(after, err) }
 	return s.read(ctx, OpReadAll, delay, f, wrapErr, s.inner.ReadAll(ctx, after, opts...))
 }
 
@@ -178,7 +179,7 @@ func (s *Store) SubscribeAll(ctx context.Context, after eventstore.Position, opt
 		}
 		drop := func() {
 			s.stats.droppedSubscriptions.Add(1)
-			yield(eventstore.Message{}, eventstore.SubscribeError(after,
+			yield(eventstore.Message{}, backend.SubscribeError(after,
 				&InjectedError{Kind: f.kind, Op: OpSubscribeAll, Call: f.call}))
 		}
 		if f != nil && f.after == 0 {
@@ -208,7 +209,7 @@ func (s *Store) SubscribeAll(ctx context.Context, after eventstore.Position, opt
 func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
 	h, ok := s.inner.(eventstore.HeadReader)
 	if !ok {
-		return eventstore.Start, fmt.Errorf("read head of %T: %w", s.inner, errors.ErrUnsupported)
+		return eventstore.Start(), fmt.Errorf("read head of %T: %w", s.inner, errors.ErrUnsupported)
 	}
 	return h.Head(ctx)
 }

@@ -30,15 +30,15 @@ func Example() {
 
 	id := uuid.MustParse("0b6e4f8a-3c1d-4e5f-8a9b-0c1d2e3f4a5b")
 	paid := eventstore.EventData{ID: id, Type: "PaymentCaptured", Data: []byte(`{"amount":100}`)}
-	res, err := store.Append(ctx, "payment-1", eventstore.NoStream, paid)
+	res, err := store.Append(ctx, "payment-1", eventstore.NoStream(), paid)
 	fmt.Println("revision", res.Revision, err)
 
 	// A retry after a lost acknowledgement: same ids, same expected revision.
-	again, err := store.Append(ctx, "payment-1", eventstore.NoStream, paid)
+	again, err := store.Append(ctx, "payment-1", eventstore.NoStream(), paid)
 	fmt.Println("retry is the original:", again == res, err, "- events written:", srv.StreamLen("payment-1"))
 
 	// The emulated $all holds system events too; ReadAll leaves them out.
-	for e, err := range store.ReadAll(ctx, eventstore.Start) {
+	for e, err := range store.ReadAll(ctx, eventstore.Start()) {
 		fmt.Println(e.Stream, e.Type, string(e.Data), err)
 	}
 	// Output:

@@ -37,7 +37,7 @@ func verify(ctx context.Context, cfg Config, store eventstore.Store, wl Workload
 		invoiceIDs = map[string]string{}                    // event id -> invoice number
 		pays       = map[string]payments.State{}            // by payment id
 	)
-	for e, err := range store.ReadAll(ctx, eventstore.Start) {
+	for e, err := range store.ReadAll(ctx, eventstore.Start()) {
 		if err != nil {
 			return fmt.Errorf("demo: verify: %w", err)
 		}

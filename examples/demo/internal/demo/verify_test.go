@@ -30,7 +30,7 @@ func TestVerifyNamesAShipmentInvoicedTwice(t *testing.T) {
 		inv := invoicing.InvoiceIssued{ShipmentRef: ref, Customer: ship.Customer, Amount: ship.Amount, Currency: ship.Currency, Number: number}
 		data, _ := json.Marshal(inv)
 		meta, _ := command.Metadata{CommandID: cmdID, Fingerprint: "x", Count: 1}.Encode()
-		_, err := store.Append(ctx, stream, eventstore.NoStream, eventstore.EventData{
+		_, err := store.Append(ctx, stream, eventstore.NoStream(), eventstore.EventData{
 			ID: command.EventID(stream, cmdID, "x", 0), Type: invoicing.TypeInvoiceIssued, Data: data, Metadata: meta})
 		if err != nil {
 			t.Fatal(err)
@@ -105,7 +105,7 @@ func TestVerifyChecksTheNumberReservationOfEachInvoice(t *testing.T) {
 			inv := invoicing.InvoiceIssued{ShipmentRef: ref, Customer: ship.Customer, Amount: ship.Amount, Currency: ship.Currency, Number: number}
 			data, _ := json.Marshal(inv)
 			meta, _ := command.Metadata{CommandID: "warehouse", Fingerprint: "x", Count: 1}.Encode()
-			if _, err := store.Append(ctx, stream, eventstore.NoStream, eventstore.EventData{
+			if _, err := store.Append(ctx, stream, eventstore.NoStream(), eventstore.EventData{
 				ID: command.EventID(stream, "warehouse", "x", 0), Type: invoicing.TypeInvoiceIssued, Data: data, Metadata: meta}); err != nil {
 				t.Fatal(err)
 			}
