@@ -41,9 +41,9 @@ func TestGroupCommitChecksEachAppend(t *testing.T) {
 	}
 	a, b, c := newEvent("A"), newEvent("B"), newEvent("C")
 	first := enqueue(t, ctx, s, "hot", eventstore.NoStream(), a)
-	conflict := enqueue(t, ctx, s, "hot", eventstore.NoStream(), b)          // sees first: refused
+	conflict := enqueue(t, ctx, s, "hot", eventstore.NoStream(), b)        // sees first: refused
 	follow := enqueue(t, ctx, s, "hot", eventstore.Exact(0), c)            // sees first: accepted
-	retry := enqueue(t, ctx, s, "hot", eventstore.NoStream(), a)             // a retry of first (G2)
+	retry := enqueue(t, ctx, s, "hot", eventstore.NoStream(), a)           // a retry of first (G2)
 	stale := enqueue(t, ctx, s, "hot", eventstore.Exact(5), newEvent("D")) // refused
 	cancelCtx, cancel := context.WithCancel(ctx)
 	cancelled := enqueue(t, cancelCtx, s, "cancelled", eventstore.NoStream(), newEvent("E"))
