@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/idemkit/idem/aggregate"
+	"github.com/idemkit/idem/internal/quote"
 )
 
 // MaxIDLength is the longest command id, in bytes.
@@ -84,6 +85,42 @@ func (c Command) Validate() error {
 	}
 	if isNil(c.Payload) {
 		return &InvalidCommandError{CommandID: trunc(c.ID), Field: "Payload", Err: ErrNilPayload}
+	}
+	// Text fields are copied into every event's metadata as JSON, which would
+	// silently replace invalid UTF-8: refuse it instead (G11).
+	for _, f := range [...]struct{ name, value string }{{"CorrelationID", c.CorrelationID}, {"CausationID", c.CausationID}} {
+		if err := checkText(f.value, MaxIDLength); err != nil {
+			return &InvalidCommandError{CommandID: trunc(c.ID), Field: f.name, Err: err}
+		}
+	}
+	size := 0
+	for k, v := range c.Metadata {
+		size += len(k) + len(v)
+		if err := checkText(k, MaxIDLength); err != nil {
+			return &InvalidCommandError{CommandID: trunc(c.ID), Field: "Metadata", Err: fmt.Errorf("key %s: %w", quote.Q(k), err)}
+		}
+		if err := checkText(v, MaxMetadataSize); err != nil {
+			return &InvalidCommandError{CommandID: trunc(c.ID), Field: "Metadata", Err: fmt.Errorf("value of %s: %w", quote.Q(k), err)}
+		}
+	}
+	if size > MaxMetadataSize {
+		return &InvalidCommandError{CommandID: trunc(c.ID), Field: "Metadata",
+			Err: fmt.Errorf("%w: %d bytes of keys and values, limit %d", ErrInvalidCommand, size, MaxMetadataSize)}
+	}
+	return nil
+}
+
+// MaxMetadataSize is the most bytes of keys and values a command's Metadata may
+// hold: it is copied into every event the command writes.
+const MaxMetadataSize = 16 << 10
+
+// checkText checks a text field of the envelope: valid UTF-8, at most max bytes.
+func checkText(s string, max int) error {
+	switch {
+	case len(s) > max:
+		return fmt.Errorf("%w: longer than %d bytes", ErrInvalidCommand, max)
+	case !utf8.ValidString(s):
+		return fmt.Errorf("%w: not valid UTF-8", ErrInvalidCommand)
 	}
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"github.com/google/uuid"
+
+	"github.com/idemkit/idem/aggregate"
 	"github.com/idemkit/idem/eventstore"
 )
 
@@ -27,15 +29,33 @@ func EventID(stream, commandID, fingerprint string, index int) uuid.UUID {
 func (h *Handler[S]) encodeEvents(stream string, c Command, meta Metadata, events []any) ([]eventstore.EventData, error) {
 	out := make([]eventstore.EventData, len(events))
 	meta.Count = len(events)
+	_, isJSON := h.codec.Serializer().(aggregate.JSON)
+	limit, size := h.cfg.maxAppendSize, 0
+	tooLarge := func(i, size int) error {
+		return fmt.Errorf("handle command %q on %s: event #%d: %w", trunc(c.ID), stream, i,
+			&eventstore.AppendTooLargeError{Size: size, Limit: limit})
+	}
 	for i, e := range events {
+		// G11: a huge event is refused before it is encoded whole.
+		if isJSON {
+			if floor := jsonSizeFloor(e, limit-size); size+floor > limit {
+				return nil, tooLarge(i, size+floor)
+			}
+		}
 		name, data, err := h.codec.Encode(e)
 		if err != nil {
 			return nil, fmt.Errorf("handle command %q on %s: event #%d: %w", trunc(c.ID), stream, i, err)
 		}
 		meta.Index = i
+		if i == 1 {
+			meta.Attempt = "" // the first event carries it
+		}
 		md, err := meta.Encode()
 		if err != nil {
 			return nil, err
+		}
+		if size += len(name) + len(data) + len(md); size > limit {
+			return nil, tooLarge(i, size)
 		}
 		out[i] = eventstore.EventData{ID: EventID(stream, c.ID, meta.Fingerprint, i), Type: name, Data: data, Metadata: md}
 	}

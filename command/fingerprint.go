@@ -9,6 +9,7 @@ import (
 	"reflect"
 
 	"github.com/idemkit/idem/aggregate"
+	"github.com/idemkit/idem/eventstore"
 )
 
 // Fingerprint returns the fingerprint of a command payload: the hex SHA-256 of its
@@ -20,14 +21,30 @@ import (
 // named by registering them in the codec, like events; an unregistered type fails
 // with aggregate.ErrUnregisteredType.
 func Fingerprint(codec *aggregate.Codec, payload any) (string, error) {
+	return fingerprint(codec, payload, eventstore.DefaultMaxAppendSize)
+}
+
+// fingerprint is Fingerprint for payloads whose encoding is at most limit bytes;
+// a larger one fails with *eventstore.AppendTooLargeError, before it is encoded
+// when its size floor already says so (jsonSizeFloor).
+func fingerprint(codec *aggregate.Codec, payload any, limit int) (string, error) {
 	if isNil(payload) {
 		return "", ErrNilPayload
+	}
+	_, isJSON := codec.Serializer().(aggregate.JSON)
+	if isJSON {
+		if floor := jsonSizeFloor(payload, limit); floor > limit {
+			return "", &eventstore.AppendTooLargeError{Size: floor, Limit: limit}
+		}
 	}
 	name, data, err := codec.Encode(payload)
 	if err != nil {
 		return "", err
 	}
-	if _, isJSON := codec.Serializer().(aggregate.JSON); isJSON {
+	if len(data) > limit {
+		return "", &eventstore.AppendTooLargeError{Size: len(data), Limit: limit}
+	}
+	if isJSON {
 		data, err = canonicalJSON(data)
 		if err != nil {
 			return "", fmt.Errorf("fingerprint %q: %w", name, err)

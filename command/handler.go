@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"time"
 
+	"github.com/idemkit/idem"
 	"github.com/idemkit/idem/aggregate"
 	"github.com/idemkit/idem/aggregate/reservation"
 	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/internal/callback"
 )
 
 // Handler handles commands for one kind of aggregate. It is safe for concurrent use:
@@ -39,6 +42,7 @@ func errorf(format string, args ...any) error {
 func NewHandler[S any](store eventstore.Store, d aggregate.Decider[S], codec *aggregate.Codec, opts ...Option) *Handler[S] {
 	h := &Handler[S]{store: store, decider: d, codec: codec, cfg: config{
 		retries: DefaultRetries, minBackoff: DefaultMinBackoff, maxBackoff: DefaultMaxBackoff, now: time.Now,
+		maxAppendSize: eventstore.DefaultMaxAppendSize,
 	}}
 	for _, o := range opts {
 		if o != nil {
@@ -154,7 +158,7 @@ func (h *Handler[S]) Handle(ctx context.Context, c Command) (Result, error) {
 		h.stats.invalid.Add(1)
 		return Result{}, &InvalidCommandError{CommandID: trunc(c.ID), Field: "Payload", Err: err}
 	}
-	fp, err := Fingerprint(h.codec, c.Payload)
+	fp, err := fingerprint(h.codec, c.Payload, h.cfg.maxAppendSize)
 	if err != nil {
 		h.stats.invalid.Add(1)
 		return Result{}, &InvalidCommandError{CommandID: trunc(c.ID), Field: "Payload", Err: err}
@@ -182,14 +186,22 @@ func (h *Handler[S]) handle(ctx context.Context, turn *streamLock[S], stream str
 		// G5: Withdraw frees a key only if no other command of this aggregate has
 		// joined the claim: a joiner may be writing the key right now.
 		claimant := reservation.Claimant{Owner: stream, CommandID: c.ID, OwnerStream: stream}
+		// The withdrawal runs even if the caller gave up (a claim left behind waits
+		// for ReconcileReservations), but not for ever: it holds the aggregate's turn.
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), withdrawTimeout)
+		defer cancel()
 		for _, k := range claimed {
-			if _, err := h.cfg.reservations.Withdraw(context.WithoutCancel(ctx), h.decider.Category, k, claimant); err != nil {
+			if _, err := h.cfg.reservations.Withdraw(wctx, h.decider.Category, k, claimant); err != nil {
 				h.log.Warn("idem: reservation not withdrawn", "stream", stream, "key", k, "err", err)
 			}
 		}
 		claimed = nil
 	}
 	var lastErr error
+	// unsettled are the attempt ids of this call's appends whose outcome was unknown
+	// (they may have been written): a command found recorded with one of them was
+	// applied by this call, not by another handler (G4).
+	var unsettled []string
 	// a is the aggregate the command is decided on. read reports whether it was
 	// brought up to the stream's head during this call; a cached aggregate may be
 	// stale (another process may have written since).
@@ -214,7 +226,7 @@ func (h *Handler[S]) handle(ctx context.Context, turn *streamLock[S], stream str
 		if p, seen := a.set.get(c.ID); seen {
 			events, inRecent := a.recentRange(p.FirstRevision, p.LastRevision)
 			a.mu.Unlock()
-			return h.duplicate(ctx, stream, c, meta.Fingerprint, p, events, inRecent)
+			return h.duplicate(ctx, stream, c, meta.Fingerprint, p, events, inRecent, unsettled)
 		}
 		if err := h.fold(a); err != nil { // a new command: the state is needed now
 			a.mu.Unlock()
@@ -234,6 +246,7 @@ func (h *Handler[S]) handle(ctx context.Context, turn *streamLock[S], stream str
 		}
 		var data []eventstore.EventData
 		rejection := ""
+		meta.Attempt = newAttemptID()
 		switch {
 		case derr != nil && errors.Is(derr, aggregate.ErrAlreadyDone):
 			// G5: the business fact is already there; a duplicate by business key.
@@ -245,7 +258,7 @@ func (h *Handler[S]) handle(ctx context.Context, turn *streamLock[S], stream str
 				key = dk.Key
 			}
 			return Result{Stream: stream, Revision: rev, Duplicate: true, DuplicateBy: ByBusinessKey, Key: key, Fingerprint: meta.Fingerprint}, nil
-		case derr != nil && errors.Is(derr, errDecidePanic):
+		case derr != nil && errors.Is(derr, idem.ErrPanicked):
 			release()
 			return Result{}, fmt.Errorf("handle command %q on %s: %w", trunc(c.ID), stream, derr)
 		case derr != nil:
@@ -294,7 +307,26 @@ func (h *Handler[S]) handle(ctx context.Context, turn *streamLock[S], stream str
 		}
 		res, aerr := h.store.Append(ctx, stream, expected, data...)
 		if aerr == nil {
-			return h.applied(ctx, a, c, meta, rev, exists, events, data, res, derr, rejection)
+			if res.Outcome == eventstore.Written {
+				return h.applied(ctx, a, c, meta, rev, exists, events, data, res, derr, rejection)
+			}
+			// G4: the events were already stored (Replayed) or the store cannot say
+			// (OutcomeUnknown): by this call's earlier attempt, or by another handler.
+			// a was not moved forward: let the next command catch up.
+			h.cache.evict(stream, a)
+			if res.Outcome == eventstore.OutcomeUnknown {
+				unsettled = append(unsettled, meta.Attempt)
+			}
+			first := res.Revision + 1 - uint64(len(data))
+			p := aggregate.ProcessedCommand{ID: c.ID, Fingerprint: meta.Fingerprint, FirstRevision: first, LastRevision: res.Revision,
+				Rejection: rejection, NoOp: derr == nil && len(events) == 0}
+			if derr != nil && rejection == "" {
+				p.Rejection = derr.Error()
+			}
+			return h.duplicate(ctx, stream, c, meta.Fingerprint, p, nil, false, unsettled)
+		}
+		if !notWritten(aerr) {
+			unsettled = append(unsettled, meta.Attempt)
 		}
 		if !retryable(ctx, aerr) {
 			h.cache.evict(stream, a)
@@ -404,7 +436,7 @@ func (h *Handler[S]) applied(ctx context.Context, a *loaded[S], c Command, meta 
 				LastRevision: res.Revision, RecordedAt: now, Rejection: rejection, NoOp: derr == nil && len(events) == 0})
 			h.pruneWindow(a.set)
 			a.revision, a.exists = res.Revision, true
-			a.remember(recs...)
+			a.remember(cloneEvents(recs)...) // the result's events are the caller's own
 			if h.snapshotDue(a) {
 				if s, err := h.takeSnapshot(a); err == nil {
 					snap = &s
@@ -437,30 +469,53 @@ func boolToUint(b bool) uint64 {
 	return 0
 }
 
-// duplicate answers a command whose id is in the processed set (G3): the original
-// result, or ErrIdempotencyKeyReused when the payload differs.
+// duplicate answers a command whose events are stored (G3): the original result,
+// or ErrIdempotencyKeyReused when the payload differs. When this call made appends
+// whose outcome was unknown (unsettled), the stored events may be its own: their
+// attempt id tells, and then the answer is "applied", not "duplicate" (G4).
 func (h *Handler[S]) duplicate(ctx context.Context, stream string, c Command, fp string, p aggregate.ProcessedCommand,
-	events []eventstore.RecordedEvent, haveEvents bool) (Result, error) {
+	events []eventstore.RecordedEvent, haveEvents bool, unsettled []string) (Result, error) {
 	if p.Fingerprint != fp {
 		h.stats.keyReused.Add(1)
 		return Result{}, &IdempotencyKeyReusedError{CommandID: c.ID, Stream: stream, Recorded: p.Fingerprint, Received: fp}
 	}
-	h.stats.dupByID.Add(1)
-	switch {
-	case p.Rejection != "":
-		h.stats.rejected.Add(1)
-		return Result{}, &RejectedError{CommandID: c.ID, Stream: stream, Err: errors.New(p.Rejection), Recorded: true, Duplicate: true}
-	case p.NoOp:
-		return Result{Stream: stream, Revision: p.LastRevision, Duplicate: true, DuplicateBy: ByCommandID, NoOp: true, Fingerprint: fp}, nil
-	}
-	if !haveEvents {
+	marker := p.Rejection != "" || p.NoOp
+	if !haveEvents && (len(unsettled) > 0 || !marker) {
 		var err error
 		events, err = h.readRange(ctx, stream, p.FirstRevision, p.LastRevision)
 		if err != nil {
 			return Result{}, fmt.Errorf("handle duplicate command %q: %w", trunc(c.ID), err)
 		}
 	}
+	own := len(unsettled) > 0 && len(events) > 0 && slices.Contains(unsettled, attemptOf(events[0]))
+	if !own {
+		h.stats.dupByID.Add(1)
+	}
+	switch {
+	case p.Rejection != "":
+		h.stats.rejected.Add(1)
+		return Result{}, &RejectedError{CommandID: c.ID, Stream: stream, Err: errors.New(p.Rejection), Recorded: true, Duplicate: !own}
+	case p.NoOp:
+		r := Result{Stream: stream, Revision: p.LastRevision, NoOp: true, Fingerprint: fp}
+		if !own {
+			r.Duplicate, r.DuplicateBy = true, ByCommandID
+		}
+		return r, nil
+	case own:
+		h.stats.applied.Add(1)
+		return Result{Stream: stream, Revision: p.LastRevision, Events: events, Fingerprint: fp}, nil
+	}
 	return Result{Stream: stream, Revision: p.LastRevision, Events: events, Duplicate: true, DuplicateBy: ByCommandID, Fingerprint: fp}, nil
+}
+
+// attemptOf returns the attempt id recorded in the metadata of a command's first
+// event, or "" when it has none.
+func attemptOf(ev eventstore.RecordedEvent) string {
+	m, err := DecodeMetadata(ev.Metadata)
+	if err != nil {
+		return ""
+	}
+	return m.Attempt
 }
 
 func (h *Handler[S]) readRange(ctx context.Context, stream string, first, last uint64) ([]eventstore.RecordedEvent, error) {
@@ -478,22 +533,25 @@ func (h *Handler[S]) readRange(ctx context.Context, stream string, first, last u
 	return out, nil
 }
 
-var errDecidePanic = errors.New("Decide panicked")
-
-// decide calls the decider's Decide, turning a panic into an error.
+// decide calls the decider's Decide, turning a panic into an *idem.PanicError.
 func (h *Handler[S]) decide(state S, cmd any) (events []any, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			events, err = nil, fmt.Errorf("%w on %T: %v", errDecidePanic, cmd, r)
-		}
-	}()
+	defer callback.Recover("Decide", &err)
 	return h.decider.Decide(state, cmd)
+}
+
+// keys calls the decider's Keys, turning a panic into an *idem.PanicError.
+func (h *Handler[S]) keys(cmd any) (keys []string, err error) {
+	defer callback.Recover("Keys", &err)
+	return h.decider.Keys(cmd), nil
 }
 
 // claim claims the command's keys (G5) for this aggregate; it returns the keys it
 // took from free, so they can be released if the command ends up writing nothing.
 func (h *Handler[S]) claim(ctx context.Context, stream string, c Command) ([]string, error) {
-	keys := h.decider.Keys(c.Payload)
+	keys, err := h.keys(c.Payload)
+	if err != nil {
+		return nil, err
+	}
 	var fresh []string
 	for _, k := range keys {
 		cl, err := h.cfg.reservations.Claim(ctx, h.decider.Category, k,
@@ -507,6 +565,9 @@ func (h *Handler[S]) claim(ctx context.Context, stream string, c Command) ([]str
 	}
 	return fresh, nil
 }
+
+// withdrawTimeout bounds the withdrawal of a command's claims (see handle).
+const withdrawTimeout = 5 * time.Second
 
 // retryable reports whether an append error may be followed by a catch-up and a new
 // attempt: conflicts, and failures whose outcome is unknown. Bad input, a closed

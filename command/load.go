@@ -11,6 +11,7 @@ import (
 
 	"github.com/idemkit/idem/aggregate"
 	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/internal/callback"
 )
 
 // recentMax is how many of an aggregate's latest events a loaded aggregate keeps, so
@@ -36,14 +37,41 @@ type loaded[S any] struct {
 	hasSnap      bool
 }
 
-// recentRange returns the events first..last if all of them are in recent.
+// recentRange returns copies of the events first..last if all of them are in
+// recent: the caller may change them without changing what the next duplicate gets.
 func (a *loaded[S]) recentRange(first, last uint64) ([]eventstore.RecordedEvent, bool) {
 	if len(a.recent) == 0 || first < a.recent[0].Revision || last > a.recent[len(a.recent)-1].Revision {
 		return nil, false
 	}
 	i := int(first - a.recent[0].Revision)
 	n := int(last-first) + 1
-	return append([]eventstore.RecordedEvent(nil), a.recent[i:i+n]...), true
+	return cloneEvents(a.recent[i : i+n]), true
+}
+
+// cloneEvents returns a deep copy of events: data and metadata in one allocation.
+func cloneEvents(events []eventstore.RecordedEvent) []eventstore.RecordedEvent {
+	size := 0
+	for i := range events {
+		size += len(events[i].Data) + len(events[i].Metadata)
+	}
+	buf := make([]byte, 0, size)
+	out := slices.Clone(events)
+	for i := range out {
+		out[i].Data, buf = carve(buf, out[i].Data)
+		out[i].Metadata, buf = carve(buf, out[i].Metadata)
+	}
+	return out
+}
+
+// carve copies b to the end of buf and returns the copy, capped so that appending
+// to it never writes into the next one, and the grown buf.
+func carve(buf, b []byte) ([]byte, []byte) {
+	if b == nil {
+		return nil, buf
+	}
+	n := len(buf)
+	buf = append(buf, b...)
+	return buf[n:len(buf):len(buf)], buf
 }
 
 // remember adds events to recent, keeping at least the last recentMax; it lets
@@ -74,7 +102,11 @@ const pendingMax = 64
 // any event.
 func (h *Handler[S]) load(ctx context.Context, stream string) (*loaded[S], error) {
 	h.stats.loads.Add(1)
-	a := &loaded[S]{stream: stream, state: h.decider.Initial(), set: newProcessedSet(8)}
+	initial, err := h.initial()
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", stream, err)
+	}
+	a := &loaded[S]{stream: stream, state: initial, set: newProcessedSet(8)}
 	from := uint64(0)
 	if h.cfg.snapshots != nil {
 		if ok, err := h.restore(ctx, a); err != nil {
@@ -118,7 +150,9 @@ func (h *Handler[S]) take(a *loaded[S], ev eventstore.RecordedEvent) error {
 			return err
 		}
 	}
-	h.observe(a, ev)
+	if err := h.observe(a, ev); err != nil {
+		return err
+	}
 	a.pending = append(a.pending, ev)
 	a.remember(ev)
 	return nil
@@ -188,7 +222,10 @@ func (h *Handler[S]) restore(ctx context.Context, a *loaded[S]) (bool, error) {
 	if snap.SchemaVersion != h.cfg.schemaVersion || snap.Stream != a.stream {
 		return false, nil
 	}
-	state := h.decider.Initial()
+	state, err := h.initial()
+	if err != nil {
+		return false, fmt.Errorf("load %s: %w", a.stream, err)
+	}
 	if err := h.codec.Serializer().Unmarshal(snap.State, &state); err != nil {
 		h.log.Warn("idem: snapshot state does not decode, rebuilding from events", "stream", a.stream, "err", err)
 		return false, nil
@@ -225,8 +262,10 @@ func (h *Handler[S]) fold(a *loaded[S]) error {
 }
 
 // observe folds one recorded event's idem metadata into a's processed set (G3)
-// and moves a's revision to it.
-func (h *Handler[S]) observe(a *loaded[S], ev eventstore.RecordedEvent) {
+// and moves a's revision to it. Metadata that claims to be idem's but cannot be
+// read fails with ErrCorrupt: the processed set would be incomplete, and a
+// redelivery of that command would be decided again (G11).
+func (h *Handler[S]) observe(a *loaded[S], ev eventstore.RecordedEvent) error {
 	rejection, noop := "", false
 	switch ev.Type {
 	case RejectedEventType:
@@ -240,23 +279,29 @@ func (h *Handler[S]) observe(a *loaded[S], ev eventstore.RecordedEvent) {
 	case NoOpEventType:
 		noop = true
 	}
-	if m, ok := scanMetadata(ev.Metadata); ok {
-		a.set.observe(m, ev.Revision, ev.RecordedAt, rejection, noop)
-	} else if m, err := DecodeMetadata(ev.Metadata); err == nil {
+	m, isCommand, err := readMetadata(ev.Metadata)
+	if err != nil {
+		return fmt.Errorf("load %s: event %s at revision %d (position %s): %w: %w",
+			ev.Stream, ev.ID, ev.Revision, ev.Position, eventstore.ErrCorrupt, err)
+	}
+	if isCommand {
 		a.set.observe(m, ev.Revision, ev.RecordedAt, rejection, noop)
 	}
 	a.revision, a.exists = ev.Revision, true
+	return nil
 }
 
-// evolve calls the decider's Evolve, turning a panic into an error.
+// evolve calls the decider's Evolve, turning a panic into an *idem.PanicError.
 func (h *Handler[S]) evolve(a *loaded[S], e any) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: Evolve panicked on %T: %v", ErrInvalidHandler, e, r)
-		}
-	}()
+	defer callback.Recover("Evolve", &err)
 	a.state = h.decider.Evolve(a.state, e)
 	return nil
+}
+
+// initial calls the decider's Initial, turning a panic into an *idem.PanicError.
+func (h *Handler[S]) initial() (s S, err error) {
+	defer callback.Recover("Initial", &err)
+	return h.decider.Initial(), nil
 }
 
 func (h *Handler[S]) pruneWindow(s *processedSet) {

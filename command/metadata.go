@@ -1,9 +1,12 @@
 package command
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"strconv"
 )
 
 // ErrInvalidMetadata: event metadata is not the JSON object idem writes.
@@ -31,6 +34,11 @@ type Metadata struct {
 	// many events the command wrote.
 	Index int `json:"index"`
 	Count int `json:"count"`
+	// Attempt identifies the handler's append that wrote the command's events (on
+	// its first event only): after an append whose outcome was unknown, it tells
+	// the handler whether the events it then finds are its own or another
+	// handler's (G4).
+	Attempt string `json:"attempt,omitempty"`
 	// User holds the command's Metadata.
 	User map[string]string `json:"user,omitempty"`
 }
@@ -64,4 +72,37 @@ func DecodeMetadata(data []byte) (Metadata, error) {
 		return Metadata{}, fmt.Errorf("%w: index %d of count %d", ErrInvalidMetadata, m.Index, m.Count)
 	}
 	return m, nil
+}
+
+// readMetadata reads the idem metadata of a recorded event. isCommand is false for
+// an event no command handler wrote: empty metadata, or JSON without a command_id
+// (an import, another tool). Metadata that is not JSON, or whose command fields do
+// not decode, fails: it may be the record of a command.
+func readMetadata(b []byte) (m Metadata, isCommand bool, err error) {
+	if m, ok := scanMetadata(b); ok {
+		return m, true, nil
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return Metadata{}, false, nil
+	}
+	if !json.Valid(b) {
+		return Metadata{}, false, fmt.Errorf("%w: not JSON", ErrInvalidMetadata)
+	}
+	var probe struct {
+		CommandID json.RawMessage `json:"command_id"`
+	}
+	if err := json.Unmarshal(b, &probe); err != nil || probe.CommandID == nil {
+		return Metadata{}, false, nil // not an object, or no command id: not a command's
+	}
+	m, err = DecodeMetadata(b)
+	if err != nil {
+		return Metadata{}, false, err
+	}
+	return m, true, nil
+}
+
+// newAttemptID returns a random id for one append of a handler: 64 random bits,
+// as 16 hex digits.
+func newAttemptID() string {
+	return strconv.FormatUint(rand.Uint64()|1<<60, 16)
 }

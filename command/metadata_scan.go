@@ -48,6 +48,11 @@ func scanMetadata(b []byte) (m Metadata, ok bool) {
 	if m.Count, rest, ok = number(rest); !ok {
 		return m, false
 	}
+	if r, found := cut(rest, `,"attempt":"`); found {
+		if rest, ok = skipString(r); !ok {
+			return m, false
+		}
+	}
 	if r, found := cut(rest, `,"user":{`); found {
 		if rest, ok = stringMap(r); !ok {
 			return m, false

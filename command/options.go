@@ -33,7 +33,23 @@ type config struct {
 	logger           *slog.Logger
 	now              func() time.Time
 	reservations     *reservation.Reservations
+	maxAppendSize    int
 	err              error
+}
+
+// WithMaxAppendSize sets the most bytes of one command's payload encoding, and of
+// the events it decides (type, data and metadata together): larger ones are
+// refused before they are encoded whole or sent to the store (G11). The default,
+// eventstore.DefaultMaxAppendSize, is the stores' default limit; set it to your
+// store's limit if you raised that.
+func WithMaxAppendSize(n int) Option {
+	return func(c *config) {
+		if n < 1 {
+			c.err = errorf("WithMaxAppendSize(%d): need at least 1 byte", n)
+			return
+		}
+		c.maxAppendSize = n
+	}
 }
 
 // WithRetries sets how many times a command is decided again after a conflict with

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/internal/callback"
 )
 
 // sqlWorker runs one version of a SQL projection.
@@ -252,7 +253,7 @@ func (w *sqlWorker) commit(ctx context.Context, batch []eventstore.RecordedEvent
 			if err := insertParked(ctx, tx, w.p.Name, w.p.Version, e, park, 1+r.opts.Retries); err != nil {
 				return err
 			}
-		} else if err := call(func() error { return w.p.Handle(ctx, ptx, Event{RecordedEvent: e, Mode: mode}) }); err != nil {
+		} else if err := callback.Call(w.label()+" Handle", func() error { return w.p.Handle(ctx, ptx, Event{RecordedEvent: e, Mode: mode}) }); err != nil {
 			return &handlerFailure{at: i, err: err}
 		}
 		guards[e.Stream] = e.Revision
@@ -318,7 +319,7 @@ func (w *sqlWorker) prepare(ctx context.Context) (eventstore.Position, Mode, err
 			return fmt.Errorf("%w: version %d is active; deploy a version above it to replace it", ErrRetired, active)
 		}
 		ptx := newTx(ctx, tx, w.tables)
-		if err := call(func() error { return p.Setup(ctx, ptx) }); err != nil {
+		if err := callback.Call(w.label()+" Setup", func() error { return p.Setup(ctx, ptx) }); err != nil {
 			return fmt.Errorf("setup: %w", err)
 		}
 		for _, t := range p.Tables {

@@ -6,6 +6,8 @@ import (
 	"net/url"
 
 	_ "github.com/mattn/go-sqlite3" // the "sqlite3" driver
+
+	"github.com/idemkit/idem/internal/sqlitedsn"
 )
 
 // OpenDB opens (creating it if needed) a SQLite database to hold read models, with
@@ -26,7 +28,7 @@ func OpenDB(path string) (*sql.DB, error) {
 	q.Set("_synchronous", "NORMAL")
 	q.Set("_busy_timeout", "10000")
 	q.Set("_foreign_keys", "on")
-	db, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	db, err := sql.Open("sqlite3", sqlitedsn.DSN(path, q))
 	if err != nil {
 		return nil, fmt.Errorf("open projection database %s: %w", path, err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/internal/callback"
 )
 
 // ParkedEvent is an event set aside by PoisonPark.
@@ -64,10 +65,17 @@ func scanParked(s scanner) (ParkedEvent, error) {
 	if pe.Event.ID, err = uuid.Parse(id); err != nil {
 		return pe, fmt.Errorf("%w: parked event id %q: %v", eventstore.ErrCorrupt, id, err)
 	}
+	if rev < 0 || c < 0 || p < 0 {
+		return pe, fmt.Errorf("%w: parked event %s: negative revision or position", eventstore.ErrCorrupt, pe.Event.ID)
+	}
 	pe.Event.Revision = uint64(rev)
 	pe.Event.Position = eventstore.Position{Commit: uint64(c), Prepare: uint64(p)}
-	pe.Event.RecordedAt, _ = time.Parse(time.RFC3339Nano, recordedAt)
-	pe.ParkedAt, _ = time.Parse(time.RFC3339Nano, parkedAt)
+	if pe.Event.RecordedAt, err = time.Parse(time.RFC3339Nano, recordedAt); err != nil {
+		return pe, fmt.Errorf("%w: parked event %s: recorded_at: %w", eventstore.ErrCorrupt, pe.Event.ID, err)
+	}
+	if pe.ParkedAt, err = time.Parse(time.RFC3339Nano, parkedAt); err != nil {
+		return pe, fmt.Errorf("%w: parked event %s: parked_at: %w", eventstore.ErrCorrupt, pe.Event.ID, err)
+	}
 	return pe, nil
 }
 
@@ -141,7 +149,7 @@ func (w *sqlWorker) retryParked(ctx context.Context, id uuid.UUID) error {
 			return err
 		}
 		ptx := newTx(ctx, tx, w.tables)
-		if err := call(func() error { return w.p.Handle(ctx, ptx, Event{RecordedEvent: pe.Event, Mode: CatchUp}) }); err != nil {
+		if err := callback.Call(w.label()+" Handle", func() error { return w.p.Handle(ctx, ptx, Event{RecordedEvent: pe.Event, Mode: CatchUp}) }); err != nil {
 			cause = err
 			return err
 		}
@@ -164,7 +172,7 @@ func (w *reactorWorker) retryParked(ctx context.Context, id uuid.UUID) error {
 		return err
 	}
 	ev := ReactorEvent{RecordedEvent: pe.Event, Mode: CatchUp, IdempotencyKey: id.String()}
-	if err := call(func() error { return w.re.Handle(ctx, ev) }); err != nil {
+	if err := callback.Call(label(w.re.Name, 0)+" Handle", func() error { return w.re.Handle(ctx, ev) }); err != nil {
 		return w.r.noteParkedFailure(ctx, pe, err)
 	}
 	err = w.r.writeTx(ctx, func(tx *sql.Tx) error { return deleteParked(ctx, tx, w.re.Name, 0, id) })

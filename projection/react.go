@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/internal/callback"
 )
 
 // reactorWorker runs a reactor: handle one event (the side effect), then commit the
@@ -84,7 +85,7 @@ func (w *reactorWorker) react(ctx context.Context, e eventstore.RecordedEvent, m
 	attempts := 0
 	for {
 		attempts++
-		err = call(func() error { return w.re.Handle(ctx, ev) })
+		err = callback.Call(label(w.re.Name, 0)+" Handle", func() error { return w.re.Handle(ctx, ev) })
 		if err == nil {
 			w.st.applied.Add(1)
 			return w.commit(ctx, e, nil, 0)
@@ -126,9 +127,22 @@ func (w *reactorWorker) guard(ctx context.Context, stream string) (int64, error)
 		return 0, fmt.Errorf("%s: read stream guard: %w", label(w.re.Name, 0), err)
 	}
 	if g >= 0 {
-		w.guards[stream] = uint64(g)
+		w.remember(stream, uint64(g))
 	}
 	return g, nil
+}
+
+// maxGuardCache bounds the reactor's cache of per-stream guards: one entry per
+// stream it has seen would grow with every payment ever made. Past the bound the
+// cache starts afresh; the guards themselves are in the database.
+const maxGuardCache = 4096
+
+// remember caches the guard of stream.
+func (w *reactorWorker) remember(stream string, revision uint64) {
+	if _, ok := w.guards[stream]; !ok && len(w.guards) >= maxGuardCache {
+		clear(w.guards)
+	}
+	w.guards[stream] = revision
 }
 
 // commit moves the checkpoint to e and the guard of e's stream to e's revision,
@@ -148,7 +162,7 @@ func (w *reactorWorker) commit(ctx context.Context, e eventstore.RecordedEvent, 
 			return saveGuards(ctx, tx, w.re.Name, 0, map[string]uint64{e.Stream: e.Revision})
 		})
 		if err == nil {
-			w.guards[e.Stream] = e.Revision
+			w.remember(e.Stream, e.Revision)
 			w.st.set(func(s *stats) { s.checkpoint = e.Position })
 			return nil
 		}

@@ -259,9 +259,12 @@ func (r *Runner) ensureSchema(ctx context.Context) error {
 	if done {
 		return nil
 	}
-	r.writeMu.Lock()
-	_, err := r.db.ExecContext(ctx, schema)
-	r.writeMu.Unlock()
+	err := r.retrying(ctx, "create projection bookkeeping tables", func() error {
+		r.writeMu.Lock()
+		defer r.writeMu.Unlock()
+		_, err := r.db.ExecContext(ctx, schema)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("create projection bookkeeping tables: %w", err)
 	}
@@ -293,6 +296,22 @@ func (r *Runner) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return tx.Commit()
 }
 
+// retrying runs fn, a step of the target database, again with backoff when it
+// fails, as many times as Retries says: a read model locked by another process at
+// start (a blue/green deploy, an operator's query) is waited out.
+func (r *Runner) retrying(ctx context.Context, what string, fn func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil || ctx.Err() != nil || attempt > r.opts.Retries {
+			return err
+		}
+		r.log.Warn("projection database step failed, retrying", "step", what, "attempt", attempt, "error", err)
+		if err := sleep(ctx, r.opts.backoff(attempt)); err != nil {
+			return err
+		}
+	}
+}
+
 // sleep waits d or until ctx is done.
 func sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
@@ -303,14 +322,4 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
-}
-
-// call runs user code, turning a panic into an error.
-func call(f func() error) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = fmt.Errorf("handler panicked: %v", v)
-		}
-	}()
-	return f()
 }

@@ -180,7 +180,9 @@ func loadGuards(ctx context.Context, tx *sql.Tx, name string, version int, strea
 }
 
 // saveGuards writes the new last revision of every stream the batch touched, in one
-// statement: one row write per stream per batch.
+// statement: one row write per stream per batch. A guard never moves back: an
+// event applied out of order (a parked event re-run) cannot reopen the revisions
+// after it to a replay (G8).
 func saveGuards(ctx context.Context, tx *sql.Tx, name string, version int, dirty map[string]uint64) error {
 	if len(dirty) == 0 {
 		return nil
@@ -191,7 +193,7 @@ func saveGuards(ctx context.Context, tx *sql.Tx, name string, version int, dirty
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO idem_projection_streams (name, version, stream, revision)
 		SELECT ?, ?, key, value FROM json_each(?) WHERE true
-		ON CONFLICT (name, version, stream) DO UPDATE SET revision = excluded.revision`, name, version, string(obj))
+		ON CONFLICT (name, version, stream) DO UPDATE SET revision = max(revision, excluded.revision)`, name, version, string(obj))
 	if err != nil {
 		return fmt.Errorf("%s: write stream guard: %w", label(name, version), err)
 	}

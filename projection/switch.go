@@ -54,7 +54,9 @@ func (w *sqlWorker) switchOver(ctx context.Context) error {
 		return fmt.Errorf("%s: switch readers to the rebuilt version: %w", w.label(), err)
 	}
 	if newer {
-		_ = w.r.dropRetired(ctx, p.Name)
+		if err := w.r.dropRetired(ctx, p.Name); err != nil {
+			w.r.log.Warn("retired projection tables not dropped; they are dropped at the next start", "projection", p.Name, "error", err)
+		}
 		return fmt.Errorf("%s: %w: a newer version was switched in first", w.label(), ErrRetired)
 	}
 	w.st.set(func(s *stats) { s.state = stateActive })

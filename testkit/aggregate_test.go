@@ -403,3 +403,22 @@ func TestParallelScenarios(t *testing.T) {
 		})
 	}
 }
+
+// TestEveryCheckRedelivers: each Then, ThenNothing and ThenError sends its step's
+// command a second time, and the handler answers that delivery from what the first
+// one did. Counted at the handler: one duplicate per checked When (G3).
+func TestEveryCheckRedelivers(t *testing.T) {
+	s := testkit.Aggregate(t, paymentDecider(nil), paymentCodec(), testkit.WithHandlerOptions(command.RecordRejections())).
+		When(Authorize{Amount: 100}).
+		Then(Authorized{Amount: 100}).
+		When(Capture{Reference: "cap-1", Amount: 10}).
+		Then(Captured{Reference: "cap-1", Amount: 10}).
+		When(Capture{Reference: "cap-1", Amount: 10}).
+		ThenNothing().
+		When(Capture{Reference: "cap-2", Amount: 1000}).
+		ThenError(ErrOverCapture)
+	st := s.Handler().Stats()
+	assert.Equal(t, uint64(8), st.Handled, "four Whens, each delivered twice")
+	assert.Equal(t, uint64(3), st.DuplicatesByID, "Then, Then and ThenError redelivered by command id")
+	assert.Equal(t, uint64(2), st.DuplicatesByKey, "the business-key duplicate and its redelivery")
+}
