@@ -160,6 +160,9 @@ func testSubscribeConcurrent(e *env) {
 	writersDone := make(chan struct{})
 	go func() { wg.Wait(); close(writersDone) }()
 	sentinel := event("Sentinel")
+	// Collect until both the sentinel and CaughtUp arrived: a subscription that
+	// starts late may deliver the sentinel in its catch-up, before CaughtUp.
+	sawSentinel, sawCaughtUp := false, false
 collecting:
 	for {
 		select {
@@ -171,7 +174,9 @@ collecting:
 			e.mustAppend(e.stream("sentinel"), eventstore.NoStream(), sentinel)
 		case msg := <-sub.msgs:
 			got = append(got, msg)
-			if !msg.CaughtUp && msg.Event.ID == sentinel.ID {
+			sawSentinel = sawSentinel || (!msg.CaughtUp && msg.Event.ID == sentinel.ID)
+			sawCaughtUp = sawCaughtUp || msg.CaughtUp
+			if sawSentinel && sawCaughtUp {
 				break collecting
 			}
 		case err := <-sub.ended:
