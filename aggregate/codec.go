@@ -2,64 +2,14 @@ package aggregate
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"reflect"
 	"slices"
-	"strings"
-	"sync"
-	"unicode"
-	"unicode/utf8"
 )
-
-// MaxTypeNameLength is the longest registered type name, in bytes.
-const MaxTypeNameLength = 256
-
-// ReservedTypePrefix starts the names of idem's own marker events ("$idem.rejected");
-// Register refuses names that start with it.
-const ReservedTypePrefix = "$idem."
-
-var (
-	// ErrUnknownEventType: Decode was given a type name no Register call made.
-	ErrUnknownEventType = errors.New("unknown event type")
-	// ErrUnregisteredType: Encode or Name was given a value whose Go type was not
-	// registered (or nil).
-	ErrUnregisteredType = errors.New("unregistered type")
-	// ErrInvalidTypeName: Register was given an empty, oversize or reserved name.
-	ErrInvalidTypeName = errors.New("invalid type name")
-	// ErrDuplicateRegistration: the name or the Go type is already registered with
-	// a different partner in this Codec.
-	ErrDuplicateRegistration = errors.New("duplicate registration")
-	// ErrDecode: stored data could not be decoded into its registered type.
-	ErrDecode = errors.New("decode event data")
-	// ErrEncode: a value could not be encoded by the serializer.
-	ErrEncode = errors.New("encode event data")
-)
-
-// UnknownTypeError reports a type name that is not registered. It matches
-// ErrUnknownEventType.
-type UnknownTypeError struct{ Name string }
-
-func (e *UnknownTypeError) Error() string {
-	return fmt.Sprintf("decode %q: %v", truncate(e.Name, 64), ErrUnknownEventType)
-}
-
-// Is makes errors.Is(err, ErrUnknownEventType) true.
-func (e *UnknownTypeError) Is(target error) bool { return target == ErrUnknownEventType }
-
-// UnregisteredTypeError reports a Go type that is not registered. It matches
-// ErrUnregisteredType.
-type UnregisteredTypeError struct{ GoType string }
-
-func (e *UnregisteredTypeError) Error() string {
-	return fmt.Sprintf("encode %s: %v", e.GoType, ErrUnregisteredType)
-}
-
-// Is makes errors.Is(err, ErrUnregisteredType) true.
-func (e *UnregisteredTypeError) Is(target error) bool { return target == ErrUnregisteredType }
 
 // Serializer turns values into bytes and back. The default is JSON.
 type Serializer interface {
+	// Marshal encodes v.
 	Marshal(v any) ([]byte, error)
 	// Unmarshal decodes data into v, a non-nil pointer.
 	Unmarshal(data []byte, v any) error
@@ -74,176 +24,260 @@ func (JSON) Marshal(v any) ([]byte, error) { return json.Marshal(v) }
 // Unmarshal is json.Unmarshal.
 func (JSON) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
 
-// CodecOption configures NewCodec.
-type CodecOption func(*Codec)
-
-// WithSerializer makes the Codec encode with s instead of JSON.
-func WithSerializer(s Serializer) CodecOption {
-	return func(c *Codec) {
-		if s != nil {
-			c.ser = s
-		}
-	}
+// Codec maps the Go types of a domain's events (E) and commands (C) to the names
+// they are stored under, and encodes and decodes them. Every name is given
+// explicitly (Event, Command): there is no global registry and no name derived by
+// reflection, so renaming a Go type never renames stored events. Events stored
+// under an older name or shape decode into today's types through upcasters
+// (Upcast, Alias). A Codec is built once by NewCodec and never changes: it is safe
+// for concurrent use.
+type Codec[C, E any] struct {
+	ser Serializer
+	// eventNames and commandNames map today's Go types to their names.
+	eventNames   map[reflect.Type]string
+	commandNames map[reflect.Type]string
+	// decoders decode the data stored under a name (today's, an alias or an
+	// upcast's) into an event of today's types.
+	decoders map[string]func(data []byte) (E, error)
+	// commands decode command data stored under a name.
+	commands map[string]func(data []byte) (C, error)
+	// eventTypes and commandTypes are today's names, sorted.
+	eventTypes, commandTypes []string
 }
 
-// Codec maps registered Go types to stable names and encodes values of them. It is
-// safe for concurrent use; register every type before the codec is in use.
-type Codec struct {
-	ser    Serializer
-	mu     sync.RWMutex
-	byName map[string]registration
-	byType map[reflect.Type]string
-}
-
-type registration struct {
-	goType reflect.Type
-	decode func(ser Serializer, data []byte) (any, error)
-}
-
-// NewCodec returns an empty Codec that encodes with JSON unless an option says
-// otherwise.
-func NewCodec(opts ...CodecOption) *Codec {
-	c := &Codec{ser: JSON{}, byName: map[string]registration{}, byType: map[reflect.Type]string{}}
+// NewCodec builds the codec of a domain from its type registrations (Event,
+// Command, Upcast, Alias) and options (WithSerializer). It fails, with errors
+// matching ErrInvalidTypeName, ErrDuplicateRegistration or ErrInvalidRegistration,
+// on a bad or repeated name, a Go type registered twice, an event type that is not
+// an E, a command type that is not a C, or an upcast chain that does not end at an
+// event type of today.
+func NewCodec[C, E any](opts ...CodecOption) (*Codec[C, E], error) {
+	spec := codecSpec{ser: JSON{}}
 	for _, o := range opts {
 		if o != nil {
-			o(c)
+			o(&spec)
 		}
 	}
-	return c
+	if len(spec.errs) > 0 {
+		return nil, spec.errs[0]
+	}
+	c := &Codec[C, E]{ser: spec.ser, eventNames: map[reflect.Type]string{}, commandNames: map[reflect.Type]string{},
+		decoders: map[string]func([]byte) (E, error){}, commands: map[string]func([]byte) (C, error){}}
+	if err := c.build(spec.entries); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
-// Register records that values of Go type T are stored under name (an event type,
-// or a command type for fingerprints). Registering the same pair twice is allowed;
-// a name or type already paired with another fails with ErrDuplicateRegistration.
-// Decode returns values of type T (not pointers, unless T is a pointer type).
-func Register[T any](c *Codec, name string) error {
-	t := reflect.TypeFor[T]()
-	if err := validateTypeName(name); err != nil {
-		return err
-	}
-	if t.Kind() == reflect.Interface {
-		return fmt.Errorf("register %q: %w: %s is an interface type", name, ErrUnregisteredType, t)
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if prev, ok := c.byName[name]; ok {
-		if prev.goType == t {
-			return nil
+// build checks the registrations and makes the codec's tables.
+func (c *Codec[C, E]) build(entries []typeEntry) error {
+	eType, cType := reflect.TypeFor[E](), reflect.TypeFor[C]()
+	names := map[string]bool{}
+	types := map[reflect.Type]string{}
+	upcasts := map[reflect.Type]typeEntry{} // by the type they read
+	for _, e := range entries {
+		if names[e.name] {
+			return fmt.Errorf("register %q: %w: the name is registered twice", e.name, ErrDuplicateRegistration)
 		}
-		return fmt.Errorf("register %s as %q: %w: the name is taken by %s", t, name, ErrDuplicateRegistration, prev.goType)
-	}
-	if prev, ok := c.byType[t]; ok {
-		return fmt.Errorf("register %s as %q: %w: the type is registered as %q", t, name, ErrDuplicateRegistration, prev)
-	}
-	c.byName[name] = registration{goType: t, decode: func(ser Serializer, data []byte) (any, error) {
-		var v T
-		if err := ser.Unmarshal(data, &v); err != nil {
-			return nil, err
+		names[e.name] = true
+		switch e.kind {
+		case kindEvent, kindCommand:
+			if prev, ok := types[e.goType]; ok {
+				return fmt.Errorf("register %s as %q: %w: the type is registered as %q", e.goType, e.name, ErrDuplicateRegistration, prev)
+			}
+			types[e.goType] = e.name
+		case kindUpcast:
+			if _, ok := upcasts[e.goType]; ok {
+				return fmt.Errorf("upcast %q: %w: two upcasters read %s", e.name, ErrDuplicateRegistration, e.goType)
+			}
+			upcasts[e.goType] = e
 		}
-		return v, nil
-	}}
-	c.byType[t] = name
-	return nil
-}
-
-func validateTypeName(name string) error {
-	reason := ""
-	switch {
-	case name == "":
-		reason = "empty"
-	case len(name) > MaxTypeNameLength:
-		reason = fmt.Sprintf("longer than %d bytes", MaxTypeNameLength)
-	case !utf8.ValidString(name):
-		reason = "not valid UTF-8"
-	case strings.HasPrefix(name, ReservedTypePrefix):
-		reason = "names starting with " + ReservedTypePrefix + " are reserved for idem"
-	default:
-		for _, r := range name {
-			if unicode.IsControl(r) || unicode.IsSpace(r) {
-				reason = "contains white space or a control character"
-				break
+		switch {
+		case e.kind == kindEvent && !e.goType.AssignableTo(eType):
+			return fmt.Errorf("register event %s as %q: %w: it is not a %s", e.goType, e.name, ErrInvalidRegistration, eType)
+		case e.kind == kindCommand && !e.goType.AssignableTo(cType):
+			return fmt.Errorf("register command %s as %q: %w: it is not a %s", e.goType, e.name, ErrInvalidRegistration, cType)
+		}
+	}
+	for _, e := range entries {
+		switch e.kind {
+		case kindEvent:
+			c.eventNames[e.goType] = e.name
+			c.eventTypes = append(c.eventTypes, e.name)
+			c.decoders[e.name] = c.decodeAs(e)
+		case kindCommand:
+			c.commandNames[e.goType] = e.name
+			c.commandTypes = append(c.commandTypes, e.name)
+			dec := e.decode
+			c.commands[e.name] = func(data []byte) (C, error) {
+				v, err := dec(c.ser, data)
+				if err != nil {
+					var zero C
+					return zero, err
+				}
+				return v.(C), nil
 			}
 		}
 	}
-	if reason == "" {
-		return nil
+	for _, e := range entries {
+		if e.kind != kindUpcast && e.kind != kindAlias {
+			continue
+		}
+		chain, err := c.chain(e, upcasts)
+		if err != nil {
+			return err
+		}
+		c.decoders[e.name] = c.decodeUpcast(e, chain)
 	}
-	return fmt.Errorf("register %q: %w: %s", truncate(name, 64), ErrInvalidTypeName, reason)
+	slices.Sort(c.eventTypes)
+	slices.Sort(c.commandTypes)
+	return nil
 }
 
-// Name returns the registered name of v's Go type. A pointer to a registered
-// non-pointer type has the name of the type it points to.
-func (c *Codec) Name(v any) (string, error) {
+// chain returns the upcasters that take data stored under e's name to an event
+// type of today: e itself, then the upcaster reading each result, in order.
+func (c *Codec[C, E]) chain(e typeEntry, upcasts map[reflect.Type]typeEntry) ([]typeEntry, error) {
+	if e.kind == kindAlias {
+		if _, ok := c.eventNames[e.goType]; !ok {
+			return nil, fmt.Errorf("alias %q: %w: %s is not a registered event type", e.name, ErrInvalidRegistration, e.goType)
+		}
+		return nil, nil
+	}
+	chain := []typeEntry{e}
+	for t := e.to; ; {
+		if _, ok := c.eventNames[t]; ok {
+			return chain, nil
+		}
+		next, ok := upcasts[t]
+		if !ok || len(chain) > len(upcasts) {
+			return nil, fmt.Errorf("upcast %q: %w: the chain ends at %s, which is neither an event type nor read by an upcaster",
+				e.name, ErrInvalidRegistration, t)
+		}
+		chain = append(chain, next)
+		t = next.to
+	}
+}
+
+// decodeAs returns the decoder of an event type of today.
+func (c *Codec[C, E]) decodeAs(e typeEntry) func([]byte) (E, error) {
+	return func(data []byte) (E, error) {
+		v, err := e.decode(c.ser, data)
+		if err != nil {
+			var zero E
+			return zero, fmt.Errorf("decode %q: %w: %w", truncate(e.name, 64), ErrDecode, err)
+		}
+		return v.(E), nil
+	}
+}
+
+// decodeUpcast returns the decoder of an older name: decode into the type the
+// first upcaster reads (or, for an alias, today's type), then apply the chain.
+func (c *Codec[C, E]) decodeUpcast(e typeEntry, chain []typeEntry) func([]byte) (E, error) {
+	return func(data []byte) (E, error) {
+		var zero E
+		v, err := e.decode(c.ser, data)
+		if err != nil {
+			return zero, fmt.Errorf("decode %q: %w: %w", truncate(e.name, 64), ErrDecode, err)
+		}
+		for _, step := range chain {
+			if v, err = step.upcast(v); err != nil {
+				return zero, fmt.Errorf("decode %q: %w", truncate(e.name, 64), err)
+			}
+		}
+		return v.(E), nil
+	}
+}
+
+// EncodeEvent returns the name of e's type and e encoded. A pointer to an event
+// type is encoded as the value it points to. An unregistered type (or nil) fails
+// with *UnregisteredTypeError before any encoding.
+func (c *Codec[C, E]) EncodeEvent(e E) (name string, data []byte, err error) {
+	return encode(c.ser, c.eventNames, e)
+}
+
+// DecodeEvent decodes data stored under the type name into an event of today's
+// types, through upcasters when name is an older one. An unknown name fails with
+// *UnknownTypeError (ErrUnknownEventType); data that does not decode fails with
+// ErrDecode; a panicking upcaster with *idem.PanicError.
+func (c *Codec[C, E]) DecodeEvent(name string, data []byte) (E, error) {
+	dec, ok := c.decoders[name]
+	if !ok {
+		var zero E
+		return zero, &UnknownTypeError{Name: name}
+	}
+	return dec(data)
+}
+
+// EventName returns the name e's type is stored under.
+func (c *Codec[C, E]) EventName(e E) (string, error) { return typeName(c.eventNames, e) }
+
+// EncodeCommand returns the name of cmd's type and cmd encoded (for fingerprints
+// and for carrying commands over a broker).
+func (c *Codec[C, E]) EncodeCommand(cmd C) (name string, data []byte, err error) {
+	return encode(c.ser, c.commandNames, cmd)
+}
+
+// DecodeCommand decodes a command stored under the type name.
+func (c *Codec[C, E]) DecodeCommand(name string, data []byte) (C, error) {
+	dec, ok := c.commands[name]
+	if !ok {
+		var zero C
+		return zero, &UnknownTypeError{Name: name}
+	}
+	cmd, err := dec(data)
+	if err != nil {
+		return cmd, fmt.Errorf("decode %q: %w: %w", truncate(name, 64), ErrDecode, err)
+	}
+	return cmd, nil
+}
+
+// CommandName returns the name cmd's type is registered under.
+func (c *Codec[C, E]) CommandName(cmd C) (string, error) { return typeName(c.commandNames, cmd) }
+
+// EventTypes returns the names of today's event types, sorted: what a projection of
+// this domain filters on.
+func (c *Codec[C, E]) EventTypes() []string { return slices.Clone(c.eventTypes) }
+
+// CommandTypes returns the names of the command types, sorted.
+func (c *Codec[C, E]) CommandTypes() []string { return slices.Clone(c.commandTypes) }
+
+// Serializer returns the codec's serializer (the command handler also encodes
+// snapshot states with it).
+func (c *Codec[C, E]) Serializer() Serializer { return c.ser }
+
+// typeName returns the registered name of v's type, or of the type v points to.
+func typeName(names map[reflect.Type]string, v any) (string, error) {
 	if v == nil {
 		return "", &UnregisteredTypeError{GoType: "nil"}
 	}
 	t := reflect.TypeOf(v)
-	c.mu.RLock()
-	name, ok := c.byType[t]
+	name, ok := names[t]
 	if !ok && t.Kind() == reflect.Pointer {
-		name, ok = c.byType[t.Elem()]
+		name, ok = names[t.Elem()]
 	}
-	c.mu.RUnlock()
 	if !ok {
 		return "", &UnregisteredTypeError{GoType: t.String()}
 	}
 	return name, nil
 }
 
-// Encode returns v's registered name and its encoded bytes. It fails with
-// ErrUnregisteredType for a type that was not registered, before any encoding.
-func (c *Codec) Encode(v any) (name string, data []byte, err error) {
-	name, err = c.Name(v)
+// encode encodes v, a value of a registered type or a pointer to one.
+func encode(ser Serializer, names map[reflect.Type]string, v any) (string, []byte, error) {
+	name, err := typeName(names, v)
 	if err != nil {
 		return "", nil, err
 	}
-	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && rv.IsNil() {
-		return "", nil, fmt.Errorf("encode %q: %w: nil pointer", name, ErrEncode)
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer {
+		if rv.IsNil() {
+			return "", nil, fmt.Errorf("encode %q: %w: nil pointer", name, ErrEncode)
+		}
+		if _, registered := names[rv.Type()]; !registered {
+			v = rv.Elem().Interface() // encoded as the registered value type
+		}
 	}
-	data, err = c.ser.Marshal(v)
+	data, err := ser.Marshal(v)
 	if err != nil {
 		return "", nil, fmt.Errorf("encode %q: %w: %w", name, ErrEncode, err)
 	}
 	return name, data, nil
 }
-
-// Decode decodes data stored under the type name into a value of the registered Go
-// type. An unknown name fails with *UnknownTypeError (ErrUnknownEventType); data
-// that does not decode fails with ErrDecode.
-func (c *Codec) Decode(name string, data []byte) (any, error) {
-	c.mu.RLock()
-	reg, ok := c.byName[name]
-	c.mu.RUnlock()
-	if !ok {
-		return nil, &UnknownTypeError{Name: name}
-	}
-	v, err := reg.decode(c.ser, data)
-	if err != nil {
-		return nil, fmt.Errorf("decode %q: %w: %w", truncate(name, 64), ErrDecode, err)
-	}
-	return v, nil
-}
-
-// Registered reports whether name is registered.
-func (c *Codec) Registered(name string) bool {
-	c.mu.RLock()
-	_, ok := c.byName[name]
-	c.mu.RUnlock()
-	return ok
-}
-
-// Types returns the registered names, sorted.
-func (c *Codec) Types() []string {
-	c.mu.RLock()
-	names := make([]string, 0, len(c.byName))
-	for n := range c.byName {
-		names = append(names, n)
-	}
-	c.mu.RUnlock()
-	slices.Sort(names)
-	return names
-}
-
-// Serializer returns the codec's serializer (the command handler also encodes
-// snapshot states with it).
-func (c *Codec) Serializer() Serializer { return c.ser }

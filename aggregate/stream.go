@@ -11,8 +11,8 @@ import (
 	"github.com/idemkit/idem/eventstore"
 )
 
-// MaxIDLength is the longest aggregate id, in bytes.
-const MaxIDLength = 256
+// MaxAggregateIDLength is the longest aggregate id, in bytes.
+const MaxAggregateIDLength = 256
 
 // MaxCategoryLength is the longest category, in bytes.
 const MaxCategoryLength = 128
@@ -24,9 +24,10 @@ var (
 	ErrInvalidAggregateID = errors.New("invalid aggregate id")
 )
 
-// Namespace is the UUID namespace of keyed identities (KeyedID). It is fixed forever:
-// changing it would move every keyed aggregate to a new stream.
-var Namespace = uuid.MustParse("6f1c2d1e-8d4a-5b7e-9c3f-1d2e3f4a5b6c")
+// keyedNamespace is the UUID namespace of keyed identities (KeyedID). It is fixed
+// forever, and unexported so that nothing can change it: another namespace would
+// move every keyed aggregate to a new stream.
+var keyedNamespace = uuid.MustParse("6f1c2d1e-8d4a-5b7e-9c3f-1d2e3f4a5b6c")
 
 // ValidateCategory checks a category: 1 to MaxCategoryLength bytes of ASCII letters,
 // digits, '_' and '.', starting with a letter. A category never holds '-', so a
@@ -55,15 +56,15 @@ func ValidateCategory(category string) error {
 	return fmt.Errorf("%w %q: %s", ErrInvalidCategory, category, reason)
 }
 
-// ValidateID checks an aggregate id: 1 to MaxIDLength bytes of valid UTF-8 without
+// ValidateID checks an aggregate id: 1 to MaxAggregateIDLength bytes of valid UTF-8 without
 // white space or control characters.
 func ValidateID(id string) error {
 	reason := ""
 	switch {
 	case id == "":
 		reason = "empty"
-	case len(id) > MaxIDLength:
-		reason = fmt.Sprintf("longer than %d bytes", MaxIDLength)
+	case len(id) > MaxAggregateIDLength:
+		reason = fmt.Sprintf("longer than %d bytes", MaxAggregateIDLength)
 	case !utf8.ValidString(id):
 		reason = "not valid UTF-8"
 	default:
@@ -111,12 +112,12 @@ func ParseStreamName(stream string) (category, id string, err error) {
 	return category, id, nil
 }
 
-// KeyedID returns the aggregate id derived from a business key: a UUIDv5 in
-// Namespace over category and key. Every command for one key gets the same id, so
+// KeyedID returns the aggregate id derived from a business key: a UUIDv5, in a
+// namespace fixed forever, over category and key. Every command for one key gets the same id, so
 // they meet in one stream; the first creation appends with NoStream and a second
 // one is detected atomically (G5). The same key in two categories gives two ids.
 func KeyedID(category, key string) string {
-	return uuid.NewSHA1(Namespace, []byte(category+"\x00"+key)).String()
+	return uuid.NewSHA1(keyedNamespace, []byte(category+"\x00"+key)).String()
 }
 
 func isASCIILetter(c byte) bool { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/idemkit/idem/aggregate"
 	"github.com/idemkit/idem/command"
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/eventstore/memory"
@@ -75,9 +74,9 @@ func BenchmarkRawAppendExact(b *testing.B) {
 // the setup O(n)).
 func fill(b *testing.B, s eventstore.Store, agg string, n int, opts ...command.Option) {
 	ctx := context.Background()
-	h := command.NewHandler(s, accountDecider(), accountCodec(b), append(opts, command.WithCache(4))...)
+	h := newHandler(b, s, append(opts, command.WithCache(4))...)
 	for i := range n {
-		if _, err := h.Handle(ctx, command.Command{ID: fmt.Sprintf("fill-%d", i), AggregateID: agg, Payload: Deposit{Amount: 1}}); err != nil {
+		if _, err := h.Handle(ctx, cmd{ID: fmt.Sprintf("fill-%d", i), AggregateID: agg, Payload: Deposit{Amount: 1}}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -108,7 +107,7 @@ func BenchmarkHandleNewCommand(b *testing.B) {
 	for _, cache := range []int{0, 64} {
 		b.Run(fmt.Sprintf("cache=%d", cache), func(b *testing.B) {
 			eachBenchStore(b, func(b *testing.B, s eventstore.Store) {
-				h := command.NewHandler(s, accountDecider(), accountCodec(b), command.WithCache(cache))
+				h := newHandler(b, s, command.WithCache(cache))
 				// Short streams without a cache, so the load does not dominate.
 				ctx := context.Background()
 				i := 0
@@ -118,7 +117,7 @@ func BenchmarkHandleNewCommand(b *testing.B) {
 					if cache == 0 {
 						agg = fmt.Sprintf("a%d", i/10)
 					}
-					if _, err := h.Handle(ctx, command.Command{ID: fmt.Sprintf("n-%d", i), AggregateID: agg, Payload: Deposit{Amount: 1}}); err != nil {
+					if _, err := h.Handle(ctx, cmd{ID: fmt.Sprintf("n-%d", i), AggregateID: agg, Payload: Deposit{Amount: 1}}); err != nil {
 						b.Fatal(err)
 					}
 					i++
@@ -132,13 +131,13 @@ func BenchmarkHandleDuplicate(b *testing.B) {
 	for _, cache := range []int{0, 64} {
 		b.Run(fmt.Sprintf("cache=%d", cache), func(b *testing.B) {
 			eachBenchStore(b, func(b *testing.B, s eventstore.Store) {
-				h := command.NewHandler(s, accountDecider(), accountCodec(b), command.WithCache(cache))
+				h := newHandler(b, s, command.WithCache(cache))
 				fill(b, s, "dup", 10)
-				if _, err := h.Handle(context.Background(), command.Command{ID: "fill-9", AggregateID: "dup", Payload: Deposit{Amount: 1}}); err != nil {
+				if _, err := h.Handle(context.Background(), cmd{ID: "fill-9", AggregateID: "dup", Payload: Deposit{Amount: 1}}); err != nil {
 					b.Fatal(err) // warms the cache
 				}
 				ctx := context.Background()
-				c := command.Command{ID: "fill-9", AggregateID: "dup", Payload: Deposit{Amount: 1}}
+				c := cmd{ID: "fill-9", AggregateID: "dup", Payload: Deposit{Amount: 1}}
 				b.ResetTimer()
 				for b.Loop() {
 					res, err := h.Handle(ctx, c)
@@ -157,14 +156,14 @@ func BenchmarkLoad1000(b *testing.B) {
 			eachBenchStore(b, func(b *testing.B, s eventstore.Store) {
 				var opts []command.Option
 				if snap {
-					opts = append(opts, command.WithSnapshots(aggregate.NewMemorySnapshots(), 100, 1))
+					opts = append(opts, command.WithSnapshots(command.NewMemorySnapshots()), command.WithSnapshotEvery(100), command.WithSnapshotVersion(1))
 				}
-				h := command.NewHandler(s, accountDecider(), accountCodec(b), opts...)
+				h := newHandler(b, s, opts...)
 				fill(b, s, "big", 1000, opts...)
 				ctx := context.Background()
 				b.ResetTimer()
 				for b.Loop() {
-					st, _, err := h.Load(ctx, "big")
+					st, _, err := loadAcc(h, ctx, "big")
 					if err != nil || st.Balance != 1000 {
 						b.Fatal(err, st.Balance)
 					}
@@ -190,7 +189,7 @@ func BenchmarkHandleHotAggregates(b *testing.B) {
 			}
 			b.Cleanup(func() { _ = s.Close() })
 			store := &countingStore{Store: s}
-			h := command.NewHandler(store, accountDecider(), accountCodec(b), command.WithCache(cache),
+			h := newHandler(b, store, command.WithCache(cache),
 				command.WithLogger(slog.New(slog.DiscardHandler)))
 			ctx := context.Background()
 			var seq, exhausted atomic.Int64
@@ -202,7 +201,7 @@ func BenchmarkHandleHotAggregates(b *testing.B) {
 				z := rand.NewZipf(rand.New(rand.NewPCG(uint64(seq.Add(1)), 7)), 1.1, 1, aggregates-1)
 				for pb.Next() {
 					n := seq.Add(1)
-					c := command.Command{ID: fmt.Sprintf("hot-%d", n), AggregateID: fmt.Sprintf("z%d", z.Uint64()),
+					c := cmd{ID: fmt.Sprintf("hot-%d", n), AggregateID: fmt.Sprintf("z%d", z.Uint64()),
 						Payload: Deposit{Amount: 1}}
 					for {
 						_, err := h.Handle(ctx, c)

@@ -13,8 +13,8 @@ func TestCachedDuplicateCostsNoIO(t *testing.T) {
 	eachBackend(t, func(t *testing.T, inner eventstore.Store) {
 		ctx := t.Context()
 		store := &countingStore{Store: inner}
-		h := command.NewHandler(store, accountDecider(), accountCodec(t), command.WithCache(16))
-		c := command.Command{ID: "c1", AggregateID: "a", Payload: Deposit{Amount: 3}}
+		h := newHandler(t, store, command.WithCache(16))
+		c := cmd{ID: "c1", AggregateID: "a", Payload: Deposit{Amount: 3}}
 		first, err := h.Handle(ctx, c)
 		require.NoError(t, err)
 		reads, appends := store.reads.Load(), store.appends.Load()
@@ -27,7 +27,7 @@ func TestCachedDuplicateCostsNoIO(t *testing.T) {
 		require.Equal(t, appends, store.appends.Load(), "no append")
 
 		// A new command on the cached aggregate costs one append and no read.
-		_, err = h.Handle(ctx, command.Command{ID: "c2", AggregateID: "a", Payload: Deposit{Amount: 4}})
+		_, err = h.Handle(ctx, cmd{ID: "c2", AggregateID: "a", Payload: Deposit{Amount: 4}})
 		require.NoError(t, err)
 		require.Equal(t, reads, store.reads.Load())
 		require.Equal(t, appends+1, store.appends.Load())
@@ -38,30 +38,29 @@ func TestCachedDuplicateCostsNoIO(t *testing.T) {
 func TestStaleCacheIsCaughtByTheExactAppend(t *testing.T) {
 	eachBackend(t, func(t *testing.T, store eventstore.Store) {
 		ctx := t.Context()
-		codec := accountCodec(t)
-		h1 := command.NewHandler(store, accountDecider(), codec, command.WithCache(4))
-		h2 := command.NewHandler(store, accountDecider(), codec, command.WithCache(4))
-		_, err := h1.Handle(ctx, command.Command{ID: "c1", AggregateID: "a", Payload: Deposit{Amount: 10}})
+		h1 := newHandler(t, store, command.WithCache(4))
+		h2 := newHandler(t, store, command.WithCache(4))
+		_, err := h1.Handle(ctx, cmd{ID: "c1", AggregateID: "a", Payload: Deposit{Amount: 10}})
 		require.NoError(t, err)
 		// Another process (h2) moves the aggregate on; h1's cache is now stale.
-		_, err = h2.Handle(ctx, command.Command{ID: "c2", AggregateID: "a", Payload: Deposit{Amount: 20}})
+		_, err = h2.Handle(ctx, cmd{ID: "c2", AggregateID: "a", Payload: Deposit{Amount: 20}})
 		require.NoError(t, err)
 		// A withdrawal the stale state (10) would reject, the true state (30) allows.
-		res, err := h1.Handle(ctx, command.Command{ID: "c3", AggregateID: "a", Payload: Withdraw{Amount: 15}})
+		res, err := h1.Handle(ctx, cmd{ID: "c3", AggregateID: "a", Payload: Withdraw{Amount: 15}})
 		require.NoError(t, err, "a rejection decided on a cached state is confirmed on the stored one")
 		require.Equal(t, uint64(2), res.Revision)
 		// A command the stale state allows: the Exact append catches the staleness.
-		_, err = h2.Handle(ctx, command.Command{ID: "c4", AggregateID: "a", Payload: Deposit{Amount: 1}})
+		_, err = h2.Handle(ctx, cmd{ID: "c4", AggregateID: "a", Payload: Deposit{Amount: 1}})
 		require.NoError(t, err)
-		res, err = h1.Handle(ctx, command.Command{ID: "c5", AggregateID: "a", Payload: Withdraw{Amount: 1}})
+		res, err = h1.Handle(ctx, cmd{ID: "c5", AggregateID: "a", Payload: Withdraw{Amount: 1}})
 		require.NoError(t, err)
 		require.Equal(t, uint64(4), res.Revision)
 		require.Equal(t, uint64(1), h1.Stats().ConflictsRetried, "the Exact append caught the stale cache")
 		// And h2's redelivery of c1, known only from the stream, is a duplicate.
-		dup, err := h2.Handle(ctx, command.Command{ID: "c1", AggregateID: "a", Payload: Deposit{Amount: 10}})
+		dup, err := h2.Handle(ctx, cmd{ID: "c1", AggregateID: "a", Payload: Deposit{Amount: 10}})
 		require.NoError(t, err)
 		require.True(t, dup.Duplicate)
-		st, rev, err := h1.Load(ctx, "a")
+		st, rev, err := loadAcc(h1, ctx, "a")
 		require.NoError(t, err)
 		require.Equal(t, 15, st.Balance)
 		require.Equal(t, uint64(4), rev)
@@ -75,21 +74,20 @@ func TestStaleCacheIsCaughtByTheExactAppend(t *testing.T) {
 func TestKeyReuseDecidedOnStaleCacheIsLoud(t *testing.T) {
 	eachBackend(t, func(t *testing.T, store eventstore.Store) {
 		ctx := t.Context()
-		codec := accountCodec(t)
-		h1 := command.NewHandler(store, accountDecider(), codec, command.WithCache(4))
-		h2 := command.NewHandler(store, accountDecider(), codec, command.WithCache(4))
-		_, err := h1.Handle(ctx, command.Command{ID: "c1", AggregateID: "a", Payload: Deposit{Amount: 10}})
+		h1 := newHandler(t, store, command.WithCache(4))
+		h2 := newHandler(t, store, command.WithCache(4))
+		_, err := h1.Handle(ctx, cmd{ID: "c1", AggregateID: "a", Payload: Deposit{Amount: 10}})
 		require.NoError(t, err)
 		// h2 caches the aggregate at revision 0.
-		_, err = h2.Handle(ctx, command.Command{ID: "c1", AggregateID: "a", Payload: Deposit{Amount: 10}})
+		_, err = h2.Handle(ctx, cmd{ID: "c1", AggregateID: "a", Payload: Deposit{Amount: 10}})
 		require.NoError(t, err)
 		// h1 records "x" at revision 1; h2's cache does not know it.
-		_, err = h1.Handle(ctx, command.Command{ID: "x", AggregateID: "a", Payload: Deposit{Amount: 5}})
+		_, err = h1.Handle(ctx, cmd{ID: "x", AggregateID: "a", Payload: Deposit{Amount: 5}})
 		require.NoError(t, err)
-		_, err = h2.Handle(ctx, command.Command{ID: "x", AggregateID: "a", Payload: Deposit{Amount: 6}})
+		_, err = h2.Handle(ctx, cmd{ID: "x", AggregateID: "a", Payload: Deposit{Amount: 6}})
 		require.ErrorIs(t, err, command.ErrIdempotencyKeyReused)
 		require.Len(t, streamEvents(t, store, "account-a"), 2, "nothing written")
-		st, _, err := h1.Load(ctx, "a")
+		st, _, err := loadAcc(h1, ctx, "a")
 		require.NoError(t, err)
 		require.Equal(t, 15, st.Balance)
 	})

@@ -14,20 +14,23 @@ import (
 	"github.com/idemkit/idem/eventstore/memory"
 )
 
+// A counter: one command, one event; the decider's types are the concrete ones.
 type inc struct{ By int }
 type incremented struct{ By int }
 
-func counterHandler(t *testing.T, store eventstore.Store, opts ...Option) *Handler[int] {
-	codec := aggregate.NewCodec()
-	require.NoError(t, aggregate.Register[inc](codec, "counter.Inc"))
-	require.NoError(t, aggregate.Register[incremented](codec, "counter.Incremented"))
-	h := NewHandler(store, aggregate.Decider[int]{
+type counter = Handler[int, inc, incremented]
+
+func counterHandler(t *testing.T, store eventstore.Store, opts ...Option) *counter {
+	codec, err := aggregate.NewCodec[inc, incremented](aggregate.Command[inc]("counter.Inc"),
+		aggregate.Event[incremented]("counter.Incremented"))
+	require.NoError(t, err)
+	h, err := NewHandler(store, aggregate.Decider[int, inc, incremented]{
 		Category: "counter",
 		Initial:  func() int { return 0 },
-		Evolve:   func(s int, e any) int { return s + e.(incremented).By },
-		Decide:   func(_ int, c any) ([]any, error) { return []any{incremented{By: c.(inc).By}}, nil },
+		Evolve:   func(s int, e incremented) int { return s + e.By },
+		Decide:   func(_ int, c inc) ([]incremented, error) { return []incremented{{By: c.By}}, nil },
 	}, codec, append([]Option{WithBackoff(0, 0)}, opts...)...)
-	require.NoError(t, h.Err())
+	require.NoError(t, err)
 	return h
 }
 
@@ -70,7 +73,7 @@ func TestFailedCatchUpLeavesTheCachedAggregate(t *testing.T) {
 			h := counterHandler(t, store, WithCache(4), WithRetries(2))
 			other := counterHandler(t, mem) // another process
 			for i, id := range []string{"c1", "c2"} {
-				_, err := h.Handle(ctx, Command{ID: id, AggregateID: "x", Payload: inc{By: i + 1}})
+				_, err := h.Handle(ctx, Command[inc]{ID: id, AggregateID: "x", Payload: inc{By: i + 1}})
 				require.NoError(t, err)
 			}
 			a := h.cache.get("counter-x")
@@ -80,7 +83,7 @@ func TestFailedCatchUpLeavesTheCachedAggregate(t *testing.T) {
 
 			// The other process writes two events; h's cache is stale.
 			for _, id := range []string{"o1", "o2"} {
-				_, err := other.Handle(ctx, Command{ID: id, AggregateID: "x", Payload: inc{By: 10}})
+				_, err := other.Handle(ctx, Command[inc]{ID: id, AggregateID: "x", Payload: inc{By: 10}})
 				require.NoError(t, err)
 			}
 			switch cause {
@@ -91,7 +94,7 @@ func TestFailedCatchUpLeavesTheCachedAggregate(t *testing.T) {
 					Type: "counter.Unknown", Data: []byte(`{}`), Metadata: []byte(`{"command_id":"bad","fingerprint":"f","index":0,"count":1}`)})
 				require.NoError(t, err)
 			}
-			_, err := h.Handle(ctx, Command{ID: "c3", AggregateID: "x", Payload: inc{By: 100}})
+			_, err := h.Handle(ctx, Command[inc]{ID: "c3", AggregateID: "x", Payload: inc{By: 100}})
 			require.Error(t, err, "the Exact append conflicts and the catch-up fails")
 			if cause == "read" {
 				require.ErrorIs(t, err, errReadBroke)
@@ -113,7 +116,7 @@ func TestFailedCatchUpLeavesTheCachedAggregate(t *testing.T) {
 				return // the stream stays unreadable for this codec (G11)
 			}
 			store.armed.Store(false)
-			res, err := h.Handle(ctx, Command{ID: "c3", AggregateID: "x", Payload: inc{By: 100}})
+			res, err := h.Handle(ctx, Command[inc]{ID: "c3", AggregateID: "x", Payload: inc{By: 100}})
 			require.NoError(t, err)
 			require.Equal(t, uint64(4), res.Revision)
 			got := h.cache.get("counter-x")

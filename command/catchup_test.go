@@ -61,24 +61,23 @@ func TestConflictReadsOnlyTheNewEvents(t *testing.T) {
 			t.Run(fmt.Sprintf("cache=%d", cache), func(t *testing.T) {
 				ctx := t.Context()
 				agg := fmt.Sprintf("hot-%d", cache)
-				codec := accountCodec(t)
 				const n = 50
-				other := command.NewHandler(inner, accountDecider(), codec) // another process
+				other := newHandler(t, inner) // another process
 				race := &raceBeforeAppend{Store: inner}
 				store := &countingStore{Store: race}
-				h := command.NewHandler(store, accountDecider(), codec, append(fastRetries(), command.WithCache(cache))...)
+				h := newHandler(t, store, append(fastRetries(), command.WithCache(cache))...)
 				for i := range n {
-					_, err := h.Handle(ctx, command.Command{ID: fmt.Sprintf("c-%d", i), AggregateID: agg, Payload: Deposit{Amount: 1}})
+					_, err := h.Handle(ctx, cmd{ID: fmt.Sprintf("c-%d", i), AggregateID: agg, Payload: Deposit{Amount: 1}})
 					require.NoError(t, err)
 				}
 				// Arm the race: the other process deposits 5 just before h appends.
 				race.before = func() {
-					_, err := other.Handle(ctx, command.Command{ID: "other", AggregateID: agg, Payload: Deposit{Amount: 5}})
+					_, err := other.Handle(ctx, cmd{ID: "other", AggregateID: agg, Payload: Deposit{Amount: 5}})
 					require.NoError(t, err)
 				}
 				race.armed.Store(true)
 				before, read0 := h.Stats(), store.eventsRead.Load()
-				res, err := h.Handle(ctx, command.Command{ID: "d", AggregateID: agg, Payload: Deposit{Amount: 7}})
+				res, err := h.Handle(ctx, cmd{ID: "d", AggregateID: agg, Payload: Deposit{Amount: 7}})
 				require.NoError(t, err)
 				require.Equal(t, uint64(n+1), res.Revision)
 				s := h.Stats()
@@ -94,11 +93,11 @@ func TestConflictReadsOnlyTheNewEvents(t *testing.T) {
 				require.Equal(t, before.EventsCaughtUp+1, s.EventsCaughtUp)
 
 				// The next commands of the aggregate decide on what this one left.
-				_, err = h.Handle(ctx, command.Command{ID: "w", AggregateID: agg, Payload: Withdraw{Amount: n + 5 + 7}})
+				_, err = h.Handle(ctx, cmd{ID: "w", AggregateID: agg, Payload: Withdraw{Amount: n + 5 + 7}})
 				require.NoError(t, err)
-				_, err = h.Handle(ctx, command.Command{ID: "w2", AggregateID: agg, Payload: Withdraw{Amount: 1}})
+				_, err = h.Handle(ctx, cmd{ID: "w2", AggregateID: agg, Payload: Withdraw{Amount: 1}})
 				require.ErrorIs(t, err, errInsufficient)
-				st, rev, err := other.Load(ctx, agg)
+				st, rev, err := loadAcc(other, ctx, agg)
 				require.NoError(t, err)
 				require.Equal(t, 0, st.Balance)
 				require.Equal(t, uint64(n+2), rev)
@@ -118,17 +117,17 @@ func TestOneHandlerRunsAnAggregateOneCommandAtATime(t *testing.T) {
 				agg := fmt.Sprintf("one-%d", cache)
 				store := &countingStore{Store: inner}
 				// No retry: a single conflict would fail its command.
-				h := command.NewHandler(store, accountDecider(), accountCodec(t), command.WithRetries(0), command.WithCache(cache))
+				h := newHandler(t, store, command.WithRetries(0), command.WithCache(cache))
 				const n = 32
 				var wg sync.WaitGroup
 				errs := make([]error, n)
 				for i := range n {
 					wg.Go(func() {
-						var p any = Deposit{Amount: i + 1, Ref: fmt.Sprint(i)}
+						var p AccountCommand = Deposit{Amount: i + 1, Ref: fmt.Sprint(i)}
 						if i%4 == 3 {
 							p = Withdraw{Amount: 1} // rejected or applied, by the state at its turn
 						}
-						_, errs[i] = h.Handle(ctx, command.Command{ID: fmt.Sprintf("c-%d", i), AggregateID: agg, Payload: p})
+						_, errs[i] = h.Handle(ctx, cmd{ID: fmt.Sprintf("c-%d", i), AggregateID: agg, Payload: p})
 					})
 				}
 				wg.Wait()
@@ -152,7 +151,7 @@ func TestOneHandlerRunsAnAggregateOneCommandAtATime(t *testing.T) {
 				require.Zero(t, s.RetriesExhausted)
 				require.Equal(t, uint64(count), s.Applied)
 				require.Equal(t, int64(count), store.appends.Load(), "one append per applied command")
-				st, rev, err := h.Load(ctx, agg)
+				st, rev, err := loadAcc(h, ctx, agg)
 				require.NoError(t, err)
 				require.Equal(t, want, st.Balance)
 				require.Equal(t, count, st.Count)
@@ -171,18 +170,17 @@ func TestTwoProcessesOnOneHotAggregateConverge(t *testing.T) {
 	eachBackend(t, func(t *testing.T, inner eventstore.Store) {
 		ctx := t.Context()
 		store := &rendezvousStore{Store: inner, both: make(chan struct{})}
-		codec := accountCodec(t)
 		quiet := command.WithLogger(slog.New(slog.DiscardHandler))
-		hs := []*command.Handler[Account]{
-			command.NewHandler(store, accountDecider(), codec, append(fastRetries(), quiet)...),
-			command.NewHandler(store, accountDecider(), codec, append(fastRetries(), quiet, command.WithCache(8))...),
+		hs := []accountHandler{
+			newHandler(t, store, append(fastRetries(), quiet)...),
+			newHandler(t, store, append(fastRetries(), quiet, command.WithCache(8))...),
 		}
 		const n = 32
 		var wg sync.WaitGroup
 		errs := make([]error, n)
 		for i := range n {
 			wg.Go(func() {
-				_, errs[i] = hs[i%2].Handle(ctx, command.Command{ID: fmt.Sprintf("c-%d", i), AggregateID: "hot",
+				_, errs[i] = hs[i%2].Handle(ctx, cmd{ID: fmt.Sprintf("c-%d", i), AggregateID: "hot",
 					Payload: Deposit{Amount: i + 1, Ref: fmt.Sprint(i)}})
 			})
 		}
@@ -195,7 +193,7 @@ func TestTwoProcessesOnOneHotAggregateConverge(t *testing.T) {
 		require.GreaterOrEqual(t, s0.CatchUps+s1.CatchUps, s0.ConflictsRetried+s1.ConflictsRetried, "each retry caught up")
 		require.Zero(t, s0.RetriesExhausted+s1.RetriesExhausted)
 		require.Equal(t, uint64(n), s0.Applied+s1.Applied)
-		st, rev, err := hs[0].Load(ctx, "hot")
+		st, rev, err := loadAcc(hs[0], ctx, "hot")
 		require.NoError(t, err)
 		require.Equal(t, n*(n+1)/2, st.Balance)
 		require.Equal(t, n, st.Count)
@@ -222,10 +220,10 @@ func TestWaitingForTheTurnEndsWithTheContext(t *testing.T) {
 		var once sync.Once
 		slow := &raceBeforeAppend{Store: inner, before: func() { close(entered); <-leave }}
 		slow.armed.Store(true)
-		h := command.NewHandler(slow, accountDecider(), accountCodec(t))
+		h := newHandler(t, slow)
 		done := make(chan error, 1)
 		go func() {
-			_, err := h.Handle(ctx, command.Command{ID: "slow", AggregateID: "a", Payload: Deposit{Amount: 1}})
+			_, err := h.Handle(ctx, cmd{ID: "slow", AggregateID: "a", Payload: Deposit{Amount: 1}})
 			done <- err
 		}()
 		<-entered // "slow" holds a's turn, in its append
@@ -233,15 +231,15 @@ func TestWaitingForTheTurnEndsWithTheContext(t *testing.T) {
 
 		short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 		defer cancel()
-		_, err := h.Handle(short, command.Command{ID: "waits", AggregateID: "a", Payload: Deposit{Amount: 2}})
+		_, err := h.Handle(short, cmd{ID: "waits", AggregateID: "a", Payload: Deposit{Amount: 2}})
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 
-		_, err = h.Handle(ctx, command.Command{ID: "other", AggregateID: "b", Payload: Deposit{Amount: 3}})
+		_, err = h.Handle(ctx, cmd{ID: "other", AggregateID: "b", Payload: Deposit{Amount: 3}})
 		require.NoError(t, err, "another aggregate runs while a's turn is taken")
 
 		once.Do(func() { close(leave) })
 		require.NoError(t, <-done)
-		st, _, err := h.Load(ctx, "a")
+		st, _, err := loadAcc(h, ctx, "a")
 		require.NoError(t, err)
 		require.Equal(t, 1, st.Balance, "the command that gave up wrote nothing")
 	})

@@ -10,25 +10,31 @@ import (
 	"github.com/idemkit/idem/internal/quote"
 )
 
-// MaxIDLength is the longest command id, in bytes.
-const MaxIDLength = 256
+// MaxCommandIDLength is the longest command id, in bytes.
+const MaxCommandIDLength = 256
 
-// Command is the envelope of one command.
-type Command struct {
-	// ID is the idempotency key: every delivery of one command carries the same ID.
-	// It must not be empty; at most MaxIDLength bytes of UTF-8 without control
-	// characters.
+// MaxMetadataSize is the most bytes of keys and values a command's Metadata may
+// hold: it is copied into every event the command writes.
+const MaxMetadataSize = 16 << 10
+
+// Command is the envelope of one command whose payload is a C, the domain's
+// command type.
+type Command[C any] struct {
+	// ID is the idempotency key: every delivery of one command carries the same ID
+	// (the message id, never a broker offset). It must not be empty; at most
+	// MaxCommandIDLength bytes of UTF-8 without control characters.
 	ID string
 	// AggregateID names the aggregate; its stream is Decider.Category + "-" +
 	// AggregateID. Use aggregate.KeyedID for ids derived from a business key.
 	AggregateID string
 	// Payload is the command itself, a value of a type registered in the codec.
-	Payload any
+	Payload C
 	// CorrelationID and CausationID are copied into the metadata of every event
-	// the command causes.
+	// the command causes (valid UTF-8, at most MaxCommandIDLength bytes).
 	CorrelationID string
 	CausationID   string
-	// Metadata is copied into the metadata of every event the command causes.
+	// Metadata is copied into the metadata of every event the command causes (valid
+	// UTF-8, at most MaxMetadataSize bytes in all).
 	Metadata map[string]string
 }
 
@@ -37,26 +43,29 @@ var (
 	ErrInvalidCommand = errors.New("invalid command")
 	// ErrEmptyCommandID: the command has no id.
 	ErrEmptyCommandID = errors.New("empty command id")
-	// ErrCommandIDTooLong: the command id is longer than MaxIDLength.
+	// ErrCommandIDTooLong: the command id is longer than MaxCommandIDLength.
 	ErrCommandIDTooLong = errors.New("command id too long")
 	// ErrNilPayload: the command has no payload.
 	ErrNilPayload = errors.New("nil command payload")
 )
 
 // InvalidCommandError reports a command refused before anything was read or written.
-// It matches ErrInvalidCommand and the sentinel in Err (ErrEmptyCommandID,
+// It matches ErrInvalidCommand and the cause in Err (ErrEmptyCommandID,
 // ErrCommandIDTooLong, ErrNilPayload, aggregate.ErrInvalidAggregateID,
-// aggregate.ErrUnregisteredType, ...).
+// aggregate.ErrUnregisteredType, eventstore.ErrAppendTooLarge...).
 type InvalidCommandError struct {
-	// CommandID is the command's id, truncated.
+	// CommandID is the command's id, cut to a few hundred bytes.
 	CommandID string
-	// Field is the field at fault: "ID", "AggregateID", "Payload", "Metadata".
+	// Field is the field at fault: "ID", "AggregateID", "Payload", "CorrelationID",
+	// "CausationID", "Metadata".
 	Field string
-	Err   error
+	// Err is the cause.
+	Err error
 }
 
+// Error names the command, the field and the cause.
 func (e *InvalidCommandError) Error() string {
-	return fmt.Sprintf("%v %q: %s: %v", ErrInvalidCommand, e.CommandID, e.Field, e.Err)
+	return fmt.Sprintf("%v %s: %s: %v", ErrInvalidCommand, quote.Q(e.CommandID), e.Field, e.Err)
 }
 
 // Unwrap returns the cause.
@@ -65,54 +74,52 @@ func (e *InvalidCommandError) Unwrap() error { return e.Err }
 // Is makes errors.Is(err, ErrInvalidCommand) true.
 func (e *InvalidCommandError) Is(target error) bool { return target == ErrInvalidCommand }
 
-// Validate checks the envelope without a codec: id, aggregate id, payload present.
-func (c Command) Validate() error {
+// Validate checks the envelope without a codec: the id, the aggregate id, a
+// payload, and the text fields (G11: invalid UTF-8 would be silently replaced in
+// the events' JSON metadata, so it is refused).
+func (c Command[C]) Validate() error {
+	invalid := func(field string, err error) error {
+		return &InvalidCommandError{CommandID: quote.Trunc(c.ID), Field: field, Err: err}
+	}
 	switch {
 	case c.ID == "":
-		return &InvalidCommandError{Field: "ID", Err: ErrEmptyCommandID}
-	case len(c.ID) > MaxIDLength:
-		return &InvalidCommandError{CommandID: trunc(c.ID), Field: "ID", Err: ErrCommandIDTooLong}
+		return invalid("ID", ErrEmptyCommandID)
+	case len(c.ID) > MaxCommandIDLength:
+		return invalid("ID", ErrCommandIDTooLong)
 	case !utf8.ValidString(c.ID):
-		return &InvalidCommandError{CommandID: trunc(c.ID), Field: "ID", Err: fmt.Errorf("%w: not valid UTF-8", ErrInvalidCommand)}
+		return invalid("ID", fmt.Errorf("%w: not valid UTF-8", ErrInvalidCommand))
 	}
 	for _, r := range c.ID {
 		if unicode.IsControl(r) {
-			return &InvalidCommandError{CommandID: trunc(c.ID), Field: "ID", Err: fmt.Errorf("%w: control character", ErrInvalidCommand)}
+			return invalid("ID", fmt.Errorf("%w: control character", ErrInvalidCommand))
 		}
 	}
 	if err := aggregate.ValidateID(c.AggregateID); err != nil {
-		return &InvalidCommandError{CommandID: trunc(c.ID), Field: "AggregateID", Err: err}
+		return invalid("AggregateID", err)
 	}
 	if isNil(c.Payload) {
-		return &InvalidCommandError{CommandID: trunc(c.ID), Field: "Payload", Err: ErrNilPayload}
+		return invalid("Payload", ErrNilPayload)
 	}
-	// Text fields are copied into every event's metadata as JSON, which would
-	// silently replace invalid UTF-8: refuse it instead (G11).
 	for _, f := range [...]struct{ name, value string }{{"CorrelationID", c.CorrelationID}, {"CausationID", c.CausationID}} {
-		if err := checkText(f.value, MaxIDLength); err != nil {
-			return &InvalidCommandError{CommandID: trunc(c.ID), Field: f.name, Err: err}
+		if err := checkText(f.value, MaxCommandIDLength); err != nil {
+			return invalid(f.name, err)
 		}
 	}
 	size := 0
 	for k, v := range c.Metadata {
 		size += len(k) + len(v)
-		if err := checkText(k, MaxIDLength); err != nil {
-			return &InvalidCommandError{CommandID: trunc(c.ID), Field: "Metadata", Err: fmt.Errorf("key %s: %w", quote.Q(k), err)}
+		if err := checkText(k, MaxCommandIDLength); err != nil {
+			return invalid("Metadata", fmt.Errorf("key %s: %w", quote.Q(k), err))
 		}
 		if err := checkText(v, MaxMetadataSize); err != nil {
-			return &InvalidCommandError{CommandID: trunc(c.ID), Field: "Metadata", Err: fmt.Errorf("value of %s: %w", quote.Q(k), err)}
+			return invalid("Metadata", fmt.Errorf("value of %s: %w", quote.Q(k), err))
 		}
 	}
 	if size > MaxMetadataSize {
-		return &InvalidCommandError{CommandID: trunc(c.ID), Field: "Metadata",
-			Err: fmt.Errorf("%w: %d bytes of keys and values, limit %d", ErrInvalidCommand, size, MaxMetadataSize)}
+		return invalid("Metadata", fmt.Errorf("%w: %d bytes of keys and values, limit %d", ErrInvalidCommand, size, MaxMetadataSize))
 	}
 	return nil
 }
-
-// MaxMetadataSize is the most bytes of keys and values a command's Metadata may
-// hold: it is copied into every event the command writes.
-const MaxMetadataSize = 16 << 10
 
 // checkText checks a text field of the envelope: valid UTF-8, at most max bytes.
 func checkText(s string, max int) error {
@@ -123,11 +130,4 @@ func checkText(s string, max int) error {
 		return fmt.Errorf("%w: not valid UTF-8", ErrInvalidCommand)
 	}
 	return nil
-}
-
-func trunc(s string) string {
-	if len(s) <= 64 {
-		return s
-	}
-	return s[:64] + "..."
 }

@@ -3,6 +3,8 @@ package command
 import (
 	"errors"
 	"fmt"
+
+	"github.com/idemkit/idem/internal/quote"
 )
 
 var (
@@ -14,8 +16,7 @@ var (
 	ErrRetriesExhausted = errors.New("retries exhausted")
 	// ErrRejected: the decider refused the command with a domain error (G6).
 	ErrRejected = errors.New("command rejected")
-	// ErrInvalidHandler: NewHandler was given a bad decider, codec, store or option;
-	// every Handle call of that handler fails with it.
+	// ErrInvalidHandler: NewHandler was given a bad decider, codec, store or option.
 	ErrInvalidHandler = errors.New("invalid command handler")
 )
 
@@ -30,9 +31,10 @@ type IdempotencyKeyReusedError struct {
 	Received string
 }
 
+// Error names the command, its stream and both fingerprints (shortened).
 func (e *IdempotencyKeyReusedError) Error() string {
-	return fmt.Sprintf("handle command %q on %s: %v: recorded fingerprint %s, received %s",
-		trunc(e.CommandID), e.Stream, ErrIdempotencyKeyReused, short(e.Recorded), short(e.Received))
+	return fmt.Sprintf("handle command %s on %s: %v: recorded fingerprint %s, received %s",
+		quote.Q(e.CommandID), e.Stream, ErrIdempotencyKeyReused, short(e.Recorded), short(e.Received))
 }
 
 // Is makes errors.Is(err, ErrIdempotencyKeyReused) true.
@@ -48,9 +50,10 @@ type RetriesExhaustedError struct {
 	Last      error
 }
 
+// Error names the command, its stream, the attempts and the last failure.
 func (e *RetriesExhaustedError) Error() string {
-	return fmt.Sprintf("handle command %q on %s: %v after %d attempts: %v",
-		trunc(e.CommandID), e.Stream, ErrRetriesExhausted, e.Attempts, e.Last)
+	return fmt.Sprintf("handle command %s on %s: %v after %d attempts: %v",
+		quote.Q(e.CommandID), e.Stream, ErrRetriesExhausted, e.Attempts, e.Last)
 }
 
 // Unwrap returns the last conflict.
@@ -61,20 +64,21 @@ func (e *RetriesExhaustedError) Is(target error) bool { return target == ErrRetr
 
 // RejectedError reports a command the decider refused. Err is the decider's error
 // (errors.Is and errors.As reach it), or, for a rejection answered from a recorded
-// marker event (RecordRejections), an error holding the recorded text.
+// marker event (WithRecordedRejections), an error holding the recorded text.
 type RejectedError struct {
 	CommandID string
 	Stream    string
 	Err       error
-	// Recorded is true when the rejection is stored in the stream (RecordRejections):
+	// Recorded is true when the rejection is stored in the stream (WithRecordedRejections):
 	// either it was just recorded, or this call is a duplicate answered from it.
 	Recorded bool
 	// Duplicate is true when this call was answered from a recorded rejection.
 	Duplicate bool
 }
 
+// Error names the command, its stream and the decider's error.
 func (e *RejectedError) Error() string {
-	return fmt.Sprintf("handle command %q on %s: %v: %v", trunc(e.CommandID), e.Stream, ErrRejected, e.Err)
+	return fmt.Sprintf("handle command %s on %s: %v: %v", quote.Q(e.CommandID), e.Stream, ErrRejected, e.Err)
 }
 
 // Unwrap returns the decider's error.

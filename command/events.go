@@ -2,13 +2,13 @@ package command
 
 import (
 	"encoding/json"
-	"fmt"
 	"strconv"
 
 	"github.com/google/uuid"
 
 	"github.com/idemkit/idem/aggregate"
 	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/internal/jsonsize"
 )
 
 // eventNamespace is the UUID namespace of event ids; fixed forever.
@@ -25,55 +25,49 @@ func EventID(stream, commandID, fingerprint string, index int) uuid.UUID {
 }
 
 // encodeEvents turns the decider's events into EventData with derived ids and idem
-// metadata. An unregistered event type fails here, before anything is written.
-func (h *Handler[S]) encodeEvents(stream string, c Command, meta Metadata, events []any) ([]eventstore.EventData, error) {
+// metadata (the attempt id on the first event only). An unregistered event type,
+// or events larger than the append limit, fail here, before anything is written:
+// a huge event is refused before it is encoded whole (G11).
+func (h *Handler[S, C, E]) encodeEvents(cl *call[C], events []E) ([]eventstore.EventData, error) {
 	out := make([]eventstore.EventData, len(events))
+	meta := cl.meta
 	meta.Count = len(events)
 	_, isJSON := h.codec.Serializer().(aggregate.JSON)
 	limit, size := h.cfg.maxAppendSize, 0
 	tooLarge := func(i, size int) error {
-		return fmt.Errorf("handle command %q on %s: event #%d: %w", trunc(c.ID), stream, i,
-			&eventstore.AppendTooLargeError{Size: size, Limit: limit})
+		return cl.errorf("event #%d: %w", i, &eventstore.AppendTooLargeError{Size: size, Limit: limit})
 	}
 	for i, e := range events {
-		// G11: a huge event is refused before it is encoded whole.
 		if isJSON {
-			if floor := jsonSizeFloor(e, limit-size); size+floor > limit {
+			if floor := jsonsize.Floor(e, limit-size); size+floor > limit {
 				return nil, tooLarge(i, size+floor)
 			}
 		}
-		name, data, err := h.codec.Encode(e)
+		name, data, err := h.codec.EncodeEvent(e)
 		if err != nil {
-			return nil, fmt.Errorf("handle command %q on %s: event #%d: %w", trunc(c.ID), stream, i, err)
+			return nil, cl.errorf("event #%d: %w", i, err)
 		}
 		meta.Index = i
 		if i == 1 {
 			meta.Attempt = "" // the first event carries it
 		}
-		md, err := meta.Encode()
-		if err != nil {
-			return nil, err
-		}
+		md := meta.Encode()
 		if size += len(name) + len(data) + len(md); size > limit {
 			return nil, tooLarge(i, size)
 		}
-		out[i] = eventstore.EventData{ID: EventID(stream, c.ID, meta.Fingerprint, i), Type: name, Data: data, Metadata: md}
+		out[i] = eventstore.EventData{ID: EventID(cl.stream, cl.cmd.ID, meta.Fingerprint, i), Type: name, Data: data, Metadata: md}
 	}
 	return out, nil
 }
 
 // markerEvent builds the marker event of a recorded rejection or no-op.
-func markerEvent(stream string, c Command, meta Metadata, typ, rejection string) (eventstore.EventData, error) {
+func markerEvent(stream string, meta Metadata, typ, rejection string) eventstore.EventData {
 	meta.Index, meta.Count = 0, 1
-	md, err := meta.Encode()
-	if err != nil {
-		return eventstore.EventData{}, err
-	}
 	data := []byte("{}")
 	if typ == RejectedEventType {
-		data, _ = json.Marshal(map[string]string{"error": rejection})
+		data, _ = json.Marshal(map[string]string{"error": rejection}) // a map of strings always encodes
 	}
-	return eventstore.EventData{ID: EventID(stream, c.ID, meta.Fingerprint, 0), Type: typ, Data: data, Metadata: md}, nil
+	return eventstore.EventData{ID: EventID(stream, meta.CommandID, meta.Fingerprint, 0), Type: typ, Data: data, Metadata: meta.Encode()}
 }
 
 // recorded builds the RecordedEvents of an append from what was sent and what the

@@ -17,24 +17,33 @@ func Example() {
 	store := memory.New()
 	defer store.Close()
 
-	codec := aggregate.NewCodec()
-	_ = aggregate.Register[Deposit](codec, "account.Deposit")
-	_ = aggregate.Register[Deposited](codec, "account.Deposited")
-	h := command.NewHandler(store, accountDecider(), codec, command.WithCache(1024))
+	codec, err := aggregate.NewCodec[AccountCommand, AccountEvent](
+		aggregate.Command[Deposit]("account.Deposit"),
+		aggregate.Event[Deposited]("account.Deposited"),
+	)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	h, err := command.NewHandler(store, accountDecider(), codec, command.WithCache(1024))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 
-	c := command.Command{ID: "msg-1", AggregateID: "acc-1", Payload: Deposit{Amount: 10}}
+	c := cmd{ID: "msg-1", AggregateID: "acc-1", Payload: Deposit{Amount: 10}}
 	first, _ := h.Handle(ctx, c)
 	again, _ := h.Handle(ctx, c) // redelivered
 	fmt.Println(first.Revision, first.Duplicate, again.Revision, again.Duplicate, again.Events[0].ID == first.Events[0].ID)
 
-	_, err := h.Handle(ctx, command.Command{ID: "msg-1", AggregateID: "acc-1", Payload: Deposit{Amount: 99}})
+	_, err = h.Handle(ctx, cmd{ID: "msg-1", AggregateID: "acc-1", Payload: Deposit{Amount: 99}})
 	fmt.Println(err != nil && errors.Is(err, command.ErrIdempotencyKeyReused))
 
-	state, rev, _ := h.Load(ctx, "acc-1")
+	acc, _ := h.Load(ctx, "acc-1")
 	s := h.Stats()
-	fmt.Println(state.Balance, rev, s.Applied, s.DuplicatesByID, s.KeyReused)
+	fmt.Println(acc.State.Balance, acc.Revision, acc.Exists, s.Applied, s.DuplicatesByID, s.KeyReused)
 	// Output:
 	// 0 false 0 true true
 	// true
-	// 10 0 1 1 1
+	// 10 0 true 1 1 1
 }

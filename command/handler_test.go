@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -17,8 +18,8 @@ import (
 func TestHandleAppliesAndRedeliveryIsDuplicate(t *testing.T) {
 	eachBackend(t, func(t *testing.T, store eventstore.Store) {
 		ctx := t.Context()
-		h := command.NewHandler(store, accountDecider(), accountCodec(t))
-		c := command.Command{ID: "cmd-1", AggregateID: "a1", Payload: Deposit{Amount: 10, Ref: "r1"},
+		h := newHandler(t, store)
+		c := cmd{ID: "cmd-1", AggregateID: "a1", Payload: Deposit{Amount: 10, Ref: "r1"},
 			CorrelationID: "corr", CausationID: "cause", Metadata: map[string]string{"tenant": "t1"}}
 		first, err := h.Handle(ctx, c)
 		require.NoError(t, err)
@@ -44,7 +45,7 @@ func TestHandleAppliesAndRedeliveryIsDuplicate(t *testing.T) {
 		require.Equal(t, first.Events[0].Data, again.Events[0].Data)
 		require.Len(t, streamEvents(t, store, "account-a1"), 1)
 
-		st, rev, err := h.Load(ctx, "a1")
+		st, rev, err := loadAcc(h, ctx, "a1")
 		require.NoError(t, err)
 		require.Equal(t, 10, st.Balance)
 		require.Equal(t, uint64(0), rev)
@@ -58,9 +59,9 @@ func TestHandleAppliesAndRedeliveryIsDuplicate(t *testing.T) {
 // raceSameCommand has 64 goroutines, spread over handlers, handle one command at
 // once, and checks that the stream holds its events once and every caller got the
 // same result. It returns how many callers were told they applied it.
-func raceSameCommand(t *testing.T, store eventstore.Store, handlers []*command.Handler[Account], agg string) int {
+func raceSameCommand(t *testing.T, store eventstore.Store, handlers []accountHandler, agg string) int {
 	ctx := t.Context()
-	c := command.Command{ID: "same-" + agg, AggregateID: agg, Payload: Deposit{Amount: 5, Ref: "r"}}
+	c := cmd{ID: "same-" + agg, AggregateID: agg, Payload: Deposit{Amount: 5, Ref: "r"}}
 	const n = 64
 	results := make([]command.Result, n)
 	errs := make([]error, n)
@@ -102,17 +103,16 @@ func raceSameCommand(t *testing.T, store eventstore.Store, handlers []*command.H
 
 func TestSameCommandFromManyGoroutines(t *testing.T) {
 	eachBackend(t, func(t *testing.T, store eventstore.Store) {
-		codec := accountCodec(t)
 		for _, cache := range []int{0, 8} {
-			h := command.NewHandler(store, accountDecider(), codec, append(fastRetries(), command.WithCache(cache))...)
+			h := newHandler(t, store, append(fastRetries(), command.WithCache(cache))...)
 			for _, agg := range []string{"new", "existing"} {
 				agg := fmt.Sprintf("%s-%d", agg, cache)
 				if agg[0] == 'e' { // the race is on Exact(n); on NoStream for "new"
-					_, err := h.Handle(t.Context(), command.Command{ID: "open", AggregateID: agg, Payload: Open{Owner: "x"}})
+					_, err := h.Handle(t.Context(), cmd{ID: "open", AggregateID: agg, Payload: Open{Owner: "x"}})
 					require.NoError(t, err)
 				}
 				before := h.Stats()
-				fresh := raceSameCommand(t, store, []*command.Handler[Account]{h}, agg)
+				fresh := raceSameCommand(t, store, []accountHandler{h}, agg)
 				require.Equal(t, 1, fresh, "all but one caller get Duplicate: true")
 				require.Equal(t, before.DuplicatesByID+63, h.Stats().DuplicatesByID)
 				require.Equal(t, before.Applied+1, h.Stats().Applied)
@@ -128,13 +128,12 @@ func TestSameCommandFromManyGoroutines(t *testing.T) {
 // and exactly one caller is told it applied the command.
 func TestSameCommandFromManyConsumers(t *testing.T) {
 	eachBackend(t, func(t *testing.T, store eventstore.Store) {
-		codec := accountCodec(t)
-		var handlers []*command.Handler[Account]
+		var handlers []accountHandler
 		for i := range 4 {
-			handlers = append(handlers, command.NewHandler(store, accountDecider(), codec,
+			handlers = append(handlers, newHandler(t, store,
 				append(fastRetries(), command.WithCache(i%2*8))...))
 		}
-		_, err := handlers[0].Handle(t.Context(), command.Command{ID: "open", AggregateID: "existing", Payload: Open{Owner: "x"}})
+		_, err := handlers[0].Handle(t.Context(), cmd{ID: "open", AggregateID: "existing", Payload: Open{Owner: "x"}})
 		require.NoError(t, err)
 		for _, agg := range []string{"new", "existing"} {
 			fresh := raceSameCommand(t, store, handlers, agg)
@@ -146,9 +145,8 @@ func TestSameCommandFromManyConsumers(t *testing.T) {
 func TestDifferentCommandsOnOneAggregate(t *testing.T) {
 	eachBackend(t, func(t *testing.T, store eventstore.Store) {
 		ctx := t.Context()
-		codec := accountCodec(t)
-		h1 := command.NewHandler(store, accountDecider(), codec, append(fastRetries(), command.WithCache(4))...)
-		h2 := command.NewHandler(store, accountDecider(), codec, fastRetries()...)
+		h1 := newHandler(t, store, append(fastRetries(), command.WithCache(4))...)
+		h2 := newHandler(t, store, fastRetries()...)
 		const n = 16
 		var wg sync.WaitGroup
 		errs := make([]error, n)
@@ -158,7 +156,7 @@ func TestDifferentCommandsOnOneAggregate(t *testing.T) {
 				h = h2
 			}
 			wg.Go(func() {
-				_, errs[i] = h.Handle(ctx, command.Command{ID: fmt.Sprintf("dep-%d", i), AggregateID: "shared",
+				_, errs[i] = h.Handle(ctx, cmd{ID: fmt.Sprintf("dep-%d", i), AggregateID: "shared",
 					Payload: Deposit{Amount: i + 1, Ref: fmt.Sprint(i)}})
 			})
 		}
@@ -166,7 +164,7 @@ func TestDifferentCommandsOnOneAggregate(t *testing.T) {
 		for i := range n {
 			require.NoError(t, errs[i], "command %d", i)
 		}
-		st, rev, err := h2.Load(ctx, "shared")
+		st, rev, err := loadAcc(h2, ctx, "shared")
 		require.NoError(t, err)
 		require.Equal(t, n*(n+1)/2, st.Balance, "every command applied")
 		require.Equal(t, n, st.Count, "no command applied twice")
@@ -187,12 +185,12 @@ func TestLostAcknowledgement(t *testing.T) {
 	eachBackend(t, func(t *testing.T, inner eventstore.Store) {
 		ctx := t.Context()
 		store := &lostAckStore{Store: inner}
-		h := command.NewHandler(store, accountDecider(), accountCodec(t), fastRetries()...)
-		_, err := h.Handle(ctx, command.Command{ID: "open", AggregateID: "a", Payload: Open{Owner: "o"}})
+		h := newHandler(t, store, fastRetries()...)
+		_, err := h.Handle(ctx, cmd{ID: "open", AggregateID: "a", Payload: Open{Owner: "o"}})
 		require.NoError(t, err)
 
 		store.lose.Store(1) // the next append commits, then reports a failure
-		c := command.Command{ID: "dep", AggregateID: "a", Payload: Deposit{Amount: 7}}
+		c := cmd{ID: "dep", AggregateID: "a", Payload: Deposit{Amount: 7}}
 		res, err := h.Handle(ctx, c)
 		require.NoError(t, err, "the handler's retry finds the command recorded")
 		require.False(t, res.Duplicate, "the handler recognises its own write after an unknown outcome (G4)")
@@ -202,22 +200,22 @@ func TestLostAcknowledgement(t *testing.T) {
 		require.Equal(t, int64(2), store.appended.Load(), "open and one deposit written, nothing more")
 
 		// A later redelivery, by a fresh handler: the original result, nothing written.
-		h2 := command.NewHandler(store, accountDecider(), accountCodec(t))
+		h2 := newHandler(t, store)
 		again, err := h2.Handle(ctx, c)
 		require.NoError(t, err)
 		require.True(t, again.Duplicate)
 		require.Equal(t, res.Revision, again.Revision)
 		require.Equal(t, res.Events[0].ID, again.Events[0].ID)
 		require.Len(t, streamEvents(t, inner, "account-a"), 2)
-		st, _, err := h2.Load(ctx, "a")
+		st, _, err := loadAcc(h2, ctx, "a")
 		require.NoError(t, err)
 		require.Equal(t, 7, st.Balance)
 
 		// With no retry budget the error surfaces, and the caller's own retry is the
 		// redelivery: still one deposit.
 		store.lose.Store(1)
-		h3 := command.NewHandler(store, accountDecider(), accountCodec(t), command.WithRetries(0))
-		c2 := command.Command{ID: "dep2", AggregateID: "a", Payload: Deposit{Amount: 1}}
+		h3 := newHandler(t, store, command.WithRetries(0))
+		c2 := cmd{ID: "dep2", AggregateID: "a", Payload: Deposit{Amount: 1}}
 		_, err = h3.Handle(ctx, c2)
 		require.ErrorIs(t, err, command.ErrRetriesExhausted)
 		require.ErrorIs(t, err, eventstore.ErrUnavailable)
@@ -232,16 +230,16 @@ func TestKeyReuseWithChangedPayload(t *testing.T) {
 	eachBackend(t, func(t *testing.T, store eventstore.Store) {
 		ctx := t.Context()
 		for _, cache := range []int{0, 4} {
-			h := command.NewHandler(store, accountDecider(), accountCodec(t), command.WithCache(cache))
+			h := newHandler(t, store, command.WithCache(cache))
 			agg := fmt.Sprintf("k%d", cache)
-			first, err := h.Handle(ctx, command.Command{ID: "same-key", AggregateID: agg, Payload: Deposit{Amount: 10}})
+			first, err := h.Handle(ctx, cmd{ID: "same-key", AggregateID: agg, Payload: Deposit{Amount: 10}})
 			require.NoError(t, err)
-			_, err = h.Handle(ctx, command.Command{ID: "same-key", AggregateID: agg, Payload: Deposit{Amount: 11}})
+			_, err = h.Handle(ctx, cmd{ID: "same-key", AggregateID: agg, Payload: Deposit{Amount: 11}})
 			require.ErrorIs(t, err, command.ErrIdempotencyKeyReused)
 			var reused *command.IdempotencyKeyReusedError
 			require.ErrorAs(t, err, &reused)
 			require.Equal(t, first.Fingerprint, reused.Recorded)
-			want, err := command.Fingerprint(accountCodec(t), Deposit{Amount: 11})
+			want, err := command.Fingerprint(accountCodec(t), AccountCommand(Deposit{Amount: 11}))
 			require.NoError(t, err)
 			require.Equal(t, want, reused.Received)
 			require.NotEqual(t, reused.Recorded, reused.Received)
@@ -262,22 +260,16 @@ type InvoiceIssued struct {
 }
 type Invoice struct{ Issued bool }
 
-func invoiceDecider() aggregate.Decider[Invoice] {
-	return aggregate.Decider[Invoice]{
+func invoiceDecider() aggregate.Decider[Invoice, IssueInvoice, InvoiceIssued] {
+	return aggregate.Decider[Invoice, IssueInvoice, InvoiceIssued]{
 		Category: "invoice",
 		Initial:  func() Invoice { return Invoice{} },
-		Evolve: func(s Invoice, e any) Invoice {
-			if _, ok := e.(InvoiceIssued); ok {
-				s.Issued = true
-			}
-			return s
-		},
-		Decide: func(s Invoice, c any) ([]any, error) {
-			cmd := c.(IssueInvoice)
+		Evolve:   func(s Invoice, _ InvoiceIssued) Invoice { s.Issued = true; return s },
+		Decide: func(s Invoice, c IssueInvoice) ([]InvoiceIssued, error) {
 			if s.Issued {
-				return nil, aggregate.AlreadyDone("shipment " + cmd.Shipment)
+				return nil, aggregate.AlreadyDone("shipment " + c.Shipment)
 			}
-			return []any{InvoiceIssued(cmd)}, nil
+			return []InvoiceIssued{InvoiceIssued(c)}, nil
 		},
 	}
 }
@@ -285,10 +277,11 @@ func invoiceDecider() aggregate.Decider[Invoice] {
 func TestKeyedIdentityOneInvoicePerShipment(t *testing.T) {
 	eachBackend(t, func(t *testing.T, store eventstore.Store) {
 		ctx := t.Context()
-		codec := aggregate.NewCodec()
-		require.NoError(t, aggregate.Register[IssueInvoice](codec, "invoice.Issue"))
-		require.NoError(t, aggregate.Register[InvoiceIssued](codec, "invoice.Issued"))
-		h := command.NewHandler(store, invoiceDecider(), codec, fastRetries()...)
+		codec, err := aggregate.NewCodec[IssueInvoice, InvoiceIssued](aggregate.Command[IssueInvoice]("invoice.Issue"),
+			aggregate.Event[InvoiceIssued]("invoice.Issued"))
+		require.NoError(t, err)
+		h, err := command.NewHandler(store, invoiceDecider(), codec, fastRetries()...)
+		require.NoError(t, err)
 		id := aggregate.KeyedID("invoice", "SH-1")
 		// Two producers, two command ids, one shipment: racing.
 		var wg sync.WaitGroup
@@ -296,7 +289,7 @@ func TestKeyedIdentityOneInvoicePerShipment(t *testing.T) {
 		errs := make([]error, 2)
 		for i := range 2 {
 			wg.Go(func() {
-				results[i], errs[i] = h.Handle(ctx, command.Command{ID: fmt.Sprintf("producer-%d", i), AggregateID: id,
+				results[i], errs[i] = h.Handle(ctx, command.Command[IssueInvoice]{ID: fmt.Sprintf("producer-%d", i), AggregateID: id,
 					Payload: IssueInvoice{Shipment: "SH-1", Amount: 100 + i}})
 			})
 		}
@@ -319,9 +312,9 @@ func TestKeyedIdentityOneInvoicePerShipment(t *testing.T) {
 
 func TestConflictsExhaustTheBudget(t *testing.T) {
 	eachBackend(t, func(t *testing.T, store eventstore.Store) {
-		h := command.NewHandler(conflictStore{store}, accountDecider(), accountCodec(t),
+		h := newHandler(t, conflictStore{store},
 			command.WithRetries(3), command.WithBackoff(0, 0))
-		_, err := h.Handle(t.Context(), command.Command{ID: "c", AggregateID: "a", Payload: Deposit{Amount: 1}})
+		_, err := h.Handle(t.Context(), cmd{ID: "c", AggregateID: "a", Payload: Deposit{Amount: 1}})
 		require.ErrorIs(t, err, command.ErrRetriesExhausted)
 		require.ErrorIs(t, err, eventstore.ErrWrongExpectedRevision)
 		var ex *command.RetriesExhaustedError
@@ -336,20 +329,19 @@ func TestConflictsExhaustTheBudget(t *testing.T) {
 func TestRejectionsAndNoOps(t *testing.T) {
 	eachBackend(t, func(t *testing.T, store eventstore.Store) {
 		ctx := t.Context()
-		codec := accountCodec(t)
 		t.Run("default writes nothing and decides a retry afresh", func(t *testing.T) {
-			h := command.NewHandler(store, accountDecider(), codec)
-			w := command.Command{ID: "w1", AggregateID: "r1", Payload: Withdraw{Amount: 5}}
+			h := newHandler(t, store)
+			w := cmd{ID: "w1", AggregateID: "r1", Payload: Withdraw{Amount: 5}}
 			_, err := h.Handle(ctx, w)
 			require.ErrorIs(t, err, command.ErrRejected)
 			require.ErrorIs(t, err, errInsufficient, "the domain error is reachable")
 			require.Nil(t, streamEvents(t, store, "account-r1"))
-			res, err := h.Handle(ctx, command.Command{ID: "noop", AggregateID: "r1", Payload: Touch{}})
+			res, err := h.Handle(ctx, cmd{ID: "noop", AggregateID: "r1", Payload: Touch{}})
 			require.NoError(t, err)
 			require.True(t, res.NoOp)
 			require.Nil(t, streamEvents(t, store, "account-r1"))
 
-			_, err = h.Handle(ctx, command.Command{ID: "d1", AggregateID: "r1", Payload: Deposit{Amount: 10}})
+			_, err = h.Handle(ctx, cmd{ID: "d1", AggregateID: "r1", Payload: Deposit{Amount: 10}})
 			require.NoError(t, err)
 			res, err = h.Handle(ctx, w) // decided afresh: now it succeeds
 			require.NoError(t, err)
@@ -359,8 +351,8 @@ func TestRejectionsAndNoOps(t *testing.T) {
 			require.Equal(t, uint64(1), s.NoOps)
 		})
 		t.Run("recorded rejections answer the retry the same way", func(t *testing.T) {
-			h := command.NewHandler(store, accountDecider(), codec, command.RecordRejections(), command.RecordNoOps())
-			w := command.Command{ID: "w1", AggregateID: "r2", Payload: Withdraw{Amount: 5}}
+			h := newHandler(t, store, command.WithRecordedRejections(), command.WithRecordedNoOps())
+			w := cmd{ID: "w1", AggregateID: "r2", Payload: Withdraw{Amount: 5}}
 			_, err := h.Handle(ctx, w)
 			require.ErrorIs(t, err, errInsufficient)
 			var rej *command.RejectedError
@@ -370,7 +362,7 @@ func TestRejectionsAndNoOps(t *testing.T) {
 			require.Len(t, evs, 1)
 			require.Equal(t, command.RejectedEventType, evs[0].Type)
 
-			_, err = h.Handle(ctx, command.Command{ID: "d1", AggregateID: "r2", Payload: Deposit{Amount: 10}})
+			_, err = h.Handle(ctx, cmd{ID: "d1", AggregateID: "r2", Payload: Deposit{Amount: 10}})
 			require.NoError(t, err)
 			_, err = h.Handle(ctx, w) // the state would allow it now; the answer stays
 			require.ErrorIs(t, err, command.ErrRejected)
@@ -378,7 +370,7 @@ func TestRejectionsAndNoOps(t *testing.T) {
 			require.True(t, rej.Duplicate)
 			require.Contains(t, rej.Error(), errInsufficient.Error())
 
-			n := command.Command{ID: "n1", AggregateID: "r2", Payload: Touch{}}
+			n := cmd{ID: "n1", AggregateID: "r2", Payload: Touch{}}
 			res, err := h.Handle(ctx, n)
 			require.NoError(t, err)
 			require.True(t, res.NoOp)
@@ -388,7 +380,7 @@ func TestRejectionsAndNoOps(t *testing.T) {
 			require.True(t, res.Duplicate)
 			require.Len(t, streamEvents(t, store, "account-r2"), 3, "rejection marker, deposit, no-op marker")
 
-			st, _, err := h.Load(ctx, "r2")
+			st, _, err := loadAcc(h, ctx, "r2")
 			require.NoError(t, err)
 			require.Equal(t, 10, st.Balance, "markers are not evolved")
 		})
@@ -397,31 +389,29 @@ func TestRejectionsAndNoOps(t *testing.T) {
 
 func TestBadInputWritesNothing(t *testing.T) {
 	eachBackend(t, func(t *testing.T, store eventstore.Store) {
-		codec := accountCodec(t)
-		type Unregistered struct{}
 		bad := accountDecider()
-		bad.Decide = func(Account, any) ([]any, error) { return []any{Unregistered{}}, nil }
-		good := command.NewHandler(store, accountDecider(), codec)
-		badEvents := command.NewHandler(store, bad, codec)
+		bad.Decide = func(Account, AccountCommand) ([]AccountEvent, error) { return []AccountEvent{strayEvent{}}, nil }
+		good := newHandler(t, store)
+		badEvents := mustHandler(t, store, bad)
 		cancelled, cancel := context.WithCancel(t.Context())
 		cancel()
 		var nilDeposit *Deposit
 		cases := []struct {
 			name string
-			h    *command.Handler[Account]
+			h    accountHandler
 			ctx  context.Context
-			c    command.Command
+			c    cmd
 			want []error
 		}{
-			{"empty id", good, t.Context(), command.Command{AggregateID: "x", Payload: Deposit{Amount: 1}}, []error{command.ErrInvalidCommand, command.ErrEmptyCommandID}},
-			{"oversize id", good, t.Context(), command.Command{ID: string(make([]byte, 300)), AggregateID: "x", Payload: Deposit{Amount: 1}}, []error{command.ErrInvalidCommand, command.ErrCommandIDTooLong}},
-			{"nil payload", good, t.Context(), command.Command{ID: "c", AggregateID: "x"}, []error{command.ErrInvalidCommand, command.ErrNilPayload}},
-			{"nil pointer payload", good, t.Context(), command.Command{ID: "c", AggregateID: "x", Payload: nilDeposit}, []error{command.ErrNilPayload}},
-			{"empty aggregate id", good, t.Context(), command.Command{ID: "c", Payload: Deposit{Amount: 1}}, []error{command.ErrInvalidCommand, aggregate.ErrInvalidAggregateID}},
-			{"aggregate id with space", good, t.Context(), command.Command{ID: "c", AggregateID: "x y", Payload: Deposit{Amount: 1}}, []error{aggregate.ErrInvalidAggregateID}},
-			{"unregistered payload", good, t.Context(), command.Command{ID: "c", AggregateID: "x", Payload: Unregistered{}}, []error{command.ErrInvalidCommand, aggregate.ErrUnregisteredType}},
-			{"unregistered event", badEvents, t.Context(), command.Command{ID: "c", AggregateID: "x", Payload: Deposit{Amount: 1}}, []error{aggregate.ErrUnregisteredType}},
-			{"cancelled context", good, cancelled, command.Command{ID: "c", AggregateID: "x", Payload: Deposit{Amount: 1}}, []error{context.Canceled}},
+			{"empty id", good, t.Context(), cmd{AggregateID: "x", Payload: Deposit{Amount: 1}}, []error{command.ErrInvalidCommand, command.ErrEmptyCommandID}},
+			{"oversize id", good, t.Context(), cmd{ID: string(make([]byte, 300)), AggregateID: "x", Payload: Deposit{Amount: 1}}, []error{command.ErrInvalidCommand, command.ErrCommandIDTooLong}},
+			{"nil payload", good, t.Context(), cmd{ID: "c", AggregateID: "x"}, []error{command.ErrInvalidCommand, command.ErrNilPayload}},
+			{"nil pointer payload", good, t.Context(), cmd{ID: "c", AggregateID: "x", Payload: nilDeposit}, []error{command.ErrNilPayload}},
+			{"empty aggregate id", good, t.Context(), cmd{ID: "c", Payload: Deposit{Amount: 1}}, []error{command.ErrInvalidCommand, aggregate.ErrInvalidAggregateID}},
+			{"aggregate id with space", good, t.Context(), cmd{ID: "c", AggregateID: "x y", Payload: Deposit{Amount: 1}}, []error{aggregate.ErrInvalidAggregateID}},
+			{"unregistered payload", good, t.Context(), cmd{ID: "c", AggregateID: "x", Payload: unregistered{}}, []error{command.ErrInvalidCommand, aggregate.ErrUnregisteredType}},
+			{"unregistered event", badEvents, t.Context(), cmd{ID: "c", AggregateID: "x", Payload: Deposit{Amount: 1}}, []error{aggregate.ErrUnregisteredType}},
+			{"cancelled context", good, cancelled, cmd{ID: "c", AggregateID: "x", Payload: Deposit{Amount: 1}}, []error{context.Canceled}},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
@@ -436,20 +426,38 @@ func TestBadInputWritesNothing(t *testing.T) {
 	})
 }
 
+// TestInvalidHandler: a misconfiguration fails NewHandler, not the first command.
 func TestInvalidHandler(t *testing.T) {
 	store := backends()[0].open(t)
+	codec := accountCodec(t)
 	d := accountDecider()
 	d.Category = "bad-category"
-	for name, h := range map[string]*command.Handler[Account]{
-		"category":   command.NewHandler(store, d, accountCodec(t)),
-		"nil codec":  command.NewHandler(store, accountDecider(), nil),
-		"nil store":  command.NewHandler(nil, accountDecider(), accountCodec(t)),
-		"bad option": command.NewHandler(store, accountDecider(), accountCodec(t), command.WithRetries(-1)),
+	noDecide := accountDecider()
+	noDecide.Decide = nil
+	for name, opts := range map[string]struct {
+		store eventstore.Store
+		d     accountDecider_
+		codec *aggregate.Codec[AccountCommand, AccountEvent]
+		opts  []command.Option
+	}{
+		"category":          {store, d, codec, nil},
+		"no Decide":         {store, noDecide, codec, nil},
+		"nil codec":         {store, accountDecider(), nil, nil},
+		"nil store":         {nil, accountDecider(), codec, nil},
+		"negative retries":  {store, accountDecider(), codec, []command.Option{command.WithRetries(-1)}},
+		"backoff swapped":   {store, accountDecider(), codec, []command.Option{command.WithBackoff(time.Second, time.Millisecond)}},
+		"nil snapshots":     {store, accountDecider(), codec, []command.Option{command.WithSnapshots(nil)}},
+		"zero snapshots":    {store, accountDecider(), codec, []command.Option{command.WithSnapshotEvery(0)}},
+		"zero window":       {store, accountDecider(), codec, []command.Option{command.WithDedupeWindow(0)}},
+		"negative age":      {store, accountDecider(), codec, []command.Option{command.WithDedupeMaxAge(-time.Second)}},
+		"nil logger":        {store, accountDecider(), codec, []command.Option{command.WithLogger(nil)}},
+		"nil clock":         {store, accountDecider(), codec, []command.Option{command.WithClock(nil)}},
+		"zero append limit": {store, accountDecider(), codec, []command.Option{command.WithMaxAppendSize(0)}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			require.ErrorIs(t, h.Err(), command.ErrInvalidHandler)
-			_, err := h.Handle(t.Context(), command.Command{ID: "c", AggregateID: "a", Payload: Deposit{Amount: 1}})
+			h, err := command.NewHandler(opts.store, opts.d, opts.codec, opts.opts...)
 			require.ErrorIs(t, err, command.ErrInvalidHandler)
+			require.Nil(t, h)
 		})
 	}
 }
@@ -457,9 +465,9 @@ func TestInvalidHandler(t *testing.T) {
 func TestDecidePanicIsAnError(t *testing.T) {
 	store := backends()[0].open(t)
 	d := accountDecider()
-	d.Decide = func(Account, any) ([]any, error) { panic("boom") }
-	h := command.NewHandler(store, d, accountCodec(t))
-	_, err := h.Handle(t.Context(), command.Command{ID: "c", AggregateID: "a", Payload: Deposit{Amount: 1}})
+	d.Decide = func(Account, AccountCommand) ([]AccountEvent, error) { panic("boom") }
+	h := mustHandler(t, store, d)
+	_, err := h.Handle(t.Context(), cmd{ID: "c", AggregateID: "a", Payload: Deposit{Amount: 1}})
 	require.Error(t, err)
 	require.False(t, errors.Is(err, command.ErrRejected))
 	require.Contains(t, err.Error(), "boom")

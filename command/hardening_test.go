@@ -17,7 +17,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/idemkit/idem"
-	"github.com/idemkit/idem/aggregate"
 	"github.com/idemkit/idem/command"
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/eventstore/memory"
@@ -31,31 +30,31 @@ func TestCallbackPanicsAreErrors(t *testing.T) {
 	boom := func() { panic("boom") }
 	cases := []struct {
 		callback string
-		break_   func(d *aggregate.Decider[Account])
+		break_   func(d *accountDecider_)
 	}{
-		{"Initial", func(d *aggregate.Decider[Account]) { d.Initial = func() Account { boom(); return Account{} } }},
-		{"Evolve", func(d *aggregate.Decider[Account]) {
-			d.Evolve = func(Account, any) Account { boom(); return Account{} }
+		{"Initial", func(d *accountDecider_) { d.Initial = func() Account { boom(); return Account{} } }},
+		{"Evolve", func(d *accountDecider_) {
+			d.Evolve = func(Account, AccountEvent) Account { boom(); return Account{} }
 		}},
-		{"Decide", func(d *aggregate.Decider[Account]) {
-			d.Decide = func(Account, any) ([]any, error) { boom(); return nil, nil }
+		{"Decide", func(d *accountDecider_) {
+			d.Decide = func(Account, AccountCommand) ([]AccountEvent, error) { boom(); return nil, nil }
 		}},
-		{"Keys", func(d *aggregate.Decider[Account]) { d.Keys = func(any) []string { boom(); return nil } }},
+		{"Keys", func(d *accountDecider_) { d.Keys = func(AccountCommand) []string { boom(); return nil } }},
 	}
 	for _, c := range cases {
 		t.Run(c.callback, func(t *testing.T) {
 			store := memory.New()
 			ctx := t.Context()
-			good := command.NewHandler(store, accountDecider(), accountCodec(t))
-			_, err := good.Handle(ctx, command.Command{ID: "open", AggregateID: "a", Payload: Open{Owner: "o"}})
+			good := newHandler(t, store)
+			_, err := good.Handle(ctx, cmd{ID: "open", AggregateID: "a", Payload: Open{Owner: "o"}})
 			require.NoError(t, err)
 
 			d := accountDecider()
 			c.break_(&d)
-			h := command.NewHandler(store, d, accountCodec(t))
+			h := mustHandler(t, store, d)
 			var res command.Result
 			require.NotPanics(t, func() {
-				res, err = h.Handle(ctx, command.Command{ID: "dep", AggregateID: "a", Payload: Deposit{Amount: 1}})
+				res, err = h.Handle(ctx, cmd{ID: "dep", AggregateID: "a", Payload: Deposit{Amount: 1}})
 			})
 			require.ErrorIs(t, err, idem.ErrPanicked, "got %v (%+v)", err, res)
 			var p *idem.PanicError
@@ -74,8 +73,8 @@ func TestCallbackPanicsAreErrors(t *testing.T) {
 // duplicate returns.
 func TestResultEventsAreTheCallersOwn(t *testing.T) {
 	ctx := t.Context()
-	h := command.NewHandler(memory.New(), accountDecider(), accountCodec(t), command.WithCache(8))
-	c := command.Command{ID: "dep", AggregateID: "a", Payload: Deposit{Amount: 5, Ref: "r-1"}}
+	h := newHandler(t, memory.New(), command.WithCache(8))
+	c := cmd{ID: "dep", AggregateID: "a", Payload: Deposit{Amount: 5, Ref: "r-1"}}
 	res, err := h.Handle(ctx, c)
 	require.NoError(t, err)
 	want := string(res.Events[0].Data)
@@ -107,14 +106,14 @@ func TestUndecodableMetadataFailsTheLoad(t *testing.T) {
 		t.Run(md, func(t *testing.T) {
 			store := memory.New()
 			ctx := t.Context()
-			h := command.NewHandler(store, accountDecider(), accountCodec(t))
-			_, err := h.Handle(ctx, command.Command{ID: "open", AggregateID: "a", Payload: Open{Owner: "o"}})
+			h := newHandler(t, store)
+			_, err := h.Handle(ctx, cmd{ID: "open", AggregateID: "a", Payload: Open{Owner: "o"}})
 			require.NoError(t, err)
 			_, err = store.Append(ctx, "account-a", eventstore.Exact(0),
 				eventstore.EventData{ID: uuid.New(), Type: "account.Deposited", Data: []byte(`{"Amount":1}`), Metadata: []byte(md)})
 			require.NoError(t, err)
 
-			_, err = h.Handle(ctx, command.Command{ID: "dep", AggregateID: "a", Payload: Deposit{Amount: 2}})
+			_, err = h.Handle(ctx, cmd{ID: "dep", AggregateID: "a", Payload: Deposit{Amount: 2}})
 			require.ErrorIs(t, err, eventstore.ErrCorrupt)
 			require.Contains(t, err.Error(), "account-a")
 			require.Contains(t, err.Error(), "revision 1")
@@ -127,10 +126,10 @@ func TestUndecodableMetadataFailsTheLoad(t *testing.T) {
 		_, err := store.Append(ctx, "account-a", eventstore.NoStream(),
 			eventstore.EventData{ID: uuid.New(), Type: "account.Deposited", Data: []byte(`{"Amount":3}`)})
 		require.NoError(t, err)
-		h := command.NewHandler(store, accountDecider(), accountCodec(t))
-		_, err = h.Handle(ctx, command.Command{ID: "dep", AggregateID: "a", Payload: Deposit{Amount: 2}})
+		h := newHandler(t, store)
+		_, err = h.Handle(ctx, cmd{ID: "dep", AggregateID: "a", Payload: Deposit{Amount: 2}})
 		require.NoError(t, err)
-		st, _, err := h.Load(ctx, "a")
+		st, _, err := loadAcc(h, ctx, "a")
 		require.NoError(t, err)
 		require.Equal(t, 5, st.Balance)
 	})
@@ -139,12 +138,12 @@ func TestUndecodableMetadataFailsTheLoad(t *testing.T) {
 // TestEnvelopeMustBeValidText: invalid UTF-8 in the envelope's text fields is
 // refused with *InvalidCommandError naming the field, never silently replaced.
 func TestEnvelopeMustBeValidText(t *testing.T) {
-	h := command.NewHandler(memory.New(), accountDecider(), accountCodec(t))
-	base := command.Command{ID: "c", AggregateID: "a", Payload: Deposit{Amount: 1}}
-	cases := map[string]func(c *command.Command){
-		"CorrelationID": func(c *command.Command) { c.CorrelationID = "bad\xff" },
-		"CausationID":   func(c *command.Command) { c.CausationID = "bad\xff" },
-		"Metadata":      func(c *command.Command) { c.Metadata = map[string]string{"k": "bad\xff"} },
+	h := newHandler(t, memory.New())
+	base := cmd{ID: "c", AggregateID: "a", Payload: Deposit{Amount: 1}}
+	cases := map[string]func(c *cmd){
+		"CorrelationID": func(c *cmd) { c.CorrelationID = "bad\xff" },
+		"CausationID":   func(c *cmd) { c.CausationID = "bad\xff" },
+		"Metadata":      func(c *cmd) { c.Metadata = map[string]string{"k": "bad\xff"} },
 	}
 	for field, spoil := range cases {
 		t.Run(field, func(t *testing.T) {
@@ -167,12 +166,12 @@ func TestEnvelopeMustBeValidText(t *testing.T) {
 // of the limit, not of the payload.
 func TestOversizePayloadIsRefusedEarly(t *testing.T) {
 	store := memory.New()
-	h := command.NewHandler(store, accountDecider(), accountCodec(t))
+	h := newHandler(t, store)
 	huge := Open{Owner: strings.Repeat("x", 100<<20)}
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	_, err := h.Handle(t.Context(), command.Command{ID: "c", AggregateID: "a", Payload: huge})
+	_, err := h.Handle(t.Context(), cmd{ID: "c", AggregateID: "a", Payload: huge})
 	runtime.ReadMemStats(&after)
 	require.ErrorIs(t, err, command.ErrInvalidCommand)
 	require.ErrorIs(t, err, eventstore.ErrAppendTooLarge)
@@ -185,11 +184,13 @@ func TestOversizePayloadIsRefusedEarly(t *testing.T) {
 	// string aside).
 	d := accountDecider()
 	pad := strings.Repeat("r", 2*eventstore.DefaultMaxAppendSize)
-	d.Decide = func(Account, any) ([]any, error) { return []any{Deposited{Amount: 1, Ref: pad}}, nil }
-	h = command.NewHandler(store, d, accountCodec(t))
+	d.Decide = func(Account, AccountCommand) ([]AccountEvent, error) {
+		return []AccountEvent{Deposited{Amount: 1, Ref: pad}}, nil
+	}
+	h = mustHandler(t, store, d)
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	_, err = h.Handle(t.Context(), command.Command{ID: "d", AggregateID: "a", Payload: Deposit{Amount: 1}})
+	_, err = h.Handle(t.Context(), cmd{ID: "d", AggregateID: "a", Payload: Deposit{Amount: 1}})
 	runtime.ReadMemStats(&after)
 	require.ErrorIs(t, err, eventstore.ErrAppendTooLarge)
 	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(4*eventstore.DefaultMaxAppendSize))
@@ -204,8 +205,8 @@ const (
 )
 
 // replicaCommand is the i-th command every replica races on.
-func replicaCommand(i int) command.Command {
-	return command.Command{ID: fmt.Sprintf("cmd-%d", i), AggregateID: fmt.Sprintf("acc-%d", i%20), Payload: Deposit{Amount: i + 1, Ref: strconv.Itoa(i)}}
+func replicaCommand(i int) cmd {
+	return cmd{ID: fmt.Sprintf("cmd-%d", i), AggregateID: fmt.Sprintf("acc-%d", i%20), Payload: Deposit{Amount: i + 1, Ref: strconv.Itoa(i)}}
 }
 
 // replicaOutcome is what one replica told its callers: per command, how many calls
@@ -217,7 +218,7 @@ type replicaOutcome struct {
 
 // raceReplica runs replicaGoroutines goroutines that each handle every command once,
 // in an order of their own, through h.
-func raceReplica(t testing.TB, h *command.Handler[Account], start <-chan struct{}) replicaOutcome {
+func raceReplica(t testing.TB, h accountHandler, start <-chan struct{}) replicaOutcome {
 	out := replicaOutcome{fresh: map[string]int{}, revisions: map[string]map[uint64]bool{}}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -289,7 +290,7 @@ func TestReplicasAgreeOnWhoApplied(t *testing.T) {
 		var outs [2]replicaOutcome
 		var wg sync.WaitGroup
 		for r := range outs {
-			h := command.NewHandler(store, accountDecider(), accountCodec(t), append(fastRetries(), command.WithCache(r*64))...)
+			h := newHandler(t, store, append(fastRetries(), command.WithCache(r*64))...)
 			wg.Go(func() { outs[r] = raceReplica(t, h, start) })
 		}
 		close(start)
@@ -338,7 +339,7 @@ func replicaChild(t *testing.T, path string) {
 	s, err := sqlite.Open(t.Context(), path)
 	require.NoError(t, err)
 	defer s.Close()
-	h := command.NewHandler(s, accountDecider(), accountCodec(t), fastRetries()...)
+	h := newHandler(t, s, fastRetries()...)
 	at, err := strconv.ParseInt(os.Getenv("IDEM_TEST_REPLICA_START"), 10, 64)
 	require.NoError(t, err)
 	start := make(chan struct{})

@@ -21,6 +21,12 @@ import (
 
 // --- a small account domain: deposits and withdrawals -------------------------
 
+// AccountCommand and AccountEvent are the domain's sealed command and event types.
+type (
+	AccountCommand interface{ isAccountCommand() }
+	AccountEvent   interface{ isAccountEvent() }
+)
+
 type Open struct{ Owner string }
 type Deposit struct {
 	Amount int
@@ -36,6 +42,14 @@ type Deposited struct {
 }
 type Withdrawn struct{ Amount int }
 
+func (Open) isAccountCommand()     {}
+func (Deposit) isAccountCommand()  {}
+func (Withdraw) isAccountCommand() {}
+func (Touch) isAccountCommand()    {}
+func (Opened) isAccountEvent()     {}
+func (Deposited) isAccountEvent()  {}
+func (Withdrawn) isAccountEvent()  {}
+
 type Account struct {
 	Open    bool
 	Owner   string
@@ -43,13 +57,20 @@ type Account struct {
 	Count   int
 }
 
+// Shorthands for the account domain's handler types.
+type (
+	accountDecider_ = aggregate.Decider[Account, AccountCommand, AccountEvent]
+	accountHandler  = *command.Handler[Account, AccountCommand, AccountEvent]
+	cmd             = command.Command[AccountCommand]
+)
+
 var errInsufficient = errors.New("insufficient funds")
 
-func accountDecider() aggregate.Decider[Account] {
-	return aggregate.Decider[Account]{
+func accountDecider() accountDecider_ {
+	return accountDecider_{
 		Category: "account",
 		Initial:  func() Account { return Account{} },
-		Evolve: func(s Account, e any) Account {
+		Evolve: func(s Account, e AccountEvent) Account {
 			switch e := e.(type) {
 			case Opened:
 				s.Open, s.Owner = true, e.Owner
@@ -62,23 +83,23 @@ func accountDecider() aggregate.Decider[Account] {
 			}
 			return s
 		},
-		Decide: func(s Account, c any) ([]any, error) {
+		Decide: func(s Account, c AccountCommand) ([]AccountEvent, error) {
 			switch c := c.(type) {
 			case Open:
 				if s.Open {
 					return nil, aggregate.AlreadyDone("account of " + s.Owner)
 				}
-				return []any{Opened{Owner: c.Owner}}, nil
+				return []AccountEvent{Opened{Owner: c.Owner}}, nil
 			case Deposit:
 				if c.Amount <= 0 {
 					return nil, fmt.Errorf("deposit %d: amount must be positive", c.Amount)
 				}
-				return []any{Deposited{Amount: c.Amount, Ref: c.Ref}}, nil
+				return []AccountEvent{Deposited{Amount: c.Amount, Ref: c.Ref}}, nil
 			case Withdraw:
 				if c.Amount > s.Balance {
 					return nil, errInsufficient
 				}
-				return []any{Withdrawn{Amount: c.Amount}}, nil
+				return []AccountEvent{Withdrawn{Amount: c.Amount}}, nil
 			case Touch:
 				return nil, nil
 			}
@@ -87,16 +108,41 @@ func accountDecider() aggregate.Decider[Account] {
 	}
 }
 
-func accountCodec(t testing.TB) *aggregate.Codec {
-	c := aggregate.NewCodec()
-	require.NoError(t, aggregate.Register[Open](c, "account.Open"))
-	require.NoError(t, aggregate.Register[Deposit](c, "account.Deposit"))
-	require.NoError(t, aggregate.Register[Withdraw](c, "account.Withdraw"))
-	require.NoError(t, aggregate.Register[Touch](c, "account.Touch"))
-	require.NoError(t, aggregate.Register[Opened](c, "account.Opened"))
-	require.NoError(t, aggregate.Register[Deposited](c, "account.Deposited"))
-	require.NoError(t, aggregate.Register[Withdrawn](c, "account.Withdrawn"))
+func accountCodec(t testing.TB) *aggregate.Codec[AccountCommand, AccountEvent] {
+	t.Helper()
+	c, err := aggregate.NewCodec[AccountCommand, AccountEvent](
+		aggregate.Command[Open]("account.Open"),
+		aggregate.Command[Deposit]("account.Deposit"),
+		aggregate.Command[Withdraw]("account.Withdraw"),
+		aggregate.Command[Touch]("account.Touch"),
+		aggregate.Event[Opened]("account.Opened"),
+		aggregate.Event[Deposited]("account.Deposited"),
+		aggregate.Event[Withdrawn]("account.Withdrawn"),
+	)
+	require.NoError(t, err)
 	return c
+}
+
+// newHandler returns a handler of the account domain on store.
+func newHandler(t testing.TB, store eventstore.Store, opts ...command.Option) accountHandler {
+	t.Helper()
+	return mustHandler(t, store, accountDecider(), opts...)
+}
+
+// mustHandler returns a handler of decider d on store, with the account codec.
+func mustHandler(t testing.TB, store eventstore.Store, d accountDecider_, opts ...command.Option) accountHandler {
+	t.Helper()
+	h, err := command.NewHandler(store, d, accountCodec(t), opts...)
+	require.NoError(t, err)
+	return h
+}
+
+// balance loads the account's state and revision.
+func balance(t testing.TB, h accountHandler, id string) (Account, uint64) {
+	t.Helper()
+	l, err := h.Load(context.Background(), id)
+	require.NoError(t, err)
+	return l.State, l.Revision
 }
 
 // --- backends --------------------------------------------------------------------
@@ -212,4 +258,10 @@ type conflictStore struct{ eventstore.Store }
 
 func (c conflictStore) Append(_ context.Context, stream string, expected eventstore.ExpectedRevision, _ ...eventstore.EventData) (eventstore.AppendResult, error) {
 	return eventstore.AppendResult{}, &eventstore.WrongExpectedRevisionError{Stream: stream, Expected: expected, Actual: eventstore.Exact(99)}
+}
+
+// loadAcc is Handler.Load as state, revision and error.
+func loadAcc(h accountHandler, ctx context.Context, id string) (Account, uint64, error) {
+	l, err := h.Load(ctx, id)
+	return l.State, l.Revision, err
 }

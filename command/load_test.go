@@ -21,20 +21,20 @@ func TestLoadFoldsLongStreams(t *testing.T) {
 	eachBackend(t, func(t *testing.T, store eventstore.Store) {
 		ctx := t.Context()
 		const n = 150
-		writer := command.NewHandler(store, accountDecider(), accountCodec(t), command.WithCache(1))
+		writer := newHandler(t, store, command.WithCache(1))
 		for i := range n {
-			_, err := writer.Handle(ctx, command.Command{ID: fmt.Sprintf("c-%d", i), AggregateID: "long", Payload: Deposit{Amount: i + 1}})
+			_, err := writer.Handle(ctx, cmd{ID: fmt.Sprintf("c-%d", i), AggregateID: "long", Payload: Deposit{Amount: i + 1}})
 			require.NoError(t, err)
 		}
-		h := command.NewHandler(store, accountDecider(), accountCodec(t)) // no cache: every Handle loads
-		st, rev, err := h.Load(ctx, "long")
+		h := newHandler(t, store) // no cache: every Handle loads
+		st, rev, err := loadAcc(h, ctx, "long")
 		require.NoError(t, err)
 		require.Equal(t, n*(n+1)/2, st.Balance)
 		require.Equal(t, n, st.Count)
 		require.Equal(t, uint64(n-1), rev)
 
 		for _, i := range []int{0, 63, 64, 100, n - 1} {
-			res, err := h.Handle(ctx, command.Command{ID: fmt.Sprintf("c-%d", i), AggregateID: "long", Payload: Deposit{Amount: i + 1}})
+			res, err := h.Handle(ctx, cmd{ID: fmt.Sprintf("c-%d", i), AggregateID: "long", Payload: Deposit{Amount: i + 1}})
 			require.NoError(t, err)
 			require.True(t, res.Duplicate)
 			require.Equal(t, uint64(i), res.Revision)
@@ -43,9 +43,9 @@ func TestLoadFoldsLongStreams(t *testing.T) {
 			require.JSONEq(t, fmt.Sprintf(`{"Amount":%d,"Ref":""}`, i+1), string(res.Events[0].Data))
 		}
 		// A new command is decided on the whole state.
-		_, err = h.Handle(ctx, command.Command{ID: "w", AggregateID: "long", Payload: Withdraw{Amount: n * (n + 1) / 2}})
+		_, err = h.Handle(ctx, cmd{ID: "w", AggregateID: "long", Payload: Withdraw{Amount: n * (n + 1) / 2}})
 		require.NoError(t, err)
-		_, err = h.Handle(ctx, command.Command{ID: "w2", AggregateID: "long", Payload: Withdraw{Amount: 1}})
+		_, err = h.Handle(ctx, cmd{ID: "w2", AggregateID: "long", Payload: Withdraw{Amount: 1}})
 		require.ErrorIs(t, err, errInsufficient)
 	})
 }
@@ -58,29 +58,28 @@ func TestLoadFoldsLongStreams(t *testing.T) {
 func TestUndecodableEventFailsNewCommands(t *testing.T) {
 	eachBackend(t, func(t *testing.T, store eventstore.Store) {
 		ctx := t.Context()
-		h := command.NewHandler(store, accountDecider(), accountCodec(t))
-		first, err := h.Handle(ctx, command.Command{ID: "c-1", AggregateID: "bad", Payload: Deposit{Amount: 5}})
+		h := newHandler(t, store)
+		first, err := h.Handle(ctx, cmd{ID: "c-1", AggregateID: "bad", Payload: Deposit{Amount: 5}})
 		require.NoError(t, err)
-		md, err := command.Metadata{CommandID: "foreign", Fingerprint: "f", Index: 0, Count: 1}.Encode()
-		require.NoError(t, err)
+		md := command.Metadata{CommandID: "foreign", Fingerprint: "f", Index: 0, Count: 1}.Encode()
 		_, err = store.Append(ctx, "account-bad", eventstore.Exact(0),
 			eventstore.EventData{ID: uuid.New(), Type: "account.Unknown", Data: []byte(`{}`), Metadata: md})
 		require.NoError(t, err)
 
-		_, _, err = h.Load(ctx, "bad")
+		_, _, err = loadAcc(h, ctx, "bad")
 		require.ErrorIs(t, err, aggregate.ErrUnknownEventType)
-		_, err = h.Handle(ctx, command.Command{ID: "c-2", AggregateID: "bad", Payload: Deposit{Amount: 1}})
+		_, err = h.Handle(ctx, cmd{ID: "c-2", AggregateID: "bad", Payload: Deposit{Amount: 1}})
 		require.ErrorIs(t, err, aggregate.ErrUnknownEventType)
 		require.Contains(t, err.Error(), "account-bad at revision 1")
 		require.Len(t, streamEvents(t, store, "account-bad"), 2)
 
-		dup, err := h.Handle(ctx, command.Command{ID: "c-1", AggregateID: "bad", Payload: Deposit{Amount: 5}})
+		dup, err := h.Handle(ctx, cmd{ID: "c-1", AggregateID: "bad", Payload: Deposit{Amount: 5}})
 		require.NoError(t, err)
 		require.True(t, dup.Duplicate)
 		require.Equal(t, first.Events[0].ID, dup.Events[0].ID)
 
 		// The same id with another payload is still loud (G3).
-		_, err = h.Handle(ctx, command.Command{ID: "c-1", AggregateID: "bad", Payload: Deposit{Amount: 6}})
+		_, err = h.Handle(ctx, cmd{ID: "c-1", AggregateID: "bad", Payload: Deposit{Amount: 6}})
 		var reused *command.IdempotencyKeyReusedError
 		require.True(t, errors.As(err, &reused), "got %v", err)
 	})

@@ -43,13 +43,11 @@ type Metadata struct {
 	User map[string]string `json:"user,omitempty"`
 }
 
-// Encode returns m as JSON.
-func (m Metadata) Encode() ([]byte, error) {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return nil, fmt.Errorf("encode metadata of command %q: %w", trunc(m.CommandID), err)
-	}
-	return b, nil
+// Encode returns m as JSON. Every field is a string, an int or a map of strings, so
+// encoding cannot fail (invalid UTF-8 is refused by Command.Validate before).
+func (m Metadata) Encode() []byte {
+	b, _ := json.Marshal(m)
+	return b
 }
 
 // DecodeMetadata decodes event metadata written by the handler. Metadata without a
@@ -66,8 +64,8 @@ func DecodeMetadata(data []byte) (Metadata, error) {
 	switch {
 	case m.CommandID == "":
 		return Metadata{}, fmt.Errorf("%w: no command_id", ErrInvalidMetadata)
-	case len(m.CommandID) > MaxIDLength:
-		return Metadata{}, fmt.Errorf("%w: command_id longer than %d bytes", ErrInvalidMetadata, MaxIDLength)
+	case len(m.CommandID) > MaxCommandIDLength:
+		return Metadata{}, fmt.Errorf("%w: command_id longer than %d bytes", ErrInvalidMetadata, MaxCommandIDLength)
 	case m.Count < 1 || m.Index < 0 || m.Index >= m.Count:
 		return Metadata{}, fmt.Errorf("%w: index %d of count %d", ErrInvalidMetadata, m.Index, m.Count)
 	}

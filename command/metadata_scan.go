@@ -18,7 +18,7 @@ func scanMetadata(b []byte) (m Metadata, ok bool) {
 		return m, false
 	}
 	id, rest, ok := plainString(rest)
-	if !ok || len(id) == 0 || len(id) > MaxIDLength {
+	if !ok || len(id) == 0 || len(id) > MaxCommandIDLength {
 		return m, false
 	}
 	if rest, ok = cut(rest, `,"fingerprint":"`); !ok {

@@ -1,30 +1,33 @@
 package command
 
 import (
+	"fmt"
 	"log/slog"
 	"time"
 
-	"github.com/idemkit/idem/aggregate"
-	"github.com/idemkit/idem/aggregate/reservation"
+	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/reservation"
 )
 
 // Defaults of a Handler.
 const (
-	DefaultRetries    = 8
-	DefaultMinBackoff = time.Millisecond
-	DefaultMaxBackoff = 100 * time.Millisecond
+	DefaultRetries       = 8
+	DefaultMinBackoff    = time.Millisecond
+	DefaultMaxBackoff    = 100 * time.Millisecond
+	DefaultSnapshotEvery = 100
 )
 
-// Option configures NewHandler.
-type Option func(*config)
+// Option configures NewHandler. An option given a value it cannot use makes
+// NewHandler fail with ErrInvalidHandler.
+type Option func(*config) error
 
 type config struct {
 	retries          int
 	minBackoff       time.Duration
 	maxBackoff       time.Duration
-	snapshots        aggregate.SnapshotStore
+	snapshots        SnapshotStore
 	snapshotEvery    int
-	schemaVersion    int
+	snapshotVersion  int
 	cacheSize        int
 	windowCount      int
 	windowAge        time.Duration
@@ -34,63 +37,43 @@ type config struct {
 	now              func() time.Time
 	reservations     *reservation.Reservations
 	maxAppendSize    int
-	err              error
 }
 
-// WithMaxAppendSize sets the most bytes of one command's payload encoding, and of
-// the events it decides (type, data and metadata together): larger ones are
-// refused before they are encoded whole or sent to the store (G11). The default,
-// eventstore.DefaultMaxAppendSize, is the stores' default limit; set it to your
-// store's limit if you raised that.
-func WithMaxAppendSize(n int) Option {
-	return func(c *config) {
-		if n < 1 {
-			c.err = errorf("WithMaxAppendSize(%d): need at least 1 byte", n)
-			return
-		}
-		c.maxAppendSize = n
+func defaultConfig() config {
+	return config{
+		retries: DefaultRetries, minBackoff: DefaultMinBackoff, maxBackoff: DefaultMaxBackoff,
+		snapshotEvery: DefaultSnapshotEvery, logger: slog.Default(), now: time.Now,
+		maxAppendSize: eventstore.DefaultMaxAppendSize,
 	}
 }
 
+func invalidOption(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidHandler}, args...)...)
+}
+
 // WithRetries sets how many times a command is decided again after a conflict with
-// another command (G4), or after an append whose outcome was unknown, before it
+// another writer (G4), or after an append whose outcome was unknown, before it
 // fails with *RetriesExhaustedError. 0 means no retry. Default DefaultRetries.
 func WithRetries(n int) Option {
-	return func(c *config) {
+	return func(c *config) error {
 		if n < 0 {
-			c.err = errorf("WithRetries(%d): negative", n)
-			return
+			return invalidOption("WithRetries(%d): negative", n)
 		}
 		c.retries = n
+		return nil
 	}
 }
 
 // WithBackoff sets the bounds of the jittered exponential backoff between retries:
-// the k-th wait is a random duration in [d/2, d] with d = min(max, minimum<<k).
+// the k-th wait is a random duration in [d/2, d] with d = min(maximum, minimum<<k).
+// Defaults DefaultMinBackoff and DefaultMaxBackoff.
 func WithBackoff(minimum, maximum time.Duration) Option {
-	return func(c *config) {
+	return func(c *config) error {
 		if minimum < 0 || maximum < minimum {
-			c.err = errorf("WithBackoff(%v, %v): need 0 <= min <= max", minimum, maximum)
-			return
+			return invalidOption("WithBackoff(%v, %v): need 0 <= minimum <= maximum", minimum, maximum)
 		}
 		c.minBackoff, c.maxBackoff = minimum, maximum
-	}
-}
-
-// WithSnapshots stores a snapshot of the state and the processed command set (G7)
-// in store each time every or more events were added since the last one, so loading
-// reads only the events since the snapshot. schemaVersion is the version of the
-// state's encoding: change it when S changes shape, and snapshots of other versions
-// are ignored (the state is rebuilt from events). The state is encoded with the
-// codec's serializer. Saving is synchronous, after the append; a failed save is
-// logged, not returned: the command's events are already stored.
-func WithSnapshots(store aggregate.SnapshotStore, every int, schemaVersion int) Option {
-	return func(c *config) {
-		if store == nil || every < 1 {
-			c.err = errorf("WithSnapshots: need a store and every >= 1")
-			return
-		}
-		c.snapshots, c.snapshotEvery, c.schemaVersion = store, every, schemaVersion
+		return nil
 	}
 }
 
@@ -99,72 +82,148 @@ func WithSnapshots(store aggregate.SnapshotStore, every int, schemaVersion int) 
 // answered without I/O; a new command on a cached aggregate costs one append. A
 // cache made stale by another process is caught by the Exact append, which fails
 // and makes the handler catch the cached aggregate up (reading only the events
-// after its revision, into a copy). Size 0 disables the cache (the default).
+// after its revision, into a copy). 0 disables the cache (the default).
 func WithCache(size int) Option {
-	return func(c *config) {
+	return func(c *config) error {
 		if size < 0 {
-			c.err = errorf("WithCache(%d): negative", size)
-			return
+			return invalidOption("WithCache(%d): negative", size)
 		}
 		c.cacheSize = size
+		return nil
 	}
 }
 
-// WithDedupeWindow bounds the processed command set (G7) to the last count commands
-// and to commands recorded within age of the handler's clock; 0 leaves that bound
-// off. By default the window is unlimited: every command id is kept for the life of
-// the stream. A duplicate older than the window is decided afresh, so it is caught
-// only by the aggregate's business keys (Decide returning aggregate.AlreadyDone):
-// bound the window only where every command is idempotent by business key.
-func WithDedupeWindow(count int, age time.Duration) Option {
-	return func(c *config) {
-		if count < 0 || age < 0 {
-			c.err = errorf("WithDedupeWindow(%d, %v): negative", count, age)
-			return
+// WithSnapshots stores snapshots of the state and the processed command set (G7) in
+// store, every WithSnapshotEvery events, so that loading reads only the events
+// since the latest one. The state is encoded with the codec's serializer. Saving
+// is synchronous, after the append; a failed save is logged, not returned: the
+// command's events are already stored.
+func WithSnapshots(store SnapshotStore) Option {
+	return func(c *config) error {
+		if store == nil {
+			return invalidOption("WithSnapshots(nil)")
 		}
-		c.windowCount, c.windowAge = count, age
+		c.snapshots = store
+		return nil
 	}
 }
 
-// RecordRejections writes a RejectedEventType marker event, holding the error text,
-// for each command the decider rejects, so that its retry gets the same rejection
-// even after the state changed. By default (G6) a rejection writes nothing and its
-// retry is decided afresh: cheaper, and right when the retry should succeed once the
-// state allows it. The marker costs a write per rejection and lengthens the stream.
-func RecordRejections() Option { return func(c *config) { c.recordRejections = true } }
+// WithSnapshotEvery sets how many events an aggregate gains between two snapshots
+// (with WithSnapshots). Default DefaultSnapshotEvery.
+func WithSnapshotEvery(events int) Option {
+	return func(c *config) error {
+		if events < 1 {
+			return invalidOption("WithSnapshotEvery(%d): need at least 1", events)
+		}
+		c.snapshotEvery = events
+		return nil
+	}
+}
 
-// RecordNoOps writes a NoOpEventType marker event for each command that decides no
-// events, so its retry is a duplicate even after the state changed. By default (G6)
-// a no-op writes nothing.
-func RecordNoOps() Option { return func(c *config) { c.recordNoOps = true } }
+// WithSnapshotVersion sets the version of the state's encoding in snapshots. Change
+// it when the state type changes shape: snapshots of other versions are ignored and
+// the state is rebuilt from events. Default 0.
+func WithSnapshotVersion(version int) Option {
+	return func(c *config) error {
+		c.snapshotVersion = version
+		return nil
+	}
+}
+
+// WithDedupeWindow bounds the processed command set (G7) to the last count
+// commands of each aggregate. By default the window is unlimited: every command id
+// is kept for the life of the stream. A duplicate older than the window is decided
+// afresh, so it is caught only by the aggregate's business keys (Decide returning
+// aggregate.AlreadyDone): bound the window only where every command is idempotent
+// by business key.
+func WithDedupeWindow(count int) Option {
+	return func(c *config) error {
+		if count < 1 {
+			return invalidOption("WithDedupeWindow(%d): need at least 1", count)
+		}
+		c.windowCount = count
+		return nil
+	}
+}
+
+// WithDedupeMaxAge bounds the processed command set (G7) to the commands recorded
+// within age of the handler's clock. Like WithDedupeWindow, it makes older
+// duplicates fall back to business keys.
+func WithDedupeMaxAge(age time.Duration) Option {
+	return func(c *config) error {
+		if age <= 0 {
+			return invalidOption("WithDedupeMaxAge(%v): need a positive age", age)
+		}
+		c.windowAge = age
+		return nil
+	}
+}
+
+// WithRecordedRejections writes a RejectedEventType marker event, holding the error
+// text, for each command the decider rejects, so that its retry gets the same
+// rejection even after the state changed. By default (G6) a rejection writes
+// nothing and its retry is decided afresh: cheaper, and right when the retry should
+// succeed once the state allows it. The marker costs a write per rejection and
+// lengthens the stream.
+func WithRecordedRejections() Option {
+	return func(c *config) error { c.recordRejections = true; return nil }
+}
+
+// WithRecordedNoOps writes a NoOpEventType marker event for each command that
+// decides no events, so its retry is a duplicate even after the state changed. By
+// default (G6) a no-op writes nothing.
+func WithRecordedNoOps() Option {
+	return func(c *config) error { c.recordNoOps = true; return nil }
+}
 
 // WithLogger sets the logger for retries, exhausted budgets and failed snapshot
-// saves (slog.Default() by default).
+// saves; slog.Default() by default, as everywhere in idem.
 func WithLogger(l *slog.Logger) Option {
-	return func(c *config) {
-		if l != nil {
-			c.logger = l
+	return func(c *config) error {
+		if l == nil {
+			return invalidOption("WithLogger(nil)")
 		}
+		c.logger = l
+		return nil
 	}
 }
 
-// WithClock sets the handler's clock (time.Now by default). It stamps snapshots,
+// WithClock sets the handler's clock, time.Now by default. It stamps snapshots,
 // reservation claims and the dedupe window's age; it never reaches the decider and
 // the event store stamps RecordedAt itself.
 func WithClock(now func() time.Time) Option {
-	return func(c *config) {
-		if now != nil {
-			c.now = now
+	return func(c *config) error {
+		if now == nil {
+			return invalidOption("WithClock(nil)")
 		}
+		c.now = now
+		return nil
 	}
 }
 
-// WithReservations sets where the keys of Decider.Keys are claimed. By default the
-// handler claims them in its own event store.
+// WithReservations sets where the keys of Decider.Keys are claimed. By default a
+// handler whose decider has Keys claims them in its own event store.
 func WithReservations(r *reservation.Reservations) Option {
-	return func(c *config) {
-		if r != nil {
-			c.reservations = r
+	return func(c *config) error {
+		if r == nil {
+			return invalidOption("WithReservations(nil)")
 		}
+		c.reservations = r
+		return nil
+	}
+}
+
+// WithMaxAppendSize sets the most bytes of one command's payload encoding, and of
+// the events it decides (type, data and metadata together): larger ones are
+// refused before they are encoded whole or sent to the store (G11). The default,
+// eventstore.DefaultMaxAppendSize, is the stores' default limit; set it to your
+// store's limit if you raised that.
+func WithMaxAppendSize(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return invalidOption("WithMaxAppendSize(%d): need at least 1 byte", n)
+		}
+		c.maxAppendSize = n
+		return nil
 	}
 }

@@ -4,8 +4,6 @@ import (
 	"maps"
 	"slices"
 	"time"
-
-	"github.com/idemkit/idem/aggregate"
 )
 
 // processedSet is an aggregate's processed command set (G3): command id -> what it
@@ -18,7 +16,7 @@ import (
 type processedSet struct {
 	// entries are in recorded order. An entry whose command id was recorded again
 	// later is superseded: index points to the later one.
-	entries []aggregate.ProcessedCommand
+	entries []ProcessedCommand
 	// index maps a command id to the sequence number of its live entry, which is at
 	// entries[seq-base].
 	index map[string]int
@@ -35,10 +33,10 @@ func (s *processedSet) clone() *processedSet {
 	return &processedSet{entries: slices.Clone(s.entries), index: maps.Clone(s.index), base: s.base}
 }
 
-func (s *processedSet) get(id string) (aggregate.ProcessedCommand, bool) {
+func (s *processedSet) get(id string) (ProcessedCommand, bool) {
 	seq, ok := s.index[id]
 	if !ok {
-		return aggregate.ProcessedCommand{}, false
+		return ProcessedCommand{}, false
 	}
 	return s.entries[seq-s.base], true
 }
@@ -59,12 +57,12 @@ func (s *processedSet) observe(m Metadata, revision uint64, at time.Time, reject
 			return
 		}
 	}
-	s.add(aggregate.ProcessedCommand{ID: m.CommandID, Fingerprint: m.Fingerprint, FirstRevision: revision,
+	s.add(ProcessedCommand{ID: m.CommandID, Fingerprint: m.Fingerprint, FirstRevision: revision,
 		LastRevision: revision, RecordedAt: at, Rejection: rejection, NoOp: noop})
 }
 
 // add records p as the live entry of its command id, superseding an earlier one.
-func (s *processedSet) add(p aggregate.ProcessedCommand) {
+func (s *processedSet) add(p ProcessedCommand) {
 	s.index[p.ID] = s.base + len(s.entries)
 	s.entries = append(s.entries, p)
 }
@@ -99,8 +97,8 @@ func (s *processedSet) prune(count int, cutoff time.Time) {
 }
 
 // list returns the live entries in recorded order (for snapshots).
-func (s *processedSet) list() []aggregate.ProcessedCommand {
-	out := make([]aggregate.ProcessedCommand, 0, len(s.index))
+func (s *processedSet) list() []ProcessedCommand {
+	out := make([]ProcessedCommand, 0, len(s.index))
 	for i := range s.entries {
 		if s.live(i) {
 			out = append(out, s.entries[i])

@@ -6,15 +6,16 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/idemkit/idem/aggregate/reservation"
 	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/internal/quote"
+	"github.com/idemkit/idem/reservation"
 )
 
 // Recorded reports whether command commandID wrote events (or a marker) to stream.
 // It scans the whole stream's metadata, ignoring snapshots and the dedupe window, so
 // it answers for commands of any age; it is meant for reconciliation, not the hot
 // path.
-func (h *Handler[S]) Recorded(ctx context.Context, stream, commandID string) (bool, error) {
+func (h *Handler[S, C, E]) Recorded(ctx context.Context, stream, commandID string) (bool, error) {
 	if err := eventstore.ValidateStreamName(stream); err != nil {
 		return false, err
 	}
@@ -23,9 +24,15 @@ func (h *Handler[S]) Recorded(ctx context.Context, stream, commandID string) (bo
 			if errors.Is(err, eventstore.ErrStreamNotFound) {
 				return false, nil
 			}
-			return false, fmt.Errorf("look for command %q in %s: %w", trunc(commandID), stream, err)
+			return false, fmt.Errorf("look for command %s in %s: %w", quote.Q(commandID), stream, err)
 		}
-		if m, err := DecodeMetadata(ev.Metadata); err == nil && m.CommandID == commandID {
+		m, isCommand, err := readMetadata(ev.Metadata)
+		if err != nil {
+			// An unreadable record may be this command's: the answer would be a guess.
+			return false, fmt.Errorf("look for command %s in %s: event at revision %d: %w: %w",
+				quote.Q(commandID), stream, ev.Revision, eventstore.ErrCorrupt, err)
+		}
+		if isCommand && m.CommandID == commandID {
 			return true, nil
 		}
 	}
@@ -37,9 +44,9 @@ func (h *Handler[S]) Recorded(ctx context.Context, stream, commandID string) (bo
 // the owner's stream: a handler crashed between
 // claim and append and the command was never retried (G5). It returns the claims it
 // released. Run it as an occasional operation: it reads every reservation stream.
-func (h *Handler[S]) ReconcileReservations(ctx context.Context, olderThan time.Duration) ([]reservation.Claim, error) {
-	if h.err != nil {
-		return nil, h.err
+func (h *Handler[S, C, E]) ReconcileReservations(ctx context.Context, olderThan time.Duration) ([]reservation.Claim, error) {
+	if h.cfg.reservations == nil {
+		return nil, nil // a decider without keys claims nothing
 	}
 	return h.cfg.reservations.Reconcile(ctx, olderThan, func(ctx context.Context, c reservation.Claim) (bool, error) {
 		if c.OwnerStream == "" {

@@ -13,9 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/idemkit/idem/aggregate"
-	"github.com/idemkit/idem/aggregate/reservation"
 	"github.com/idemkit/idem/command"
 	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/reservation"
 )
 
 // users: an e-mail address belongs to one user at a time; it is not the user's
@@ -24,39 +24,47 @@ type Register struct{ Email string }
 type Registered struct{ Email string }
 type User struct{ Email string }
 
-func userDecider() aggregate.Decider[User] {
-	return aggregate.Decider[User]{
+// The user domain has one command and one event: its decider uses them directly.
+type (
+	userHandler = *command.Handler[User, Register, Registered]
+	userCmd     = command.Command[Register]
+)
+
+func userDecider() aggregate.Decider[User, Register, Registered] {
+	return aggregate.Decider[User, Register, Registered]{
 		Category: "user",
 		Initial:  func() User { return User{} },
-		Evolve: func(s User, e any) User {
-			if r, ok := e.(Registered); ok {
-				s.Email = r.Email
-			}
-			return s
-		},
-		Decide: func(s User, c any) ([]any, error) {
-			r := c.(Register)
+		Evolve:   func(s User, e Registered) User { s.Email = e.Email; return s },
+		Decide: func(s User, c Register) ([]Registered, error) {
 			if s.Email != "" {
 				return nil, errors.New("already registered")
 			}
-			return []any{Registered(r)}, nil
+			return []Registered{Registered(c)}, nil
 		},
-		Keys: func(c any) []string { return []string{"email:" + c.(Register).Email} },
+		Keys: func(c Register) []string { return []string{"email:" + c.Email} },
 	}
 }
 
-func userCodec(t testing.TB) *aggregate.Codec {
-	c := aggregate.NewCodec()
-	require.NoError(t, aggregate.Register[Register](c, "user.Register"))
-	require.NoError(t, aggregate.Register[Registered](c, "user.Registered"))
+func userCodec(t testing.TB) *aggregate.Codec[Register, Registered] {
+	t.Helper()
+	c, err := aggregate.NewCodec[Register, Registered](aggregate.Command[Register]("user.Register"),
+		aggregate.Event[Registered]("user.Registered"))
+	require.NoError(t, err)
 	return c
+}
+
+func newUserHandler(t testing.TB, store eventstore.Store, opts ...command.Option) userHandler {
+	t.Helper()
+	h, err := command.NewHandler(store, userDecider(), userCodec(t), opts...)
+	require.NoError(t, err)
+	return h
 }
 
 func TestReservationCrashBeforeWriteHealsOnRetry(t *testing.T) {
 	eachBackend(t, func(t *testing.T, store eventstore.Store) {
 		ctx := t.Context()
-		h := command.NewHandler(store, userDecider(), userCodec(t))
-		c := command.Command{ID: "reg-1", AggregateID: "u1", Payload: Register{Email: "a@x"}}
+		h := newUserHandler(t, store)
+		c := userCmd{ID: "reg-1", AggregateID: "u1", Payload: Register{Email: "a@x"}}
 		// The crash: the claim was made, the user's events never written.
 		_, err := h.Reservations().Claim(ctx, "user", "email:a@x",
 			reservation.Claimant{Owner: "user-u1", CommandID: "reg-1", OwnerStream: "user-u1"})
@@ -73,7 +81,7 @@ func TestReservationCrashBeforeWriteHealsOnRetry(t *testing.T) {
 		require.Len(t, streamEvents(t, store, reservation.StreamFor("user", "email:a@x")), 1, "claimed once")
 
 		// Another user wants the address: a typed error naming the owner, nothing written.
-		_, err = h.Handle(ctx, command.Command{ID: "reg-2", AggregateID: "u2", Payload: Register{Email: "a@x"}})
+		_, err = h.Handle(ctx, userCmd{ID: "reg-2", AggregateID: "u2", Payload: Register{Email: "a@x"}})
 		require.ErrorIs(t, err, reservation.ErrClaimed)
 		var claimed *reservation.ClaimedError
 		require.ErrorAs(t, err, &claimed)
@@ -82,7 +90,7 @@ func TestReservationCrashBeforeWriteHealsOnRetry(t *testing.T) {
 
 		// Released, the key can be claimed again.
 		require.NoError(t, h.Reservations().Release(ctx, "user", "email:a@x", "user-u1"))
-		_, err = h.Handle(ctx, command.Command{ID: "reg-2", AggregateID: "u2", Payload: Register{Email: "a@x"}})
+		_, err = h.Handle(ctx, userCmd{ID: "reg-2", AggregateID: "u2", Payload: Register{Email: "a@x"}})
 		require.NoError(t, err)
 	})
 }
@@ -90,15 +98,14 @@ func TestReservationCrashBeforeWriteHealsOnRetry(t *testing.T) {
 func TestReservationTwoOwnersRace(t *testing.T) {
 	eachBackend(t, func(t *testing.T, store eventstore.Store) {
 		ctx := t.Context()
-		codec := userCodec(t)
 		for round := range 5 {
 			email := fmt.Sprintf("race%d@x", round)
 			var wg sync.WaitGroup
 			errs := make([]error, 2)
 			for i := range 2 {
-				h := command.NewHandler(store, userDecider(), codec)
+				h := newUserHandler(t, store)
 				wg.Go(func() {
-					_, errs[i] = h.Handle(ctx, command.Command{ID: fmt.Sprintf("r%d-%d", round, i),
+					_, errs[i] = h.Handle(ctx, userCmd{ID: fmt.Sprintf("r%d-%d", round, i),
 						AggregateID: fmt.Sprintf("u%d-%d", round, i), Payload: Register{Email: email}})
 				})
 			}
@@ -122,8 +129,8 @@ func TestReservationReconcileFreesOrphanClaims(t *testing.T) {
 		ctx := t.Context()
 		now := time.Now()
 		clock := func() time.Time { return now }
-		h := command.NewHandler(store, userDecider(), userCodec(t), command.WithClock(clock))
-		_, err := h.Handle(ctx, command.Command{ID: "reg-ok", AggregateID: "ok", Payload: Register{Email: "ok@x"}})
+		h := newUserHandler(t, store, command.WithClock(clock))
+		_, err := h.Handle(ctx, userCmd{ID: "reg-ok", AggregateID: "ok", Payload: Register{Email: "ok@x"}})
 		require.NoError(t, err)
 		// An orphan: claimed, then the owner crashed and nobody retried.
 		_, err = h.Reservations().Claim(ctx, "user", "email:orphan@x",
@@ -151,13 +158,12 @@ func TestReservationReconcileFreesOrphanClaims(t *testing.T) {
 func TestRejectedCommandReleasesItsClaim(t *testing.T) {
 	eachBackend(t, func(t *testing.T, store eventstore.Store) {
 		ctx := t.Context()
-		codec := userCodec(t)
-		h := command.NewHandler(store, userDecider(), codec, fastRetries()...)
-		_, err := h.Handle(ctx, command.Command{ID: "r1", AggregateID: "u", Payload: Register{Email: "first@x"}})
+		h := newUserHandler(t, store, fastRetries()...)
+		_, err := h.Handle(ctx, userCmd{ID: "r1", AggregateID: "u", Payload: Register{Email: "first@x"}})
 		require.NoError(t, err)
 		// A second registration of the same user is rejected by the decider: not
 		// claimed (decide runs first).
-		_, err = h.Handle(ctx, command.Command{ID: "r2", AggregateID: "u", Payload: Register{Email: "second@x"}})
+		_, err = h.Handle(ctx, userCmd{ID: "r2", AggregateID: "u", Payload: Register{Email: "second@x"}})
 		require.ErrorIs(t, err, command.ErrRejected)
 		_, ok, err := h.Reservations().Lookup(ctx, "user", "email:second@x")
 		require.NoError(t, err)
@@ -184,15 +190,14 @@ func (s *interleave) Append(ctx context.Context, stream string, e eventstore.Exp
 func TestClaimReleasedWhenRetryIsRejected(t *testing.T) {
 	eachBackend(t, func(t *testing.T, store eventstore.Store) {
 		ctx := t.Context()
-		codec := userCodec(t)
-		other := command.NewHandler(store, userDecider(), codec)
+		other := newUserHandler(t, store)
 		wrapped := &interleave{Store: store, before: func() {
 			// Another consumer registers the same user with another address first.
-			_, err := other.Handle(ctx, command.Command{ID: "other", AggregateID: "u", Payload: Register{Email: "other@x"}})
+			_, err := other.Handle(ctx, userCmd{ID: "other", AggregateID: "u", Payload: Register{Email: "other@x"}})
 			require.NoError(t, err)
 		}}
-		h := command.NewHandler(wrapped, userDecider(), codec, fastRetries()...)
-		_, err := h.Handle(ctx, command.Command{ID: "mine", AggregateID: "u", Payload: Register{Email: "mine@x"}})
+		h := newUserHandler(t, wrapped, fastRetries()...)
+		_, err := h.Handle(ctx, userCmd{ID: "mine", AggregateID: "u", Payload: Register{Email: "mine@x"}})
 		require.ErrorIs(t, err, command.ErrRejected, "after the conflict, the decider rejects")
 		_, ok, err := h.Reservations().Lookup(ctx, "user", "email:mine@x")
 		require.NoError(t, err)
@@ -208,19 +213,28 @@ func TestClaimReleasedWhenRetryIsRejected(t *testing.T) {
 type Bill struct{ Shipment, Number string }
 type Billed struct{ Shipment, Number string }
 
-func billDecider() aggregate.Decider[string] {
-	return aggregate.Decider[string]{
+func billDecider() aggregate.Decider[string, Bill, Billed] {
+	return aggregate.Decider[string, Bill, Billed]{
 		Category: "bill",
 		Initial:  func() string { return "" },
-		Evolve:   func(_ string, e any) string { return e.(Billed).Number },
-		Decide: func(number string, c any) ([]any, error) {
+		Evolve:   func(_ string, e Billed) string { return e.Number },
+		Decide: func(number string, c Bill) ([]Billed, error) {
 			if number != "" {
-				return nil, aggregate.AlreadyDone("shipment " + c.(Bill).Shipment)
+				return nil, aggregate.AlreadyDone("shipment " + c.Shipment)
 			}
-			return []any{Billed(c.(Bill))}, nil
+			return []Billed{Billed(c)}, nil
 		},
-		Keys: func(c any) []string { return []string{"number:" + c.(Bill).Number} },
+		Keys: func(c Bill) []string { return []string{"number:" + c.Number} },
 	}
+}
+
+func newBillHandler(t testing.TB, store eventstore.Store, opts ...command.Option) *command.Handler[string, Bill, Billed] {
+	t.Helper()
+	codec, err := aggregate.NewCodec[Bill, Billed](aggregate.Command[Bill]("bill.Bill"), aggregate.Event[Billed]("bill.Billed"))
+	require.NoError(t, err)
+	h, err := command.NewHandler(store, billDecider(), codec, opts...)
+	require.NoError(t, err)
+	return h
 }
 
 // G5: the command that claimed a key and then lost the race to another command of
@@ -229,18 +243,15 @@ func billDecider() aggregate.Decider[string] {
 func TestLoserDoesNotFreeAKeyTheWinnerWrote(t *testing.T) {
 	eachBackend(t, func(t *testing.T, store eventstore.Store) {
 		ctx := t.Context()
-		codec := aggregate.NewCodec()
-		require.NoError(t, aggregate.Register[Bill](codec, "bill.Bill"))
-		require.NoError(t, aggregate.Register[Billed](codec, "bill.Billed"))
-		carrier := command.NewHandler(store, billDecider(), codec)
+		carrier := newBillHandler(t, store)
 		wrapped := &interleave{Store: store, prefix: "bill-", before: func() {
 			// The carrier path wins the append, relying on the warehouse's claim.
-			res, err := carrier.Handle(ctx, command.Command{ID: "carrier-msg", AggregateID: "s1", Payload: Bill{Shipment: "s1", Number: "N-7"}})
+			res, err := carrier.Handle(ctx, command.Command[Bill]{ID: "carrier-msg", AggregateID: "s1", Payload: Bill{Shipment: "s1", Number: "N-7"}})
 			require.NoError(t, err)
 			require.False(t, res.Duplicate)
 		}}
-		warehouse := command.NewHandler(wrapped, billDecider(), codec, fastRetries()...)
-		res, err := warehouse.Handle(ctx, command.Command{ID: "warehouse-msg", AggregateID: "s1", Payload: Bill{Shipment: "s1", Number: "N-7"}})
+		warehouse := newBillHandler(t, wrapped, fastRetries()...)
+		res, err := warehouse.Handle(ctx, command.Command[Bill]{ID: "warehouse-msg", AggregateID: "s1", Payload: Bill{Shipment: "s1", Number: "N-7"}})
 		require.NoError(t, err)
 		require.True(t, res.Duplicate)
 		require.Equal(t, command.ByBusinessKey, res.DuplicateBy)
@@ -252,8 +263,8 @@ func TestLoserDoesNotFreeAKeyTheWinnerWrote(t *testing.T) {
 		require.Equal(t, []string{"carrier-msg"}, claim.Joined)
 
 		// Another invoice cannot take the number; reconciliation does not free it.
-		other := command.NewHandler(store, billDecider(), codec)
-		_, err = other.Handle(ctx, command.Command{ID: "x", AggregateID: "s2", Payload: Bill{Shipment: "s2", Number: "N-7"}})
+		other := newBillHandler(t, store)
+		_, err = other.Handle(ctx, command.Command[Bill]{ID: "x", AggregateID: "s2", Payload: Bill{Shipment: "s2", Number: "N-7"}})
 		require.ErrorIs(t, err, reservation.ErrClaimed)
 		freed, err := warehouse.ReconcileReservations(ctx, -time.Hour)
 		require.NoError(t, err)

@@ -12,19 +12,18 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 	"github.com/stretchr/testify/require"
 
-	"github.com/idemkit/idem/aggregate"
-	"github.com/idemkit/idem/aggregate/sqlitesnap"
 	"github.com/idemkit/idem/command"
+	"github.com/idemkit/idem/command/sqlitesnap"
 	"github.com/idemkit/idem/eventstore"
 )
 
-func snapshotStores(t *testing.T) map[string]aggregate.SnapshotStore {
+func snapshotStores(t *testing.T) map[string]command.SnapshotStore {
 	db, err := sql.Open("sqlite3", filepath.Join(t.TempDir(), "snap.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
 	sq, err := sqlitesnap.New(t.Context(), db)
 	require.NoError(t, err)
-	return map[string]aggregate.SnapshotStore{"memory": aggregate.NewMemorySnapshots(), "sqlite": sq}
+	return map[string]command.SnapshotStore{"memory": command.NewMemorySnapshots(), "sqlite": sq}
 }
 
 func TestSnapshotKeepsProcessedCommands(t *testing.T) {
@@ -32,12 +31,11 @@ func TestSnapshotKeepsProcessedCommands(t *testing.T) {
 		for name, snaps := range snapshotStores(t) {
 			t.Run(name, func(t *testing.T) {
 				ctx := t.Context()
-				codec := accountCodec(t)
 				store := &countingStore{Store: inner}
 				agg := "snap-" + name
-				h := command.NewHandler(store, accountDecider(), codec, command.WithSnapshots(snaps, 10, 1))
+				h := newHandler(t, store, command.WithSnapshots(snaps), command.WithSnapshotEvery(10), command.WithSnapshotVersion(1))
 				for i := range 25 {
-					_, err := h.Handle(ctx, command.Command{ID: fmt.Sprintf("c%d", i), AggregateID: agg, Payload: Deposit{Amount: 1}})
+					_, err := h.Handle(ctx, cmd{ID: fmt.Sprintf("c%d", i), AggregateID: agg, Payload: Deposit{Amount: 1}})
 					require.NoError(t, err)
 				}
 				snap, err := snaps.LoadSnapshot(ctx, "account-"+agg)
@@ -47,28 +45,28 @@ func TestSnapshotKeepsProcessedCommands(t *testing.T) {
 				require.Equal(t, "c0", snap.Processed[0].ID)
 
 				// A fresh handler loads the snapshot and only the events after it.
-				h2 := command.NewHandler(store, accountDecider(), codec, command.WithSnapshots(snaps, 10, 1))
+				h2 := newHandler(t, store, command.WithSnapshots(snaps), command.WithSnapshotEvery(10), command.WithSnapshotVersion(1))
 				before := store.eventsRead.Load()
-				st, rev, err := h2.Load(ctx, agg)
+				st, rev, err := loadAcc(h2, ctx, agg)
 				require.NoError(t, err)
 				require.Equal(t, 25, st.Balance)
 				require.Equal(t, uint64(24), rev)
 				require.Equal(t, int64(24-snap.Revision), store.eventsRead.Load()-before, "O(events since the snapshot)")
 
 				// c0 was processed long before the snapshot: still a duplicate.
-				res, err := h2.Handle(ctx, command.Command{ID: "c0", AggregateID: agg, Payload: Deposit{Amount: 1}})
+				res, err := h2.Handle(ctx, cmd{ID: "c0", AggregateID: agg, Payload: Deposit{Amount: 1}})
 				require.NoError(t, err)
 				require.True(t, res.Duplicate)
 				require.Equal(t, uint64(0), res.Revision)
 				require.Equal(t, command.EventID("account-"+agg, "c0", res.Fingerprint, 0), res.Events[0].ID)
-				_, err = h2.Handle(ctx, command.Command{ID: "c0", AggregateID: agg, Payload: Deposit{Amount: 2}})
+				_, err = h2.Handle(ctx, cmd{ID: "c0", AggregateID: agg, Payload: Deposit{Amount: 2}})
 				require.ErrorIs(t, err, command.ErrIdempotencyKeyReused)
 				require.Len(t, streamEvents(t, inner, "account-"+agg), 25)
 
 				// A snapshot of another schema version is ignored: rebuilt from events.
-				h3 := command.NewHandler(store, accountDecider(), codec, command.WithSnapshots(snaps, 1000, 2))
+				h3 := newHandler(t, store, command.WithSnapshots(snaps), command.WithSnapshotEvery(1000), command.WithSnapshotVersion(2))
 				before = store.eventsRead.Load()
-				st, _, err = h3.Load(ctx, agg)
+				st, _, err = loadAcc(h3, ctx, agg)
 				require.NoError(t, err)
 				require.Equal(t, 25, st.Balance)
 				require.Equal(t, int64(25), store.eventsRead.Load()-before)
@@ -80,14 +78,13 @@ func TestSnapshotKeepsProcessedCommands(t *testing.T) {
 func TestDedupeWindow(t *testing.T) {
 	eachBackend(t, func(t *testing.T, store eventstore.Store) {
 		ctx := t.Context()
-		codec := accountCodec(t)
 		t.Run("count", func(t *testing.T) {
-			snaps := aggregate.NewMemorySnapshots()
-			h := command.NewHandler(store, accountDecider(), codec, command.WithDedupeWindow(3, 0), command.WithSnapshots(snaps, 2, 1))
-			_, err := h.Handle(ctx, command.Command{ID: "open", AggregateID: "w", Payload: Open{Owner: "o"}})
+			snaps := command.NewMemorySnapshots()
+			h := newHandler(t, store, command.WithDedupeWindow(3), command.WithSnapshots(snaps), command.WithSnapshotEvery(2), command.WithSnapshotVersion(1))
+			_, err := h.Handle(ctx, cmd{ID: "open", AggregateID: "w", Payload: Open{Owner: "o"}})
 			require.NoError(t, err)
 			for i := range 5 {
-				_, err := h.Handle(ctx, command.Command{ID: fmt.Sprintf("d%d", i), AggregateID: "w", Payload: Deposit{Amount: 1}})
+				_, err := h.Handle(ctx, cmd{ID: fmt.Sprintf("d%d", i), AggregateID: "w", Payload: Deposit{Amount: 1}})
 				require.NoError(t, err)
 			}
 			processed, err := h.Processed(ctx, "w")
@@ -99,12 +96,12 @@ func TestDedupeWindow(t *testing.T) {
 			require.LessOrEqual(t, len(snap.Processed), 3, "snapshots carry the windowed set")
 
 			// Within the window: a duplicate by command id.
-			res, err := h.Handle(ctx, command.Command{ID: "d4", AggregateID: "w", Payload: Deposit{Amount: 1}})
+			res, err := h.Handle(ctx, cmd{ID: "d4", AggregateID: "w", Payload: Deposit{Amount: 1}})
 			require.NoError(t, err)
 			require.True(t, res.Duplicate)
 			// Older than the window: falls back to the business key (Open is
 			// AlreadyDone once the account is open).
-			res, err = h.Handle(ctx, command.Command{ID: "open", AggregateID: "w", Payload: Open{Owner: "o"}})
+			res, err = h.Handle(ctx, cmd{ID: "open", AggregateID: "w", Payload: Open{Owner: "o"}})
 			require.NoError(t, err)
 			require.True(t, res.Duplicate)
 			require.Equal(t, command.ByBusinessKey, res.DuplicateBy)
@@ -113,14 +110,14 @@ func TestDedupeWindow(t *testing.T) {
 		t.Run("age", func(t *testing.T) {
 			now := time.Now()
 			clock := func() time.Time { return now }
-			h := command.NewHandler(store, accountDecider(), codec, command.WithDedupeWindow(0, time.Hour), command.WithClock(clock))
-			_, err := h.Handle(ctx, command.Command{ID: "open", AggregateID: "age", Payload: Open{Owner: "o"}})
+			h := newHandler(t, store, command.WithDedupeMaxAge(time.Hour), command.WithClock(clock))
+			_, err := h.Handle(ctx, cmd{ID: "open", AggregateID: "age", Payload: Open{Owner: "o"}})
 			require.NoError(t, err)
-			res, err := h.Handle(ctx, command.Command{ID: "open", AggregateID: "age", Payload: Open{Owner: "o"}})
+			res, err := h.Handle(ctx, cmd{ID: "open", AggregateID: "age", Payload: Open{Owner: "o"}})
 			require.NoError(t, err)
 			require.Equal(t, command.ByCommandID, res.DuplicateBy)
 			now = now.Add(2 * time.Hour)
-			res, err = h.Handle(ctx, command.Command{ID: "open", AggregateID: "age", Payload: Open{Owner: "o"}})
+			res, err = h.Handle(ctx, cmd{ID: "open", AggregateID: "age", Payload: Open{Owner: "o"}})
 			require.NoError(t, err)
 			require.Equal(t, command.ByBusinessKey, res.DuplicateBy, "older than the window")
 		})
@@ -129,21 +126,21 @@ func TestDedupeWindow(t *testing.T) {
 
 func TestSnapshotStoreFailureFallsBackToEvents(t *testing.T) {
 	store := backends()[0].open(t)
-	h := command.NewHandler(store, accountDecider(), accountCodec(t), command.WithSnapshots(failingSnapshots{}, 1, 1))
+	h := newHandler(t, store, command.WithSnapshots(failingSnapshots{}), command.WithSnapshotEvery(1), command.WithSnapshotVersion(1))
 	for i := range 3 {
-		_, err := h.Handle(t.Context(), command.Command{ID: fmt.Sprint(i), AggregateID: "f", Payload: Deposit{Amount: 1}})
+		_, err := h.Handle(t.Context(), cmd{ID: fmt.Sprint(i), AggregateID: "f", Payload: Deposit{Amount: 1}})
 		require.NoError(t, err)
 	}
-	st, _, err := h.Load(t.Context(), "f")
+	st, _, err := loadAcc(h, t.Context(), "f")
 	require.NoError(t, err)
 	require.Equal(t, 3, st.Balance)
 }
 
 type failingSnapshots struct{}
 
-func (failingSnapshots) LoadSnapshot(context.Context, string) (aggregate.Snapshot, error) {
-	return aggregate.Snapshot{}, errors.New("disk on fire")
+func (failingSnapshots) LoadSnapshot(context.Context, string) (command.Snapshot, error) {
+	return command.Snapshot{}, errors.New("disk on fire")
 }
-func (failingSnapshots) SaveSnapshot(context.Context, aggregate.Snapshot) error {
+func (failingSnapshots) SaveSnapshot(context.Context, command.Snapshot) error {
 	return errors.New("disk on fire")
 }

@@ -1,11 +1,11 @@
-// Package sqlitesnap is an aggregate.SnapshotStore in a SQLite database, over a
+// Package sqlitesnap is a command.SnapshotStore in a SQLite database, over a
 // *sql.DB the caller opens (with the "sqlite3" driver of github.com/mattn/go-sqlite3,
 // which this package does not import). It keeps one row per stream, the latest
 // snapshot; a save never replaces a snapshot of a later revision.
 //
 // The snapshots can live in the event store's file or in a file of their own. They
 // are a cache: deleting the table loses nothing but load time, and a snapshot whose
-// schema version differs from the code's is ignored by the command handler (G7).
+// state version differs from the code's is ignored by the command handler (G7).
 package sqlitesnap
 
 import (
@@ -16,7 +16,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/idemkit/idem/aggregate"
+	"github.com/idemkit/idem/command"
 	"github.com/idemkit/idem/eventstore"
 )
 
@@ -29,7 +29,7 @@ type Option func(*Store)
 // WithTable stores snapshots in table (an SQL identifier of letters, digits and '_').
 func WithTable(table string) Option { return func(s *Store) { s.table = table } }
 
-// Store is an aggregate.SnapshotStore in SQLite. It is safe for concurrent use.
+// Store is an command.SnapshotStore in SQLite. It is safe for concurrent use.
 type Store struct {
 	db    *sql.DB
 	table string
@@ -46,10 +46,10 @@ func New(ctx context.Context, db *sql.DB, opts ...Option) (*Store, error) {
 		}
 	}
 	if db == nil {
-		return nil, fmt.Errorf("open snapshot store: %w: nil *sql.DB", aggregate.ErrInvalidSnapshot)
+		return nil, fmt.Errorf("open snapshot store: %w: nil *sql.DB", command.ErrInvalidSnapshot)
 	}
 	if !validIdent(s.table) {
-		return nil, fmt.Errorf("open snapshot store: %w: table name %q", aggregate.ErrInvalidSnapshot, s.table)
+		return nil, fmt.Errorf("open snapshot store: %w: table name %q", command.ErrInvalidSnapshot, s.table)
 	}
 	ddl := `CREATE TABLE IF NOT EXISTS ` + s.table + ` (
 		stream         TEXT PRIMARY KEY,
@@ -71,37 +71,37 @@ func New(ctx context.Context, db *sql.DB, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-// LoadSnapshot implements aggregate.SnapshotStore.
-func (s *Store) LoadSnapshot(ctx context.Context, stream string) (aggregate.Snapshot, error) {
+// LoadSnapshot implements command.SnapshotStore.
+func (s *Store) LoadSnapshot(ctx context.Context, stream string) (command.Snapshot, error) {
 	var (
 		rev, version, taken int64
 		state, processed    []byte
 	)
 	err := s.db.QueryRowContext(ctx, s.load, stream).Scan(&rev, &version, &state, &processed, &taken)
 	if errors.Is(err, sql.ErrNoRows) {
-		return aggregate.Snapshot{}, fmt.Errorf("load snapshot of %s: %w", stream, aggregate.ErrNoSnapshot)
+		return command.Snapshot{}, fmt.Errorf("load snapshot of %s: %w", stream, command.ErrNoSnapshot)
 	}
 	if err != nil {
-		return aggregate.Snapshot{}, fmt.Errorf("load snapshot of %s: %w", stream, err)
+		return command.Snapshot{}, fmt.Errorf("load snapshot of %s: %w", stream, err)
 	}
-	snap := aggregate.Snapshot{Stream: stream, Revision: uint64(rev), SchemaVersion: int(version), State: state,
+	snap := command.Snapshot{Stream: stream, Revision: uint64(rev), StateVersion: int(version), State: state,
 		TakenAt: time.Unix(0, taken).UTC()}
 	if rev < 0 {
-		return aggregate.Snapshot{}, fmt.Errorf("load snapshot of %s: %w: negative revision", stream, aggregate.ErrInvalidSnapshot)
+		return command.Snapshot{}, fmt.Errorf("load snapshot of %s: %w: negative revision", stream, command.ErrInvalidSnapshot)
 	}
 	if err := json.Unmarshal(processed, &snap.Processed); err != nil {
-		return aggregate.Snapshot{}, fmt.Errorf("load snapshot of %s: %w: processed commands: %w", stream, aggregate.ErrInvalidSnapshot, err)
+		return command.Snapshot{}, fmt.Errorf("load snapshot of %s: %w: processed commands: %w", stream, command.ErrInvalidSnapshot, err)
 	}
 	return snap, nil
 }
 
-// SaveSnapshot implements aggregate.SnapshotStore.
-func (s *Store) SaveSnapshot(ctx context.Context, snap aggregate.Snapshot) error {
+// SaveSnapshot implements command.SnapshotStore.
+func (s *Store) SaveSnapshot(ctx context.Context, snap command.Snapshot) error {
 	if err := eventstore.ValidateStreamName(snap.Stream); err != nil {
-		return fmt.Errorf("save snapshot: %w: %w", aggregate.ErrInvalidSnapshot, err)
+		return fmt.Errorf("save snapshot: %w: %w", command.ErrInvalidSnapshot, err)
 	}
 	if snap.Revision > 1<<63-1 {
-		return fmt.Errorf("save snapshot of %s: %w: revision out of range", snap.Stream, aggregate.ErrInvalidSnapshot)
+		return fmt.Errorf("save snapshot of %s: %w: revision out of range", snap.Stream, command.ErrInvalidSnapshot)
 	}
 	processed, err := json.Marshal(snap.Processed)
 	if err != nil {
@@ -111,7 +111,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap aggregate.Snapshot) error
 	if state == nil {
 		state = []byte{}
 	}
-	if _, err := s.db.ExecContext(ctx, s.save, snap.Stream, int64(snap.Revision), snap.SchemaVersion, state, processed,
+	if _, err := s.db.ExecContext(ctx, s.save, snap.Stream, int64(snap.Revision), snap.StateVersion, state, processed,
 		snap.TakenAt.UnixNano()); err != nil {
 		return fmt.Errorf("save snapshot of %s at revision %d: %w", snap.Stream, snap.Revision, err)
 	}

@@ -1,4 +1,6 @@
-package command
+// Package jsonsize bounds the size of a value's JSON encoding from below without
+// encoding it, so that a huge value is refused before it is encoded (G11).
+package jsonsize
 
 import (
 	"encoding"
@@ -12,15 +14,16 @@ var (
 	rawMessageType    = reflect.TypeFor[json.RawMessage]()
 )
 
-// jsonSizeFloor returns a lower bound of the size of v's JSON encoding, walking v
-// without encoding it, and stops as soon as the bound passes limit: a 100 MB
-// payload is refused after reading one string's length, not after encoding it
-// three times (G11). Every string counts its bytes (escaping only adds), every
-// element of a slice, array or map at least one byte; numbers, booleans, field
-// names and values of types with their own MarshalJSON or MarshalText count
-// nothing, so the bound never exceeds the real size (those are measured once
-// encoded). json.RawMessage counts its bytes.
-func jsonSizeFloor(v any, limit int) int {
+// Floor returns a lower bound of the size of v's JSON encoding, walking v without
+// encoding it, and stops as soon as the bound passes limit: a 100 MB payload is
+// refused after reading one string's length, not after encoding it (G11).
+//
+// Every string counts its bytes (escaping only adds), every element of a slice,
+// array or map at least one byte; numbers, booleans, field names and values of
+// types with their own MarshalJSON or MarshalText count nothing, so the bound never
+// exceeds the real size (those are measured once encoded). json.RawMessage counts
+// its bytes.
+func Floor(v any, limit int) int {
 	w := floorWalker{limit: limit}
 	w.value(reflect.ValueOf(v), 0)
 	return w.n

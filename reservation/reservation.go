@@ -1,5 +1,5 @@
 // Package reservation claims uniqueness keys that are not an aggregate's identity
-// (DESIGN G5): keys that change (an e-mail address) or that are several per
+// (G5): keys that change (an e-mail address) or that are several per
 // aggregate. Each (scope, key) has its own reservation stream, named
 // "reservation-<UUIDv5 of scope and key>", holding claim and release events.
 //
@@ -33,6 +33,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/internal/quote"
 )
 
 // Category is the category of reservation streams.
@@ -88,32 +89,41 @@ type ClaimedError struct {
 	CommandID string
 }
 
+// Error names the key and who holds it.
 func (e *ClaimedError) Error() string {
-	return fmt.Sprintf("claim %s key %q: %v by %s (command %q)", e.Scope, e.Key, ErrClaimed, e.Owner, e.CommandID)
+	return fmt.Sprintf("claim %s key %s: %v by %s (command %q)", e.Scope, quote.Q(e.Key), ErrClaimed, e.Owner, e.CommandID)
 }
 
 // Is makes errors.Is(err, ErrClaimed) true.
 func (e *ClaimedError) Is(target error) bool { return target == ErrClaimed }
 
-// Option configures New.
-type Option func(*Reservations)
+// Option configures New. An option given a value it cannot use makes New fail
+// with ErrInvalidReservations.
+type Option func(*Reservations) error
+
+// ErrInvalidReservations: New was given a nil store or a bad option.
+var ErrInvalidReservations = errors.New("invalid reservations")
 
 // WithClock sets the clock that stamps ClaimedAt (time.Now by default).
 func WithClock(now func() time.Time) Option {
-	return func(r *Reservations) {
-		if now != nil {
-			r.now = now
+	return func(r *Reservations) error {
+		if now == nil {
+			return fmt.Errorf("%w: WithClock(nil)", ErrInvalidReservations)
 		}
+		r.now = now
+		return nil
 	}
 }
 
 // WithRetries bounds how many times Claim and Release re-read after a concurrent
 // change of the same reservation stream (default 5).
 func WithRetries(n int) Option {
-	return func(r *Reservations) {
-		if n >= 0 {
-			r.retries = n
+	return func(r *Reservations) error {
+		if n < 0 {
+			return fmt.Errorf("%w: WithRetries(%d): negative", ErrInvalidReservations, n)
 		}
+		r.retries = n
+		return nil
 	}
 }
 
@@ -126,14 +136,20 @@ type Reservations struct {
 }
 
 // New returns Reservations over store.
-func New(store eventstore.Store, opts ...Option) *Reservations {
+func New(store eventstore.Store, opts ...Option) (*Reservations, error) {
+	if store == nil {
+		return nil, fmt.Errorf("%w: nil event store", ErrInvalidReservations)
+	}
 	r := &Reservations{store: store, now: time.Now, retries: 5}
 	for _, o := range opts {
-		if o != nil {
-			o(r)
+		if o == nil {
+			continue
+		}
+		if err := o(r); err != nil {
+			return nil, err
 		}
 	}
-	return r
+	return r, nil
 }
 
 // StreamFor returns the reservation stream of key in scope.
@@ -160,14 +176,14 @@ type Claimant struct {
 // made it. Another owner's claim fails with *ClaimedError.
 func (r *Reservations) Claim(ctx context.Context, scope, key string, c Claimant) (Claim, error) {
 	if scope == "" || key == "" || c.Owner == "" {
-		return Claim{}, fmt.Errorf("claim %s key %q for %q: %w", scope, key, c.Owner, ErrInvalidKey)
+		return Claim{}, fmt.Errorf("claim %s key %s for %q: %w", scope, quote.Q(key), c.Owner, ErrInvalidKey)
 	}
 	stream := StreamFor(scope, key)
 	var last error
 	for attempt := 0; attempt <= r.retries; attempt++ {
 		cur, rev, exists, err := r.current(ctx, stream)
 		if err != nil {
-			return Claim{}, fmt.Errorf("claim %s key %q: %w", scope, key, err)
+			return Claim{}, fmt.Errorf("claim %s key %s: %w", scope, quote.Q(key), err)
 		}
 		if cur != nil {
 			if cur.Owner != c.Owner {
@@ -181,7 +197,7 @@ func (r *Reservations) Claim(ctx context.Context, scope, key string, c Claimant)
 				return joined, nil
 			}
 			if !errors.Is(err, eventstore.ErrWrongExpectedRevision) {
-				return Claim{}, fmt.Errorf("claim %s key %q: %w", scope, key, err)
+				return Claim{}, fmt.Errorf("claim %s key %s: %w", scope, quote.Q(key), err)
 			}
 			last = err
 			continue
@@ -195,7 +211,7 @@ func (r *Reservations) Claim(ctx context.Context, scope, key string, c Claimant)
 		}
 		data, err := json.Marshal(claim)
 		if err != nil {
-			return Claim{}, fmt.Errorf("claim %s key %q: %w", scope, key, err)
+			return Claim{}, fmt.Errorf("claim %s key %s: %w", scope, quote.Q(key), err)
 		}
 		ev := eventstore.EventData{ID: eventID(stream, ClaimedEventType, c.Owner, c.CommandID, next), Type: ClaimedEventType, Data: data}
 		res, err := r.store.Append(ctx, stream, expected, ev)
@@ -204,11 +220,11 @@ func (r *Reservations) Claim(ctx context.Context, scope, key string, c Claimant)
 			return claim, nil
 		}
 		if !errors.Is(err, eventstore.ErrWrongExpectedRevision) {
-			return Claim{}, fmt.Errorf("claim %s key %q: %w", scope, key, err)
+			return Claim{}, fmt.Errorf("claim %s key %s: %w", scope, quote.Q(key), err)
 		}
 		last = err
 	}
-	return Claim{}, fmt.Errorf("claim %s key %q: gave up after %d conflicts: %w", scope, key, r.retries+1, last)
+	return Claim{}, fmt.Errorf("claim %s key %s: gave up after %d conflicts: %w", scope, quote.Q(key), r.retries+1, last)
 }
 
 // join records that commandID, another command of cur's owner, relies on the claim.
@@ -234,9 +250,9 @@ func (r *Reservations) join(ctx context.Context, stream string, cur Claim, comma
 // releasing another owner's key fails with ErrNotOwner.
 func (r *Reservations) Release(ctx context.Context, scope, key, owner string) error {
 	if scope == "" || key == "" || owner == "" {
-		return fmt.Errorf("release %s key %q for %q: %w", scope, key, owner, ErrInvalidKey)
+		return fmt.Errorf("release %s key %s for %q: %w", scope, quote.Q(key), owner, ErrInvalidKey)
 	}
-	_, err := r.releaseIf(ctx, StreamFor(scope, key), fmt.Sprintf("release %s key %q", scope, key), func(cur Claim) error {
+	_, err := r.releaseIf(ctx, StreamFor(scope, key), fmt.Sprintf("release %s key %s", scope, quote.Q(key)), func(cur Claim) error {
 		if cur.Owner != owner {
 			return ErrNotOwner
 		}
@@ -252,9 +268,9 @@ func (r *Reservations) Release(ctx context.Context, scope, key, owner string) er
 // later if it never is.
 func (r *Reservations) Withdraw(ctx context.Context, scope, key string, c Claimant) (bool, error) {
 	if scope == "" || key == "" || c.Owner == "" || c.CommandID == "" {
-		return false, fmt.Errorf("withdraw %s key %q for %q: %w", scope, key, c.Owner, ErrInvalidKey)
+		return false, fmt.Errorf("withdraw %s key %s for %q: %w", scope, quote.Q(key), c.Owner, ErrInvalidKey)
 	}
-	return r.releaseIf(ctx, StreamFor(scope, key), fmt.Sprintf("withdraw %s key %q", scope, key), func(cur Claim) error {
+	return r.releaseIf(ctx, StreamFor(scope, key), fmt.Sprintf("withdraw %s key %s", scope, quote.Q(key)), func(cur Claim) error {
 		if cur.Owner != c.Owner || cur.CommandID != c.CommandID || len(cur.Joined) > 0 {
 			return errLeft
 		}
@@ -301,7 +317,7 @@ func (r *Reservations) releaseIf(ctx context.Context, stream, what string, check
 func (r *Reservations) Lookup(ctx context.Context, scope, key string) (c Claim, ok bool, err error) {
 	cur, _, _, err := r.current(ctx, StreamFor(scope, key))
 	if err != nil {
-		return Claim{}, false, fmt.Errorf("look up %s key %q: %w", scope, key, err)
+		return Claim{}, false, fmt.Errorf("look up %s key %s: %w", scope, quote.Q(key), err)
 	}
 	if cur == nil {
 		return Claim{}, false, nil

@@ -1,9 +1,10 @@
-package aggregate
+package command
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -17,17 +18,16 @@ var ErrNoSnapshot = errors.New("no snapshot")
 // corrupt stored record).
 var ErrInvalidSnapshot = errors.New("invalid snapshot")
 
-// Snapshot is an aggregate's state at a revision, with what the command handler
-// needs to go on from there without the events before it (G7).
+// Snapshot is an aggregate's state at a revision, with what the handler needs to go
+// on from there without the events before it: the processed command set (G7).
 type Snapshot struct {
 	// Stream is the aggregate's stream.
 	Stream string
 	// Revision is the revision of the last event folded into State.
 	Revision uint64
-	// SchemaVersion is the version of the state's encoding, chosen by the code. A
-	// snapshot whose version differs from the code's is ignored and the state is
-	// rebuilt from events.
-	SchemaVersion int
+	// StateVersion is the version of the state's encoding (WithSnapshotVersion). A
+	// snapshot of another version is ignored and the state rebuilt from events.
+	StateVersion int
 	// State is the encoded state.
 	State []byte
 	// Processed is the processed command set at Revision, within the dedupe window,
@@ -58,6 +58,7 @@ type ProcessedCommand struct {
 
 // SnapshotStore keeps the latest snapshot of each stream. Implementations are safe
 // for concurrent use; SaveSnapshot never replaces a snapshot with an older revision.
+// Snapshots are a cache: losing them loses nothing but load time.
 type SnapshotStore interface {
 	// LoadSnapshot returns the stream's latest snapshot, or an error matching
 	// ErrNoSnapshot.
@@ -111,7 +112,7 @@ func (m *MemorySnapshots) SaveSnapshot(ctx context.Context, s Snapshot) error {
 }
 
 func cloneSnapshot(s Snapshot) Snapshot {
-	s.State = append([]byte(nil), s.State...)
-	s.Processed = append([]ProcessedCommand(nil), s.Processed...)
+	s.State = slices.Clone(s.State)
+	s.Processed = slices.Clone(s.Processed)
 	return s
 }

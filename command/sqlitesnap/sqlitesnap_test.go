@@ -11,8 +11,8 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 	"github.com/stretchr/testify/require"
 
-	"github.com/idemkit/idem/aggregate"
-	"github.com/idemkit/idem/aggregate/sqlitesnap"
+	"github.com/idemkit/idem/command"
+	"github.com/idemkit/idem/command/sqlitesnap"
 )
 
 func open(t *testing.T) *sqlitesnap.Store {
@@ -28,27 +28,27 @@ func TestSaveLoad(t *testing.T) {
 	ctx := t.Context()
 	s := open(t)
 	_, err := s.LoadSnapshot(ctx, "a-1")
-	require.ErrorIs(t, err, aggregate.ErrNoSnapshot)
+	require.ErrorIs(t, err, command.ErrNoSnapshot)
 	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
-	snap := aggregate.Snapshot{Stream: "a-1", Revision: 9, SchemaVersion: 3, State: []byte(`{"n":1}`), TakenAt: at,
-		Processed: []aggregate.ProcessedCommand{{ID: "c", Fingerprint: "f", FirstRevision: 8, LastRevision: 9, RecordedAt: at}}}
+	snap := command.Snapshot{Stream: "a-1", Revision: 9, StateVersion: 3, State: []byte(`{"n":1}`), TakenAt: at,
+		Processed: []command.ProcessedCommand{{ID: "c", Fingerprint: "f", FirstRevision: 8, LastRevision: 9, RecordedAt: at}}}
 	require.NoError(t, s.SaveSnapshot(ctx, snap))
 	got, err := s.LoadSnapshot(ctx, "a-1")
 	require.NoError(t, err)
 	require.Equal(t, snap, got)
 
-	require.NoError(t, s.SaveSnapshot(ctx, aggregate.Snapshot{Stream: "a-1", Revision: 4, State: []byte(`old`)}))
+	require.NoError(t, s.SaveSnapshot(ctx, command.Snapshot{Stream: "a-1", Revision: 4, State: []byte(`old`)}))
 	got, err = s.LoadSnapshot(ctx, "a-1")
 	require.NoError(t, err)
 	require.Equal(t, uint64(9), got.Revision, "an older snapshot never replaces a newer one")
 
-	require.NoError(t, s.SaveSnapshot(ctx, aggregate.Snapshot{Stream: "a-1", Revision: 12, State: []byte(`new`)}))
+	require.NoError(t, s.SaveSnapshot(ctx, command.Snapshot{Stream: "a-1", Revision: 12, State: []byte(`new`)}))
 	got, err = s.LoadSnapshot(ctx, "a-1")
 	require.NoError(t, err)
 	require.Equal(t, uint64(12), got.Revision)
 	require.Empty(t, got.Processed)
 
-	require.ErrorIs(t, s.SaveSnapshot(ctx, aggregate.Snapshot{Stream: ""}), aggregate.ErrInvalidSnapshot)
+	require.ErrorIs(t, s.SaveSnapshot(ctx, command.Snapshot{Stream: ""}), command.ErrInvalidSnapshot)
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
 	_, err = s.LoadSnapshot(cancelled, "a-1")
@@ -57,12 +57,12 @@ func TestSaveLoad(t *testing.T) {
 
 func TestNewRejectsBadInput(t *testing.T) {
 	_, err := sqlitesnap.New(t.Context(), nil)
-	require.ErrorIs(t, err, aggregate.ErrInvalidSnapshot)
+	require.ErrorIs(t, err, command.ErrInvalidSnapshot)
 	db, err := sql.Open("sqlite3", ":memory:")
 	require.NoError(t, err)
 	defer db.Close()
 	_, err = sqlitesnap.New(t.Context(), db, sqlitesnap.WithTable("x; DROP TABLE y"))
-	require.ErrorIs(t, err, aggregate.ErrInvalidSnapshot)
+	require.ErrorIs(t, err, command.ErrInvalidSnapshot)
 }
 
 func Example() {
@@ -74,7 +74,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	_ = snaps.SaveSnapshot(ctx, aggregate.Snapshot{Stream: "account-1", Revision: 99, SchemaVersion: 1, State: []byte(`{"Balance":5}`)})
+	_ = snaps.SaveSnapshot(ctx, command.Snapshot{Stream: "account-1", Revision: 99, StateVersion: 1, State: []byte(`{"Balance":5}`)})
 	s, _ := snaps.LoadSnapshot(ctx, "account-1")
 	fmt.Println(s.Revision, string(s.State))
 	// Output: 99 {"Balance":5}

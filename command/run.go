@@ -1,0 +1,85 @@
+package command
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/idemkit/idem/internal/quote"
+)
+
+// call is one Handle call on its way through the pipeline.
+type call[C any] struct {
+	cmd    Command[C]
+	stream string
+	// meta is the metadata the command's events carry; Attempt changes per append.
+	meta Metadata
+	// failed counts the appends that failed with a conflict or an unknown outcome.
+	failed int
+	// claimed are the keys this call took from free (G5). keepClaims says whether
+	// the command's events are, or may be, stored: then the keys are in use;
+	// otherwise they are withdrawn when the call ends.
+	claimed    []string
+	keepClaims bool
+	// unsettled are the attempt ids of this call's appends whose outcome was
+	// unknown: a command found recorded under one of them was applied by this call,
+	// not by another handler (G4).
+	unsettled []string
+}
+
+// errorf wraps an error with the command and its stream.
+func (cl *call[C]) errorf(format string, args ...any) error {
+	return fmt.Errorf("handle command %s on %s: "+format, append([]any{quote.Q(cl.cmd.ID), cl.stream}, args...)...)
+}
+
+// run handles cl on its stream; the caller holds the stream's turn. Each pass:
+// find the aggregate, answer a duplicate from its processed set, decide, answer
+// what writes nothing, append; a conflict or an unknown outcome catches the
+// aggregate up and goes round again, within the retry budget.
+func (h *Handler[S, C, E]) run(ctx context.Context, turn *streamLock[S], cl *call[C]) (Result, error) {
+	defer h.releaseClaims(ctx, cl)
+	// fresh reports whether a was brought up to the stream's head during this
+	// call; a cached aggregate may be stale (another process may have written).
+	a, fresh, err := h.acquire(ctx, turn, cl.stream)
+	for {
+		if err != nil {
+			return Result{}, cl.errorf("%w", err)
+		}
+		if p, recent, seen := a.processed(cl.cmd.ID); seen {
+			cl.keepClaims = p.Rejection == "" && !p.NoOp
+			return h.duplicate(ctx, cl, p, recent)
+		}
+		var d decision[E]
+		if d, err = h.decideOn(a, cl.cmd.Payload); err != nil {
+			return Result{}, cl.errorf("%w", err)
+		}
+		cl.keepClaims = false
+		if !fresh && !h.writes(d) {
+			// A stale cached state is caught by the Exact append, but an outcome
+			// that writes nothing would escape that check: confirm it on the
+			// stored state, caught up.
+			a, err = h.refresh(ctx, turn, a)
+			fresh = true
+			continue
+		}
+		if res, err, final := h.answerWithoutWrite(cl, d); final {
+			return res, err
+		}
+		data, perr := h.prepareAppend(ctx, cl, d)
+		if perr != nil {
+			return Result{}, perr
+		}
+		res, aerr := h.store.Append(ctx, cl.stream, d.expected(), data...)
+		if aerr == nil {
+			cl.keepClaims = d.kind == decidedEvents
+			return h.settle(ctx, a, cl, d, data, res)
+		}
+		if ferr := h.afterFailedAppend(ctx, cl, a, d, aerr); ferr != nil {
+			return Result{}, ferr
+		}
+		// A conflict (another writer) or an unknown outcome (the append may be
+		// stored: its derived ids make the retry harmless, G2). Catch a up and look
+		// again; a stays as it was, stale but whole, until the catch-up succeeds.
+		a, err = h.refresh(ctx, turn, a)
+		fresh = true
+	}
+}

@@ -1,0 +1,177 @@
+package command
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/idemkit/idem/eventstore"
+)
+
+// settle answers a successful append. Written: this call applied the command.
+// Replayed, or OutcomeUnknown: the events were found stored, by this call's
+// earlier attempt or by another handler, and the answer says which (G4).
+func (h *Handler[S, C, E]) settle(ctx context.Context, a *loaded[S], cl *call[C], d decision[E],
+	data []eventstore.EventData, res eventstore.AppendResult) (Result, error) {
+	p := ProcessedCommand{ID: cl.cmd.ID, Fingerprint: cl.meta.Fingerprint,
+		FirstRevision: res.Revision + 1 - uint64(len(data)), LastRevision: res.Revision, NoOp: d.kind == decidedNoOp,
+		Rejection: rejectionText(d)}
+	var stored []eventstore.RecordedEvent
+	switch res.Outcome {
+	case eventstore.Written:
+		return h.applied(ctx, a, cl, d, data, res)
+	case eventstore.OutcomeUnknown:
+		// The store cannot say (EventStoreDB): the attempt id of the stored events
+		// does. One read per append, on such stores only.
+		var err error
+		if stored, err = h.readRange(ctx, cl.stream, p.FirstRevision, p.LastRevision); err != nil {
+			return Result{}, cl.errorf("read the append back: %w", err)
+		}
+		if attemptOf(stored[0]) == cl.meta.Attempt {
+			return h.applied(ctx, a, cl, d, data, res)
+		}
+	}
+	// Stored by another handler, or by an earlier attempt of this call: a was not
+	// moved forward, the next command catches it up.
+	h.cache.evict(cl.stream, a)
+	return h.duplicate(ctx, cl, p, stored)
+}
+
+// applied finishes an append this call wrote: move the aggregate forward, snapshot
+// if due, count, and answer.
+func (h *Handler[S, C, E]) applied(ctx context.Context, a *loaded[S], cl *call[C], d decision[E],
+	data []eventstore.EventData, res eventstore.AppendResult) (Result, error) {
+	recs := recorded(cl.stream, data, res)
+	if snap, ok := h.advance(a, cl, d, recs); ok {
+		h.saveSnapshot(ctx, snap)
+	}
+	switch d.kind {
+	case decidedRejection:
+		return Result{}, &RejectedError{CommandID: cl.cmd.ID, Stream: cl.stream, Err: d.err, Recorded: true}
+	case decidedNoOp:
+		return Result{Stream: cl.stream, Revision: res.Revision, NoOp: true, Fingerprint: cl.meta.Fingerprint}, nil
+	}
+	h.stats.applied.Add(1)
+	return Result{Stream: cl.stream, Revision: res.Revision, Events: recs, Fingerprint: cl.meta.Fingerprint}, nil
+}
+
+// advance moves a past the events this call wrote, if a is still the aggregate the
+// command was decided on: all events or none, so a stays whole (stale at worst)
+// for the next command. Evolve sees each event as the codec decodes it, the form a
+// reload gives. It returns a snapshot to save when one is due.
+func (h *Handler[S, C, E]) advance(a *loaded[S], cl *call[C], d decision[E], recs []eventstore.RecordedEvent) (Snapshot, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	first := uint64(0)
+	if d.exists {
+		first = d.revision + 1
+	}
+	if a.revision != d.revision || a.exists != d.exists || len(a.pending) > 0 || recs[0].Revision != first {
+		h.cache.evict(a.stream, a)
+		return Snapshot{}, false
+	}
+	state := a.state
+	if d.kind == decidedEvents {
+		for _, r := range recs {
+			e, err := h.codec.DecodeEvent(r.Type, r.Data)
+			if err == nil {
+				state, err = h.evolve(state, e)
+			}
+			if err != nil {
+				h.log.Warn("idem: written events do not fold; the aggregate is read again next time", "stream", a.stream, "err", err)
+				h.cache.evict(a.stream, a)
+				return Snapshot{}, false
+			}
+		}
+	}
+	a.state = state
+	a.set.add(ProcessedCommand{ID: cl.cmd.ID, Fingerprint: cl.meta.Fingerprint, FirstRevision: recs[0].Revision,
+		LastRevision: recs[len(recs)-1].Revision, RecordedAt: h.cfg.now(), NoOp: d.kind == decidedNoOp,
+		Rejection: rejectionText(d)})
+	h.pruneWindow(a.set)
+	a.revision, a.exists = recs[len(recs)-1].Revision, true
+	a.remember(cloneEvents(recs)...) // the result's events are the caller's own
+	if !h.snapshotDue(a) {
+		return Snapshot{}, false
+	}
+	snap, err := h.takeSnapshot(a)
+	if err != nil {
+		h.log.Warn("idem: snapshot not taken", "stream", a.stream, "err", err)
+		return Snapshot{}, false
+	}
+	return snap, true
+}
+
+func rejectionText[E any](d decision[E]) string {
+	if d.kind != decidedRejection {
+		return ""
+	}
+	return d.err.Error()
+}
+
+// duplicate answers a command whose events are stored (G3): the original result,
+// or ErrIdempotencyKeyReused when the payload differs. recent holds the command's
+// events when the aggregate had them at hand. When this call made appends whose
+// outcome was unknown, the stored events may be its own: their attempt id tells,
+// and then the answer is "applied", not "duplicate" (G4).
+func (h *Handler[S, C, E]) duplicate(ctx context.Context, cl *call[C], p ProcessedCommand, recent []eventstore.RecordedEvent) (Result, error) {
+	fp := cl.meta.Fingerprint
+	if p.Fingerprint != fp {
+		h.stats.keyReused.Add(1)
+		return Result{}, &IdempotencyKeyReusedError{CommandID: cl.cmd.ID, Stream: cl.stream, Recorded: p.Fingerprint, Received: fp}
+	}
+	events := recent
+	marker := p.Rejection != "" || p.NoOp
+	if events == nil && (len(cl.unsettled) > 0 || !marker) {
+		var err error
+		if events, err = h.readRange(ctx, cl.stream, p.FirstRevision, p.LastRevision); err != nil {
+			return Result{}, fmt.Errorf("handle duplicate command %q: %w", cl.cmd.ID, err)
+		}
+	}
+	own := len(cl.unsettled) > 0 && len(events) > 0 && slices.Contains(cl.unsettled, attemptOf(events[0]))
+	if !own {
+		h.stats.dupByID.Add(1)
+	}
+	switch {
+	case p.Rejection != "":
+		h.stats.rejected.Add(1)
+		return Result{}, &RejectedError{CommandID: cl.cmd.ID, Stream: cl.stream, Err: errors.New(p.Rejection), Recorded: true, Duplicate: !own}
+	case p.NoOp:
+		r := Result{Stream: cl.stream, Revision: p.LastRevision, NoOp: true, Fingerprint: fp}
+		if !own {
+			r.Duplicate, r.DuplicateBy = true, ByCommandID
+		}
+		return r, nil
+	case own:
+		h.stats.applied.Add(1)
+		return Result{Stream: cl.stream, Revision: p.LastRevision, Events: events, Fingerprint: fp}, nil
+	}
+	return Result{Stream: cl.stream, Revision: p.LastRevision, Events: events, Duplicate: true, DuplicateBy: ByCommandID, Fingerprint: fp}, nil
+}
+
+// attemptOf returns the attempt id recorded in the metadata of a command's first
+// event, or "" when it has none.
+func attemptOf(ev eventstore.RecordedEvent) string {
+	m, err := DecodeMetadata(ev.Metadata)
+	if err != nil {
+		return ""
+	}
+	return m.Attempt
+}
+
+// readRange reads the events first..last of stream.
+func (h *Handler[S, C, E]) readRange(ctx context.Context, stream string, first, last uint64) ([]eventstore.RecordedEvent, error) {
+	n := int(last-first) + 1
+	out := make([]eventstore.RecordedEvent, 0, n)
+	for ev, err := range h.store.ReadStream(ctx, stream, first, eventstore.Limit(n)) {
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ev)
+	}
+	if len(out) != n {
+		return nil, fmt.Errorf("read %s revisions %d..%d: got %d events: %w", stream, first, last, len(out), eventstore.ErrCorrupt)
+	}
+	return out, nil
+}
