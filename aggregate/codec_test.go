@@ -98,19 +98,19 @@ func TestNewCodecRefusesBadRegistrations(t *testing.T) {
 		opts []aggregate.CodecOption
 		want error
 	}{
-		"name twice": {[]aggregate.CodecOption{aggregate.Event[Authorized]("x"), aggregate.Event[Captured]("x")}, aggregate.ErrDuplicateRegistration},
-		"type twice": {[]aggregate.CodecOption{aggregate.Event[Authorized]("x"), aggregate.Event[Authorized]("y")}, aggregate.ErrDuplicateRegistration},
-		"empty name": {[]aggregate.CodecOption{aggregate.Event[Authorized]("")}, aggregate.ErrInvalidTypeName},
-		"reserved":   {[]aggregate.CodecOption{aggregate.Event[Authorized]("$idem.mine")}, aggregate.ErrInvalidTypeName},
-		"space":      {[]aggregate.CodecOption{aggregate.Event[Authorized]("has space")}, aggregate.ErrInvalidTypeName},
-		"interface":  {[]aggregate.CodecOption{aggregate.Event[Event]("iface")}, aggregate.ErrInvalidRegistration},
-		"not an E":   {[]aggregate.CodecOption{aggregate.Event[Shipped]("shipping.Shipped")}, aggregate.ErrInvalidRegistration},
-		"not a C":    {[]aggregate.CodecOption{aggregate.Command[Captured]("payments.Capture")}, aggregate.ErrInvalidRegistration},
+		"name twice":       {[]aggregate.CodecOption{aggregate.Event[Authorized]("x"), aggregate.Event[Captured]("x")}, aggregate.ErrDuplicateRegistration},
+		"type twice":       {[]aggregate.CodecOption{aggregate.Event[Authorized]("x"), aggregate.Event[Authorized]("y")}, aggregate.ErrDuplicateRegistration},
+		"empty name":       {[]aggregate.CodecOption{aggregate.Event[Authorized]("")}, aggregate.ErrInvalidTypeName},
+		"reserved":         {[]aggregate.CodecOption{aggregate.Event[Authorized]("$idem.mine")}, aggregate.ErrInvalidTypeName},
+		"space":            {[]aggregate.CodecOption{aggregate.Event[Authorized]("has space")}, aggregate.ErrInvalidTypeName},
+		"interface":        {[]aggregate.CodecOption{aggregate.Event[Event]("iface")}, aggregate.ErrInvalidRegistration},
+		"not an E":         {[]aggregate.CodecOption{aggregate.Event[Shipped]("shipping.Shipped")}, aggregate.ErrInvalidRegistration},
+		"not a C":          {[]aggregate.CodecOption{aggregate.Command[Captured]("payments.Capture")}, aggregate.ErrInvalidRegistration},
 		"alias of nothing": {[]aggregate.CodecOption{aggregate.Alias[Captured]("old")}, aggregate.ErrInvalidRegistration},
 		"dangling upcast": {[]aggregate.CodecOption{aggregate.Upcast("old", func(s Shipped) Shipped { return s })},
 			aggregate.ErrInvalidRegistration},
-		"nil upcast":      {[]aggregate.CodecOption{aggregate.Upcast[Shipped, Captured]("old", nil)}, aggregate.ErrInvalidRegistration},
-		"nil serializer":  {[]aggregate.CodecOption{aggregate.WithSerializer(nil)}, aggregate.ErrInvalidRegistration},
+		"nil upcast":     {[]aggregate.CodecOption{aggregate.Upcast[Shipped, Captured]("old", nil)}, aggregate.ErrInvalidRegistration},
+		"nil serializer": {[]aggregate.CodecOption{aggregate.WithSerializer(nil)}, aggregate.ErrInvalidRegistration},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/idemkit/idem/aggregate/sqlitesnap"
+	"github.com/idemkit/idem/command/sqlitesnap"
 	"github.com/idemkit/idem/command"
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/eventstore/memory"

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/idemkit/idem/aggregate/reservation"
 	"github.com/idemkit/idem/eventstore/memory"
+	"github.com/idemkit/idem/reservation"
 )
 
 // Two users want one e-mail address: the first claim wins, the second is told who
@@ -15,10 +15,14 @@ func Example() {
 	ctx := context.Background()
 	store := memory.New()
 	defer store.Close()
-	r := reservation.New(store)
+	r, err := reservation.New(store)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 
 	alice := reservation.Claimant{Owner: "user-alice", CommandID: "register-1"}
-	_, err := r.Claim(ctx, "user", "email:a@example.com", alice)
+	_, err = r.Claim(ctx, "user", "email:a@example.com", alice)
 	fmt.Println(err)
 	_, err = r.Claim(ctx, "user", "email:a@example.com", alice) // a retry
 	fmt.Println(err)

@@ -2,6 +2,7 @@ package reservation_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -11,10 +12,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/idemkit/idem/aggregate/reservation"
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/eventstore/memory"
 	"github.com/idemkit/idem/eventstore/sqlite"
+	"github.com/idemkit/idem/reservation"
 )
 
 func eachBackend(t *testing.T, f func(t *testing.T, s eventstore.Store)) {
@@ -34,7 +35,10 @@ func eachBackend(t *testing.T, f func(t *testing.T, s eventstore.Store)) {
 func TestClaimReleaseReclaim(t *testing.T) {
 	eachBackend(t, func(t *testing.T, s eventstore.Store) {
 		ctx := t.Context()
-		r := reservation.New(s)
+		r, err := reservation.New(s)
+		if err != nil {
+			t.Fatal(err)
+		}
 		alice := reservation.Claimant{Owner: "user-a", CommandID: "c1", OwnerStream: "user-a"}
 		bob := reservation.Claimant{Owner: "user-b", CommandID: "c2", OwnerStream: "user-b"}
 
@@ -70,7 +74,10 @@ func TestClaimReleaseReclaim(t *testing.T) {
 
 func TestClaimRace(t *testing.T) {
 	eachBackend(t, func(t *testing.T, s eventstore.Store) {
-		r := reservation.New(s)
+		r, err := reservation.New(s)
+		if err != nil {
+			t.Fatal(err)
+		}
 		const n = 8
 		var wins atomic.Int32
 		var wg sync.WaitGroup
@@ -106,10 +113,13 @@ func (l *lostAck) Append(ctx context.Context, stream string, e eventstore.Expect
 func TestClaimRetriedAfterLostAck(t *testing.T) {
 	eachBackend(t, func(t *testing.T, s eventstore.Store) {
 		ls := &lostAck{Store: s}
-		r := reservation.New(ls)
+		r, err := reservation.New(ls)
+		if err != nil {
+			t.Fatal(err)
+		}
 		ls.lose.Store(true)
 		c := reservation.Claimant{Owner: "o", CommandID: "c"}
-		_, err := r.Claim(t.Context(), "sc", "k", c)
+		_, err = r.Claim(t.Context(), "sc", "k", c)
 		require.ErrorIs(t, err, eventstore.ErrUnavailable)
 		_, err = r.Claim(t.Context(), "sc", "k", c)
 		require.NoError(t, err)
@@ -126,8 +136,11 @@ func TestReconcile(t *testing.T) {
 	eachBackend(t, func(t *testing.T, s eventstore.Store) {
 		ctx := t.Context()
 		now := time.Now()
-		r := reservation.New(s, reservation.WithClock(func() time.Time { return now }))
-		_, err := r.Claim(ctx, "sc", "kept", reservation.Claimant{Owner: "o1", CommandID: "recorded"})
+		r, err := reservation.New(s, reservation.WithClock(func() time.Time { return now }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = r.Claim(ctx, "sc", "kept", reservation.Claimant{Owner: "o1", CommandID: "recorded"})
 		require.NoError(t, err)
 		_, err = r.Claim(ctx, "sc", "orphan", reservation.Claimant{Owner: "o2", CommandID: "lost"})
 		require.NoError(t, err)
@@ -152,12 +165,15 @@ func TestReconcile(t *testing.T) {
 func TestWithdrawLeavesAJoinedClaim(t *testing.T) {
 	eachBackend(t, func(t *testing.T, s eventstore.Store) {
 		ctx := t.Context()
-		r := reservation.New(s)
+		r, err := reservation.New(s)
+		if err != nil {
+			t.Fatal(err)
+		}
 		first := reservation.Claimant{Owner: "invoice-1", CommandID: "warehouse", OwnerStream: "invoice-1"}
 		second := reservation.Claimant{Owner: "invoice-1", CommandID: "carrier", OwnerStream: "invoice-1"}
 
 		// Unjoined: the claimant's withdrawal frees the key.
-		_, err := r.Claim(ctx, "invoice", "N-1", first)
+		_, err = r.Claim(ctx, "invoice", "N-1", first)
 		require.NoError(t, err)
 		ok, err := r.Withdraw(ctx, "invoice", "N-1", second)
 		require.NoError(t, err)
@@ -198,4 +214,23 @@ func TestWithdrawLeavesAJoinedClaim(t *testing.T) {
 		require.Equal(t, []string{"warehouse", "carrier"}, asked)
 		require.Len(t, freed, 1)
 	})
+}
+
+func TestNewRefusesBadInput(t *testing.T) {
+	for name, f := range map[string]func() (*reservation.Reservations, error){
+		"nil store": func() (*reservation.Reservations, error) { return reservation.New(nil) },
+		"nil clock": func() (*reservation.Reservations, error) {
+			return reservation.New(memory.New(), reservation.WithClock(nil))
+		},
+		"negative retries": func() (*reservation.Reservations, error) {
+			return reservation.New(memory.New(), reservation.WithRetries(-1))
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r, err := f()
+			if !errors.Is(err, reservation.ErrInvalidReservations) || r != nil {
+				t.Fatalf("New: %v, %v", r, err)
+			}
+		})
+	}
 }

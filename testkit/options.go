@@ -11,8 +11,9 @@ import (
 // says otherwise; its stream is the decider's Category + "-test".
 const DefaultAggregateID = "test"
 
-// DefaultTime is where a scenario's clock stands unless WithClock says otherwise.
-var DefaultTime = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+// DefaultStartTime is where a scenario's clock starts unless WithStartTime says
+// otherwise.
+var DefaultStartTime = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // Option configures Aggregate.
 type Option func(*config)
@@ -28,13 +29,14 @@ type config struct {
 // default (a When given a full command.Command may name another).
 func WithAggregateID(id string) Option { return func(c *config) { c.aggregateID = id } }
 
-// WithClock sets the scenario's fixed clock: the handler's clock and the store's
-// RecordedAt stamps. Scenario.Advance moves it.
-func WithClock(t time.Time) Option { return func(c *config) { c.now = t } }
+// WithStartTime sets where the scenario's clock starts: the handler's clock and the
+// store's RecordedAt stamps. The clock stands still; Scenario.Advance moves it.
+func WithStartTime(t time.Time) Option { return func(c *config) { c.now = t } }
 
 // WithHandlerOptions passes options to command.NewHandler, to test a decider with
-// the handler configured as in production (RecordRejections, WithDedupeWindow, ...).
-// A WithClock among them is overridden by the scenario's clock.
+// the handler configured as in production (WithRecordedRejections,
+// WithDedupeWindow, ...). A command.WithClock among them is overridden by the
+// scenario's clock.
 func WithHandlerOptions(opts ...command.Option) Option {
 	return func(c *config) { c.handlerOpts = append(c.handlerOpts, opts...) }
 }

@@ -9,7 +9,7 @@ import (
 
 	_ "github.com/mattn/go-sqlite3"
 
-	"github.com/idemkit/idem/aggregate/reservation"
+	"github.com/idemkit/idem/reservation"
 	"github.com/idemkit/idem/command"
 	"github.com/idemkit/idem/eventstore/memory"
 	"github.com/idemkit/idem/examples/invoicing"

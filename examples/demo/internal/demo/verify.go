@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/idemkit/idem/aggregate/reservation"
+	"github.com/idemkit/idem/reservation"
 	"github.com/idemkit/idem/command"
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/examples/invoicing"

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/idemkit/idem/aggregate/reservation"
+	"github.com/idemkit/idem/reservation"
 	"github.com/idemkit/idem/command"
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/eventstore/memory"

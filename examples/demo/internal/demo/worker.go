@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/idemkit/idem/aggregate/reservation"
+	"github.com/idemkit/idem/reservation"
 	"github.com/idemkit/idem/command"
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/examples/invoicing"
