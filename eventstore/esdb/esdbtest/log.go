@@ -35,14 +35,16 @@ type record struct {
 
 // stream is the state of one stream.
 type stream struct {
-	events      []*record // by revision; soft deletes keep them, hidden below tb
-	tb          uint64    // truncate-before: revisions below it are hidden
-	softDeleted bool
-	tombstoned  bool
+	events     []*record  // by revision; nothing is ever removed, reads hide what meta cuts off
+	meta       streamMeta // from the last event of "$$<name>"
+	rawMeta    []byte     // that event's data, rewritten when a soft-deleted stream is undeleted
+	hasMeta    bool       // "$$<name>" has events
+	tombstoned bool
 }
 
-func (st *stream) exists() bool { return st != nil && len(st.events) > 0 }
-func (st *stream) last() uint64 { return uint64(len(st.events)) - 1 }
+func (st *stream) exists() bool      { return st != nil && len(st.events) > 0 }
+func (st *stream) last() uint64      { return uint64(len(st.events)) - 1 }
+func (st *stream) softDeleted() bool { return st != nil && st.meta.softDeleted() }
 
 // fault is an injected failure of the next append.
 type fault int
@@ -82,16 +84,27 @@ func newEventLog(cfg config) *eventLog {
 		cache:   newIDCache(cfg.cacheBytes),
 	}
 	// System events a fresh real server has in $all before any user write.
-	l.writeSystem("$$$stats-emulator", "$statsCollected", `{"proc-id":1}`)
+	l.writeStats()
 	l.writeSystem("$$$scavenges", "$metadata", `{"$maxAge":2592000}`)
 	l.writeSystem("$scavenges", "$scavengeIndexInitialized", `{}`)
 	return l
 }
 
+// writeStats writes a system event. The caller holds mu or owns l.
+func (l *eventLog) writeStats() {
+	l.writeSystem("$$$stats-emulator", "$statsCollected", `{"proc-id":1}`)
+}
+
 // writeSystem appends a system event to a $-stream. The caller holds mu or owns l.
 func (l *eventLog) writeSystem(name, typ, data string) *record {
+	return l.writeNext(name, uuid.New(), typ, "application/json", []byte(data), nil)
+}
+
+// writeNext appends one event to name at its next revision. The caller holds mu or
+// owns l, and wakes subscribers.
+func (l *eventLog) writeNext(name string, id uuid.UUID, typ, contentType string, data, meta []byte) *record {
 	st := l.stream(name)
-	r := l.write(name, uint64(len(st.events)), uuid.New(), typ, "application/json", []byte(data), nil)
+	r := l.write(name, uint64(len(st.events)), id, typ, contentType, data, meta)
 	st.events = append(st.events, r)
 	return r
 }
@@ -118,6 +131,12 @@ func (l *eventLog) write(name string, revision uint64, id uuid.UUID, typ, conten
 	l.next += uint64((size + 7) &^ 7)
 	l.all = append(l.all, r)
 	l.cache.add(r)
+	if isMetastream(name) {
+		// The last event of a metastream is the stream's metadata, whatever its type
+		// (IndexReader.GetStreamMetadataUncached).
+		orig := l.stream(name[2:])
+		orig.meta, orig.rawMeta, orig.hasMeta = parseMeta(contentType, data), data, true
+	}
 	return r
 }
 

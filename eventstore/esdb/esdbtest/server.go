@@ -4,15 +4,15 @@
 // ServerFeatures services for the unmodified client: appends with every expected
 // revision and idempotent retries, stream and $all reads both ways, catch-up and live
 // subscriptions (filtered, with checkpoints and caught-up), soft deletes and
-// tombstones. It can inject faults: drop subscriptions, fail an append before or
-// after committing it.
+// tombstones, and the stream metadata reads obey ($tb, $maxCount, $maxAge). It can
+// inject faults: drop subscriptions, fail an append before or after committing it.
 //
 // It models the server semantics recorded in the team's protocol notes, which cite
 // KurrentDB's source at v24.10 to v26.0. It has never been compared with a real
 // server: coverage through it is "emulated wire protocol", not verified server
 // behaviour. Out of scope: TLS, authentication and ACLs, gossip (multi-node
 // connection strings), persistent subscriptions, projections, BatchAppend, link
-// resolution, $maxAge and $maxCount on user streams, scavenging.
+// resolution, scavenging.
 package esdbtest
 
 import (
