@@ -58,7 +58,8 @@ const (
 // eventLog is the emulated database: the transaction log ($all), the streams, the
 // committed-events cache and the signals subscriptions wait on.
 type eventLog struct {
-	cfg config
+	cfg   config
+	stats string // the node's stats stream, "$stats-<host:port>"
 
 	mu      sync.Mutex
 	all     []*record
@@ -73,9 +74,16 @@ type eventLog struct {
 	closed  bool
 }
 
-func newEventLog(cfg config) *eventLog {
+// statsMetadata is the metadata the server gives its stats stream: a $maxAge of 10
+// days (MonitoringService.StreamMetadata).
+const statsMetadata = `{"$maxAge":864000}`
+
+// newEventLog returns the database of a node whose HTTP endpoint is node
+// ("host:port"), which names its stats stream.
+func newEventLog(cfg config, node string) *eventLog {
 	l := &eventLog{
 		cfg:     cfg,
+		stats:   "$stats-" + node,
 		streams: make(map[string]*stream),
 		next:    firstPosition,
 		wake:    make(chan struct{}),
@@ -83,16 +91,21 @@ func newEventLog(cfg config) *eventLog {
 		done:    make(chan struct{}),
 		cache:   newIDCache(cfg.cacheBytes),
 	}
-	// System events a fresh real server has in $all before any user write.
-	l.writeStats()
+	// System events a fresh real server has in $all before any user write. The stats
+	// stream's metadata comes first, as in the client's test data
+	// (resources/test/all-e0-e10.json: "$$$stats-0.0.0.0:2113" at position 167).
+	l.writeSystem("$$"+l.stats, "$metadata", statsMetadata)
 	l.writeSystem("$$$scavenges", "$metadata", `{"$maxAge":2592000}`)
 	l.writeSystem("$scavenges", "$scavengeIndexInitialized", `{}`)
+	l.writeStats()
 	return l
 }
 
-// writeStats writes a system event. The caller holds mu or owns l.
+// writeStats writes a $statsCollected event to the node's stats stream, as the
+// server's MonitoringService does every StatsPeriodSec (30 s by default). The caller
+// holds mu or owns l.
 func (l *eventLog) writeStats() {
-	l.writeSystem("$$$stats-emulator", "$statsCollected", `{"proc-id":1}`)
+	l.writeSystem(l.stats, "$statsCollected", `{"proc-id":1}`)
 }
 
 // writeSystem appends a system event to a $-stream. The caller holds mu or owns l.
