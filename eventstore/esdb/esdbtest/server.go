@@ -1,18 +1,3 @@
-// Package esdbtest is an in-process emulator of the EventStoreDB / KurrentDB gRPC
-// protocol, for tests. It is a gRPC server built on EventStore-Client-Go v4's own
-// generated protos, backed by memory, that speaks enough of the Streams and
-// ServerFeatures services for the unmodified client: appends with every expected
-// revision and idempotent retries, stream and $all reads both ways, catch-up and live
-// subscriptions (filtered, with checkpoints and caught-up), soft deletes and
-// tombstones, and the stream metadata reads obey ($tb, $maxCount, $maxAge). It can
-// inject faults: drop subscriptions, fail an append before or after committing it.
-//
-// It models the server semantics recorded in the team's protocol notes, which cite
-// KurrentDB's source at v24.10 to v26.0. It has never been compared with a real
-// server: coverage through it is "emulated wire protocol", not verified server
-// behaviour. Out of scope: TLS, authentication and ACLs, gossip (multi-node
-// connection strings), persistent subscriptions, projections, BatchAppend, link
-// resolution, scavenging.
 package esdbtest
 
 import (
