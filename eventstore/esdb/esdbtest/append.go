@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
@@ -49,12 +50,17 @@ const (
 type outcome struct {
 	kind outcomeKind
 	// Success: the stream's revision after the append (or the original append's, for an
-	// idempotent one) and the position of the append's first event, as the server
-	// reports a transaction's position. noStream: a successful empty append to a
-	// stream with no events.
-	rev      uint64
-	pos      uint64
-	noStream bool
+	// idempotent one) and the position of its last event. The server reports the
+	// position of the prepare that ends the implicit transaction (StorageChaser's
+	// CommitAck), and for a retry it reads the original's last event
+	// (IndexWriter.CheckCommit's IdempotentLogPosition). noPosition: that read found
+	// nothing (the event is hidden by $tb, $maxCount or $maxAge, or the stream is
+	// soft-deleted), so the reply has no position. noStream: a successful empty append
+	// to a stream with no events.
+	rev        uint64
+	pos        uint64
+	noPosition bool
+	noStream   bool
 	// WrongVersion: the stream's state.
 	exists bool
 	last   uint64
@@ -126,9 +132,11 @@ func (s *streamsService) Append(as streams.Streams_AppendServer) error {
 			CommitPosition: out.pos, PreparePosition: out.pos,
 		}},
 	}
+	if out.noStream || out.noPosition {
+		success.PositionOption = &streams.AppendResp_Success_NoPosition{NoPosition: &shared.Empty{}}
+	}
 	if out.noStream {
 		success.CurrentRevisionOption = &streams.AppendResp_Success_NoStream{NoStream: &shared.Empty{}}
-		success.PositionOption = &streams.AppendResp_Success_NoPosition{NoPosition: &shared.Empty{}}
 	} else {
 		success.CurrentRevisionOption = &streams.AppendResp_Success_CurrentRevision{CurrentRevision: out.rev}
 	}
@@ -173,6 +181,9 @@ func (l *eventLog) append(name string, exp expectation, events []proposed) (outc
 	}
 
 	out := l.check(name, exp, events)
+	if out.kind == outcomeIdempotent {
+		l.placeReplay(name, &out)
+	}
 	if out.kind != outcomeWritten {
 		return out, faultNone
 	}
@@ -183,34 +194,63 @@ func (l *eventLog) append(name string, exp expectation, events []proposed) (outc
 		}
 		return outcome{kind: outcomeIdempotent, noStream: true}, faultNone
 	}
-	if st.softDeleted {
-		// Appending undeletes a soft-deleted stream; revisions continue and the events
-		// from before the delete stay hidden (StorageWriterService.cs).
-		st.softDeleted = false
-		meta := l.stream("$$" + name)
-		r := l.write("$$"+name, uint64(len(meta.events)), uuid.New(), "$metadata", "application/json",
-			[]byte(`{"$tb":`+strconv.FormatUint(st.tb, 10)+`}`), nil)
-		meta.events = append(meta.events, r)
+	// Both undelete rules look at the state before this write
+	// (StorageWriterService.WritePrepares).
+	undeleteStream := st.softDeleted()
+	undeleteOriginal := isMetastream(name) && l.streams[name[2:]].softDeleted()
+	var last *record
+	for _, e := range events {
+		last = l.writeNext(name, e.id, e.typ, e.contentType, e.data, e.meta)
 	}
-	first := uint64(len(st.events))
-	var firstPos uint64
-	for i, e := range events {
-		r := l.write(name, first+uint64(i), e.id, e.typ, e.contentType, e.data, e.meta)
-		if i == 0 {
-			firstPos = r.pos
-		}
-		st.events = append(st.events, r)
+	if undeleteStream {
+		// Appending undeletes a soft-deleted stream: revisions continue, and the
+		// events from before the delete stay hidden below the new $tb.
+		l.undelete(name, last.revision-uint64(len(events))+1)
+	}
+	if undeleteOriginal {
+		// So does writing its metadata: the server rewrites what was just written with
+		// $tb after the stream's last event (SoftUndeleteMetastream).
+		orig := l.streams[name[2:]]
+		l.undelete(name[2:], uint64(len(orig.events)))
 	}
 	l.appends++
 	if !isSystemStream(name) && l.cfg.systemEventsGap > 0 && l.appends%l.cfg.systemEventsGap == 0 {
-		l.writeSystem("$$$stats-emulator", "$statsCollected", `{"proc-id":1}`)
+		l.writeStats()
 	}
 	l.notify()
 	if injected == faultAfterCommit {
 		l.fault = faultNone
 		return outcome{}, injected
 	}
-	return outcome{kind: outcomeWritten, rev: st.last(), pos: firstPos}, faultNone
+	return outcome{kind: outcomeWritten, rev: st.last(), pos: last.pos}, faultNone
+}
+
+// undelete writes the soft-deleted stream's metadata again with $tb set to tb, other
+// keys kept (StorageWriterService.SoftUndeleteStream). When the metadata is not a
+// JSON object the server writes nothing, and so does this. The caller holds mu.
+func (l *eventLog) undelete(name string, tb uint64) {
+	data, ok := withTB(l.streams[name].rawMeta, tb)
+	if !ok {
+		return
+	}
+	l.writeNext("$$"+name, uuid.New(), "$metadata", "application/json", data, nil)
+}
+
+// placeReplay sets the position an idempotent reply reports: the original's last
+// event, read as a client read would see it. A hidden event reads as nothing and the
+// reply has no position. The caller holds mu.
+func (l *eventLog) placeReplay(name string, out *outcome) {
+	st := l.streams[name]
+	if st == nil || out.noStream || out.rev >= uint64(len(st.events)) {
+		return
+	}
+	r := st.events[out.rev]
+	m := l.readMeta(name)
+	if m.softDeleted() || out.rev < visibleFrom(st, m) || expired(r, m, time.Now()) {
+		out.noPosition = true
+		return
+	}
+	out.pos = r.pos
 }
 
 // check decides an append without writing: written (go ahead), idempotent (a retry
@@ -221,6 +261,7 @@ func (l *eventLog) check(name string, exp expectation, events []proposed) outcom
 	if st != nil && st.tombstoned {
 		return outcome{kind: outcomeDeleted}
 	}
+	// The current version is the last event's revision, soft-deleted or not.
 	exists := st.exists()
 	var last uint64
 	if exists {
@@ -231,24 +272,24 @@ func (l *eventLog) check(name string, exp expectation, events []proposed) outcom
 	case expectAny:
 		return l.checkCached(name, events)
 	case expectStreamExists:
-		if exists && st.softDeleted {
+		if st.softDeleted() {
 			return outcome{kind: outcomeDeleted} // RequestManagerBase.cs: StreamDeleted, not WEV
 		}
-		if !exists {
-			return wrong
+		if !exists && (st == nil || !st.hasMeta) {
+			return wrong // a stream with metadata but no events passes
 		}
 		return l.checkCached(name, events)
 	case expectNoStream:
-		if !exists || st.softDeleted {
+		if !exists {
 			return outcome{kind: outcomeWritten}
 		}
-		return l.checkIndexed(st, -1, events, wrong)
+		return l.checkIndexed(st, -1, events, wrong, st.softDeleted())
 	default:
 		if exists && exp.rev == last {
 			return outcome{kind: outcomeWritten}
 		}
 		if exists && exp.rev < last {
-			return l.checkIndexed(st, int64(exp.rev), events, wrong)
+			return l.checkIndexed(st, int64(exp.rev), events, wrong, false)
 		}
 		return wrong
 	}
@@ -256,20 +297,28 @@ func (l *eventLog) check(name string, exp expectation, events []proposed) outcom
 
 // checkIndexed is the strong idempotency check of Exact and NoStream: the events
 // after the expected revision must carry the append's ids, all of them, in order.
-func (l *eventLog) checkIndexed(st *stream, expected int64, events []proposed, wrong outcome) outcome {
+// Hidden events count: the server reads them past the stream's metadata
+// (IndexReader.ReadPrepare). freshIsWrite: NoStream on a soft-deleted stream, where
+// an append whose first id is new is a write, not a conflict.
+func (l *eventLog) checkIndexed(st *stream, expected int64, events []proposed, wrong outcome, freshIsWrite bool) outcome {
 	if len(events) == 0 {
+		if freshIsWrite {
+			return outcome{kind: outcomeWritten}
+		}
 		return wrong
 	}
 	for i, e := range events {
 		rev := expected + 1 + int64(i)
 		if rev >= int64(len(st.events)) || st.events[rev].id != e.id {
+			if i == 0 && freshIsWrite {
+				return outcome{kind: outcomeWritten}
+			}
 			// First id differs: WrongExpectedVersion; a later one: CorruptedIdempotency,
 			// which the client also sees as WrongExpectedVersion.
 			return wrong
 		}
 	}
-	first := st.events[expected+1]
-	return outcome{kind: outcomeIdempotent, rev: uint64(expected) + uint64(len(events)), pos: first.pos}
+	return outcome{kind: outcomeIdempotent, rev: uint64(expected) + uint64(len(events))}
 }
 
 // checkCached is the best-effort check of Any and StreamExists, through the bounded
@@ -290,7 +339,7 @@ func (l *eventLog) checkCached(name string, events []proposed) outcome {
 			return outcome{kind: outcomeWrongVersion, exists: st.exists(), last: st.last()}
 		}
 	}
-	return outcome{kind: outcomeIdempotent, rev: first.revision + uint64(len(events)) - 1, pos: first.pos}
+	return outcome{kind: outcomeIdempotent, rev: first.revision + uint64(len(events)) - 1}
 }
 
 // wrongExpectedVersion fills both the current and the legacy (20.6.0) fields, as the

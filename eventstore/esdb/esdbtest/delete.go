@@ -59,51 +59,59 @@ func (s *streamsService) Tombstone(ctx context.Context, req *streams.TombstoneRe
 	}}}, nil
 }
 
-// delete soft-deletes or tombstones a stream after checking exp. Errors are
-// FailedPrecondition with trailers, as RpcExceptions.StreamDeleted and
+// delete soft-deletes or tombstones a stream after checking exp as an append of
+// one new event would be (StorageWriterService's WriteDelete runs CheckCommit).
+// Errors are FailedPrecondition with trailers, as RpcExceptions.StreamDeleted and
 // RpcExceptions.WrongExpectedVersion.
 func (l *eventLog) delete(ctx context.Context, name string, exp expectation, tombstone bool) (uint64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	st := l.streams[name]
-	if st != nil && st.tombstoned {
+	deleted := func() (uint64, error) {
 		_ = grpc.SetTrailer(ctx, metadata.Pairs("exception", "stream-deleted", "stream-name", name))
 		return 0, status.Errorf(codes.FailedPrecondition, "Event stream '%s' is deleted.", name)
 	}
-	exists := st.exists() && !st.softDeleted
+	if st != nil && st.tombstoned {
+		return deleted()
+	}
+	// The current version is the last event's revision, soft-deleted or not.
+	exists := st.exists()
 	ok := false
 	switch exp.kind {
 	case expectAny:
-		// Soft-deleting a stream that never existed fails; tombstoning it succeeds.
-		ok = exists || tombstone
+		ok = true
 	case expectNoStream:
-		ok = !exists
+		// A NoStream check passes on a soft-deleted stream (its new id is not there).
+		ok = !exists || st.softDeleted()
 	case expectStreamExists:
-		ok = exists
+		if st.softDeleted() {
+			return deleted()
+		}
+		ok = exists || st.hasMeta
 	default:
 		ok = exists && exp.rev == st.last()
 	}
+	if ok && !tombstone && !exists && (st == nil || !st.hasMeta) {
+		// Soft-deleting a stream that never existed fails; tombstoning it succeeds.
+		ok = false
+	}
 	if !ok {
 		actual := "-1"
-		if st.exists() {
+		if exists {
 			actual = strconv.FormatUint(st.last(), 10)
 		}
 		_ = grpc.SetTrailer(ctx, metadata.Pairs("exception", "wrong-expected-version", "stream-name", name,
 			"expected-version", expectString(exp), "actual-version", actual))
 		return 0, status.Errorf(codes.FailedPrecondition, "Append failed due to WrongExpectedVersion. Stream: %s, Expected version: %s, Actual version: %s", name, expectString(exp), actual)
 	}
-	st = l.stream(name)
 	var r *record
 	if tombstone {
-		st.tombstoned = true
+		l.stream(name).tombstoned = true
 		r = l.write(name, tombstoneRevision, uuid.New(), "$streamDeleted", "application/octet-stream", []byte{}, nil)
 	} else {
-		st.softDeleted = true
-		st.tb = uint64(len(st.events))
-		meta := l.stream("$$" + name)
-		r = l.write("$$"+name, uint64(len(meta.events)), uuid.New(), "$metadata", "application/json",
-			[]byte(`{"$tb":9223372036854775807}`), nil)
-		meta.events = append(meta.events, r)
+		// The server replaces the metadata: keys other than $tb are lost.
+		r = l.writeNext("$$"+name, uuid.New(), "$metadata", "application/json",
+			[]byte(`{"$tb":`+strconv.FormatUint(softDeletedTB, 10)+`}`), nil)
 	}
 	l.notify()
 	return r.pos, nil

@@ -35,14 +35,16 @@ type record struct {
 
 // stream is the state of one stream.
 type stream struct {
-	events      []*record // by revision; soft deletes keep them, hidden below tb
-	tb          uint64    // truncate-before: revisions below it are hidden
-	softDeleted bool
-	tombstoned  bool
+	events     []*record  // by revision; nothing is ever removed, reads hide what meta cuts off
+	meta       streamMeta // from the last event of "$$<name>"
+	rawMeta    []byte     // that event's data, rewritten when a soft-deleted stream is undeleted
+	hasMeta    bool       // "$$<name>" has events
+	tombstoned bool
 }
 
-func (st *stream) exists() bool { return st != nil && len(st.events) > 0 }
-func (st *stream) last() uint64 { return uint64(len(st.events)) - 1 }
+func (st *stream) exists() bool      { return st != nil && len(st.events) > 0 }
+func (st *stream) last() uint64      { return uint64(len(st.events)) - 1 }
+func (st *stream) softDeleted() bool { return st != nil && st.meta.softDeleted() }
 
 // fault is an injected failure of the next append.
 type fault int
@@ -56,7 +58,8 @@ const (
 // eventLog is the emulated database: the transaction log ($all), the streams, the
 // committed-events cache and the signals subscriptions wait on.
 type eventLog struct {
-	cfg config
+	cfg   config
+	stats string // the node's stats stream, "$stats-<host:port>"
 
 	mu      sync.Mutex
 	all     []*record
@@ -71,9 +74,16 @@ type eventLog struct {
 	closed  bool
 }
 
-func newEventLog(cfg config) *eventLog {
+// statsMetadata is the metadata the server gives its stats stream: a $maxAge of 10
+// days (MonitoringService.StreamMetadata).
+const statsMetadata = `{"$maxAge":864000}`
+
+// newEventLog returns the database of a node whose HTTP endpoint is node
+// ("host:port"), which names its stats stream.
+func newEventLog(cfg config, node string) *eventLog {
 	l := &eventLog{
 		cfg:     cfg,
+		stats:   "$stats-" + node,
 		streams: make(map[string]*stream),
 		next:    firstPosition,
 		wake:    make(chan struct{}),
@@ -81,17 +91,33 @@ func newEventLog(cfg config) *eventLog {
 		done:    make(chan struct{}),
 		cache:   newIDCache(cfg.cacheBytes),
 	}
-	// System events a fresh real server has in $all before any user write.
-	l.writeSystem("$$$stats-emulator", "$statsCollected", `{"proc-id":1}`)
+	// System events a fresh real server has in $all before any user write. The stats
+	// stream's metadata comes first, as in the client's test data
+	// (resources/test/all-e0-e10.json: "$$$stats-0.0.0.0:2113" at position 167).
+	l.writeSystem("$$"+l.stats, "$metadata", statsMetadata)
 	l.writeSystem("$$$scavenges", "$metadata", `{"$maxAge":2592000}`)
 	l.writeSystem("$scavenges", "$scavengeIndexInitialized", `{}`)
+	l.writeStats()
 	return l
+}
+
+// writeStats writes a $statsCollected event to the node's stats stream, as the
+// server's MonitoringService does every StatsPeriodSec (30 s by default). The caller
+// holds mu or owns l.
+func (l *eventLog) writeStats() {
+	l.writeSystem(l.stats, "$statsCollected", `{"proc-id":1}`)
 }
 
 // writeSystem appends a system event to a $-stream. The caller holds mu or owns l.
 func (l *eventLog) writeSystem(name, typ, data string) *record {
+	return l.writeNext(name, uuid.New(), typ, "application/json", []byte(data), nil)
+}
+
+// writeNext appends one event to name at its next revision. The caller holds mu or
+// owns l, and wakes subscribers.
+func (l *eventLog) writeNext(name string, id uuid.UUID, typ, contentType string, data, meta []byte) *record {
 	st := l.stream(name)
-	r := l.write(name, uint64(len(st.events)), uuid.New(), typ, "application/json", []byte(data), nil)
+	r := l.write(name, uint64(len(st.events)), id, typ, contentType, data, meta)
 	st.events = append(st.events, r)
 	return r
 }
@@ -118,6 +144,12 @@ func (l *eventLog) write(name string, revision uint64, id uuid.UUID, typ, conten
 	l.next += uint64((size + 7) &^ 7)
 	l.all = append(l.all, r)
 	l.cache.add(r)
+	if isMetastream(name) {
+		// The last event of a metastream is the stream's metadata, whatever its type
+		// (IndexReader.GetStreamMetadataUncached).
+		orig := l.stream(name[2:])
+		orig.meta, orig.rawMeta, orig.hasMeta = parseMeta(contentType, data), data, true
+	}
 	return r
 }
 

@@ -3,6 +3,7 @@ package esdbtest
 import (
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
@@ -70,22 +71,22 @@ func (s *streamsService) Read(req *streams.ReadReq, rs streams.Streams_ReadServe
 
 // readStream returns up to count visible events of a stream from the requested
 // revision, inclusive both ways. found is false for a stream with no events or a
-// soft-deleted one; err is the gRPC error for a tombstoned one.
+// soft-deleted one; err is the gRPC error for a tombstoned one (or the metastream of
+// one). Events cut off by the stream's metadata ($tb, $maxCount, $maxAge) are
+// skipped; when they are all hidden the read is empty, not "not found"
+// (IndexReader.ReadStreamEventsForward/Backward).
 func (l *eventLog) readStream(name string, so *streams.ReadReq_Options_StreamOptions, backwards bool, count uint64) (recs []*record, found bool, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	st := l.streams[name]
-	if st != nil && st.tombstoned {
+	if l.isDeleted(name) {
 		return nil, false, status.Errorf(codes.FailedPrecondition, "Event stream '%s' is deleted.", name)
 	}
-	if !st.exists() || st.softDeleted {
+	st := l.streams[name]
+	m := l.readMeta(name)
+	if !st.exists() || m.softDeleted() {
 		return nil, false, nil
 	}
-	lo := st.tb
-	if len(name) > 2 && name[:2] == "$$" {
-		lo = st.last() // metastreams have an implicit $maxCount of 1
-	}
-	last := st.last()
+	lo, last, now := visibleFrom(st, m), st.last(), time.Now()
 	if !backwards {
 		var from uint64
 		switch v := so.GetRevisionOption().(type) {
@@ -94,9 +95,10 @@ func (l *eventLog) readStream(name string, so *streams.ReadReq_Options_StreamOpt
 		case *streams.ReadReq_Options_StreamOptions_End:
 			return nil, true, nil
 		}
-		from = max(from, lo)
-		for r := from; r <= last && uint64(len(recs)) < count; r++ {
-			recs = append(recs, st.events[r])
+		for r := max(from, lo); r <= last && uint64(len(recs)) < count; r++ {
+			if !expired(st.events[r], m, now) {
+				recs = append(recs, st.events[r])
+			}
 		}
 		return recs, true, nil
 	}
@@ -108,9 +110,52 @@ func (l *eventLog) readStream(name string, so *streams.ReadReq_Options_StreamOpt
 		from = 0
 	}
 	for r := int64(from); r >= int64(lo) && uint64(len(recs)) < count; r-- {
-		recs = append(recs, st.events[r])
+		if !expired(st.events[r], m, now) {
+			recs = append(recs, st.events[r])
+		}
 	}
 	return recs, true, nil
+}
+
+// isDeleted reports whether reads of name answer stream-deleted: it is tombstoned,
+// or it is the metastream of a tombstoned stream. The caller holds mu.
+func (l *eventLog) isDeleted(name string) bool {
+	if st := l.streams[name]; st != nil && st.tombstoned {
+		return true
+	}
+	if isMetastream(name) {
+		st := l.streams[name[2:]]
+		return st != nil && st.tombstoned
+	}
+	return false
+}
+
+// readMeta is the metadata reads of name obey: a metastream's is fixed, any other
+// stream's is the last event of its metastream. The caller holds mu.
+func (l *eventLog) readMeta(name string) streamMeta {
+	if isMetastream(name) {
+		return metastreamMeta
+	}
+	if st := l.streams[name]; st != nil {
+		return st.meta
+	}
+	return streamMeta{}
+}
+
+// visibleFrom is the lowest revision a read of st may return under m: $tb, and the
+// last $maxCount revisions.
+func visibleFrom(st *stream, m streamMeta) uint64 {
+	lo := m.tb
+	if n := uint64(len(st.events)); m.maxCount > 0 && n > m.maxCount {
+		lo = max(lo, n-m.maxCount)
+	}
+	return lo
+}
+
+// expired reports whether r is older than m's $maxAge at now; age is checked at read
+// time, as on the server.
+func expired(r *record, m streamMeta, now time.Time) bool {
+	return m.maxAge > 0 && r.created < ticks(now.Add(-m.maxAge))
 }
 
 // readAll returns up to count records of $all, system events included. Forwards from

@@ -1,18 +1,3 @@
-// Package esdbtest is an in-process emulator of the EventStoreDB / KurrentDB gRPC
-// protocol, for tests. It is a gRPC server built on EventStore-Client-Go v4's own
-// generated protos, backed by memory, that speaks enough of the Streams and
-// ServerFeatures services for the unmodified client: appends with every expected
-// revision and idempotent retries, stream and $all reads both ways, catch-up and live
-// subscriptions (filtered, with checkpoints and caught-up), soft deletes and
-// tombstones. It can inject faults: drop subscriptions, fail an append before or
-// after committing it.
-//
-// It models the server semantics recorded in the team's protocol notes, which cite
-// KurrentDB's source at v24.10 to v26.0. It has never been compared with a real
-// server: coverage through it is "emulated wire protocol", not verified server
-// behaviour. Out of scope: TLS, authentication and ACLs, gossip (multi-node
-// connection strings), persistent subscriptions, projections, BatchAppend, link
-// resolution, $maxAge and $maxCount on user streams, scavenging.
 package esdbtest
 
 import (
@@ -60,9 +45,11 @@ func WithServerVersion(v string) Option { return func(c *config) { c.version = v
 // duplicates a real server writes after them, easy to provoke.
 func WithIdempotencyCacheBytes(n int) Option { return func(c *config) { c.cacheBytes = n } }
 
-// WithSystemEvents makes the server write a system event ($statsCollected to
-// "$$$stats-emulator") after every n user appends (2 by default; 0 turns it off), so
-// that clients must filter system events out of $all, as on a real server.
+// WithSystemEvents makes the server write a system event ($statsCollected to its
+// stats stream, "$stats-<host:port>" as on a real node) after every n user appends
+// (2 by default; 0 turns it off), so that clients must filter system events out of
+// $all, as on a real server. The real server writes one every 30 seconds instead;
+// counting appends keeps tests deterministic.
 func WithSystemEvents(n int) Option { return func(c *config) { c.systemEventsGap = n } }
 
 // Server is a running emulator. Its methods are safe for concurrent use.
@@ -105,7 +92,7 @@ func Listen(opts ...Option) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start emulator: %w", err)
 	}
-	s := &Server{cfg: cfg, lis: lis, log: newEventLog(cfg), serveErr: make(chan error, 1)}
+	s := &Server{cfg: cfg, lis: lis, log: newEventLog(cfg, lis.Addr().String()), serveErr: make(chan error, 1)}
 	s.gs = grpc.NewServer(
 		grpc.MaxRecvMsgSize(16<<20),
 		// The client pings every 10 s; grpc-go's default policy (5 min) answers with
@@ -150,6 +137,12 @@ func (s *Server) FailNextAppendAfterCommit() { s.log.setFault(faultAfterCommit) 
 // Appends counts the appends that wrote events (idempotent retries write nothing and
 // are not counted).
 func (s *Server) Appends() int { return s.log.appendCount() }
+
+// StatsStream is the stream the server writes its $statsCollected events to:
+// "$stats-<host:port>", named after the node's address as a real node names it after
+// its HTTP endpoint ("$stats-0.0.0.0:2113" in a default container). Its metastream,
+// "$$" + StatsStream(), holds a $maxAge of 10 days and is the first record of $all.
+func (s *Server) StatsStream() string { return s.log.stats }
 
 // StreamLen is the number of events written to stream (including soft-deleted ones),
 // or 0 if it has none.

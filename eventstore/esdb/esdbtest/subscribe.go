@@ -3,6 +3,7 @@ package esdbtest
 import (
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
 	"github.com/google/uuid"
@@ -98,7 +99,7 @@ func (s *streamsService) subscribe(o *streams.ReadReq_Options, rs streams.Stream
 		rs.SetTrailer(metadata.Pairs("exception", "stream-deleted", "stream-name", name))
 		return status.Errorf(codes.FailedPrecondition, "Event stream '%s' is deleted.", name)
 	}
-	if isStream && s.log.isTombstoned(name) {
+	if isStream && s.log.deleted(name) {
 		return deleted()
 	}
 	if err := rs.Send(&streams.ReadResp{Content: &streams.ReadResp_Confirmation{
@@ -115,14 +116,12 @@ func (s *streamsService) subscribe(o *streams.ReadReq_Options, rs streams.Stream
 		var batch []*record
 		tombstoned := false
 		if isStream {
-			batch, tombstoned = s.log.streamFrom(name, next)
+			batch, next, tombstoned = s.log.streamFrom(name, next, !caughtUp)
 		} else {
 			batch = s.log.allFrom(cursor)
 		}
 		for _, r := range batch {
-			if isStream {
-				next = r.revision + 1
-			} else {
+			if !isStream {
 				cursor++
 			}
 			lastConsidered = r
@@ -220,28 +219,47 @@ func (l *eventLog) allFrom(i int) []*record {
 	return l.all[i:len(l.all):len(l.all)]
 }
 
-// streamFrom returns the stream's visible events from revision next, and whether it
-// is tombstoned.
-func (l *eventLog) streamFrom(name string, next uint64) ([]*record, bool) {
+// streamFrom returns the stream's events from revision next, the revision to go on
+// from, and whether the stream is tombstoned. Catching up, it reads as a client read
+// does (Enumerator.StreamSubscription reads pages with ReadStreamEventsForward):
+// events hidden by $tb, $maxCount or $maxAge are skipped, a soft-deleted stream has
+// none, and every event that exists now is passed. Live, it returns what was written
+// since, metadata or not: live events come from the subscription service, which does
+// not read stream metadata.
+func (l *eventLog) streamFrom(name string, next uint64, catchUp bool) ([]*record, uint64, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	st := l.streams[name]
 	if st == nil {
-		return nil, false
+		return nil, next, false
 	}
 	if st.tombstoned {
-		return nil, true
+		return nil, next, true
 	}
-	next = max(next, st.tb)
-	if next >= uint64(len(st.events)) {
-		return nil, false
+	end := uint64(len(st.events))
+	if next >= end {
+		return nil, next, false
 	}
-	return st.events[next:len(st.events):len(st.events)], false
+	if !catchUp {
+		return st.events[next:end:end], end, false
+	}
+	m := l.readMeta(name)
+	if m.softDeleted() {
+		return nil, end, false
+	}
+	var recs []*record
+	now := time.Now()
+	for r := max(next, visibleFrom(st, m)); r < end; r++ {
+		if !expired(st.events[r], m, now) {
+			recs = append(recs, st.events[r])
+		}
+	}
+	return recs, end, false
 }
 
-func (l *eventLog) isTombstoned(name string) bool {
+// deleted reports whether name reads as stream-deleted.
+func (l *eventLog) deleted(name string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	st := l.streams[name]
-	return st != nil && st.tombstoned
+	return l.isDeleted(name)
 }
