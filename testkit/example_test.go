@@ -43,10 +43,10 @@ func ExampleScenario_Then_failure() {
 	t := &printT{}
 	defer t.done()
 
-	buggy := func(s payment, c any) ([]any, error) {
+	buggy := func(s payment, c Command) ([]Event, error) {
 		events, err := decide(s, c)
 		if cap, ok := c.(Capture); ok && err == nil {
-			events = []any{Captured{Reference: cap.Reference, Amount: cap.Amount / 2}}
+			events = []Event{Captured{Reference: cap.Reference, Amount: cap.Amount / 2}}
 		}
 		return events, err
 	}

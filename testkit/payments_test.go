@@ -10,6 +10,11 @@ import (
 
 // A small payments domain for the testkit's own tests.
 
+type (
+	Command interface{ isCommand() }
+	Event   interface{ isEvent() }
+)
+
 type Authorize struct {
 	Amount int `json:"amount"`
 }
@@ -28,6 +33,11 @@ type Captured struct {
 	Amount    int    `json:"amount"`
 }
 
+func (Authorize) isCommand() {}
+func (Capture) isCommand()   {}
+func (Authorized) isEvent()  {}
+func (Captured) isEvent()    {}
+
 type payment struct {
 	Authorized int
 	Captured   int
@@ -39,7 +49,7 @@ var (
 	ErrOverCapture   = errors.New("capture exceeds the authorized amount")
 )
 
-func evolve(s payment, e any) payment {
+func evolve(s payment, e Event) payment {
 	next := payment{Authorized: s.Authorized, Captured: s.Captured, References: map[string]bool{}}
 	for k := range s.References {
 		next.References[k] = true
@@ -54,10 +64,10 @@ func evolve(s payment, e any) payment {
 	return next
 }
 
-func decide(s payment, c any) ([]any, error) {
+func decide(s payment, c Command) ([]Event, error) {
 	switch c := c.(type) {
 	case Authorize:
-		return []any{Authorized{Amount: c.Amount}}, nil
+		return []Event{Authorized{Amount: c.Amount}}, nil
 	case Capture:
 		switch {
 		case s.References[c.Reference]:
@@ -67,17 +77,17 @@ func decide(s payment, c any) ([]any, error) {
 		case s.Captured+c.Amount > s.Authorized:
 			return nil, ErrOverCapture
 		}
-		return []any{Captured{Reference: c.Reference, Amount: c.Amount}}, nil
+		return []Event{Captured{Reference: c.Reference, Amount: c.Amount}}, nil
 	}
 	return nil, fmt.Errorf("unknown command %T", c)
 }
 
 // paymentDecider returns the correct decider, or one whose Decide is replaced.
-func paymentDecider(decideFn func(payment, any) ([]any, error)) aggregate.Decider[payment] {
+func paymentDecider(decideFn func(payment, Command) ([]Event, error)) aggregate.Decider[payment, Command, Event] {
 	if decideFn == nil {
 		decideFn = decide
 	}
-	return aggregate.Decider[payment]{
+	return aggregate.Decider[payment, Command, Event]{
 		Category: "payment",
 		Initial:  func() payment { return payment{References: map[string]bool{}} },
 		Evolve:   evolve,
@@ -85,22 +95,15 @@ func paymentDecider(decideFn func(payment, any) ([]any, error)) aggregate.Decide
 	}
 }
 
-func paymentCodec(extra ...func(*aggregate.Codec) error) *aggregate.Codec {
-	c := aggregate.NewCodec()
-	for _, err := range []error{
-		aggregate.Register[Authorize](c, "payment.Authorize"),
-		aggregate.Register[Authorized](c, "payment.Authorized"),
-		aggregate.Register[Capture](c, "payment.Capture"),
-		aggregate.Register[Captured](c, "payment.Captured"),
-	} {
-		if err != nil {
-			panic(err)
-		}
-	}
-	for _, f := range extra {
-		if err := f(c); err != nil {
-			panic(err)
-		}
+func paymentCodec(extra ...aggregate.CodecOption) *aggregate.Codec[Command, Event] {
+	c, err := aggregate.NewCodec[Command, Event](append([]aggregate.CodecOption{
+		aggregate.Command[Authorize]("payment.Authorize"),
+		aggregate.Event[Authorized]("payment.Authorized"),
+		aggregate.Command[Capture]("payment.Capture"),
+		aggregate.Event[Captured]("payment.Captured"),
+	}, extra...)...)
+	if err != nil {
+		panic(err)
 	}
 	return c
 }

@@ -17,7 +17,7 @@ const (
 )
 
 // Decider is the invoice aggregate. Its Keys claim the invoice number (G5).
-var Decider = aggregate.Decider[State]{
+var Decider = aggregate.Decider[State, IssueInvoice, InvoiceIssued]{
 	Category: Category,
 	Initial:  Initial,
 	Evolve:   Evolve,
@@ -29,32 +29,17 @@ var Decider = aggregate.Decider[State]{
 func NumberKey(number string) string { return "invoice-number/" + number }
 
 // Keys lists the uniqueness keys an IssueInvoice claims: its number.
-func Keys(cmd any) []string {
-	switch c := cmd.(type) {
-	case IssueInvoice:
-		return []string{NumberKey(c.Number)}
-	case *IssueInvoice:
-		return []string{NumberKey(c.Number)}
-	}
-	return nil
-}
+func Keys(c IssueInvoice) []string { return []string{NumberKey(c.Number)} }
 
-// NewCodec returns a codec with the invoicing event and command registered.
-func NewCodec() (*aggregate.Codec, error) {
-	c := aggregate.NewCodec()
-	if err := Register(c); err != nil {
-		return nil, err
+// NewCodec returns the invoicing codec: its event and command under their stored
+// names.
+func NewCodec() (*aggregate.Codec[IssueInvoice, InvoiceIssued], error) {
+	c, err := aggregate.NewCodec[IssueInvoice, InvoiceIssued](
+		aggregate.Event[InvoiceIssued](TypeInvoiceIssued),
+		aggregate.Command[IssueInvoice](TypeIssueInvoice),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("invoicing codec: %w", err)
 	}
 	return c, nil
-}
-
-// Register registers the invoicing event and command in c.
-func Register(c *aggregate.Codec) error {
-	if err := aggregate.Register[InvoiceIssued](c, TypeInvoiceIssued); err != nil {
-		return fmt.Errorf("register invoicing types: %w", err)
-	}
-	if err := aggregate.Register[IssueInvoice](c, TypeIssueInvoice); err != nil {
-		return fmt.Errorf("register invoicing types: %w", err)
-	}
-	return nil
 }

@@ -12,8 +12,16 @@ import (
 // One shipment reported by the warehouse (twice) and by the carrier: one invoice.
 func Example() {
 	ctx := context.Background()
-	codec, _ := invoicing.NewCodec()
-	h := command.NewHandler(memory.New(), invoicing.Decider, codec)
+	codec, err := invoicing.NewCodec()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	h, err := command.NewHandler(memory.New(), invoicing.Decider, codec)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 
 	warehouse := invoicing.ShipmentCompleted{MessageID: "warehouse-77", ShipmentRef: "FSR-2026-000077",
 		Customer: "acme", Amount: 12_500, Currency: "EUR"}
@@ -21,7 +29,7 @@ func Example() {
 	carrier.MessageID = "carrier-9f3"
 
 	for _, m := range []invoicing.ShipmentCompleted{warehouse, warehouse, carrier} {
-		res, err := h.Handle(ctx, command.Command{
+		res, err := h.Handle(ctx, command.Command[invoicing.IssueInvoice]{
 			ID:          m.CommandID(0),
 			AggregateID: invoicing.InvoiceID(m.ShipmentRef), // keyed identity: one stream per shipment
 			Payload:     m.Command(0),
@@ -35,8 +43,8 @@ func Example() {
 			fmt.Printf("%-12s invoice issued\n", m.MessageID)
 		}
 	}
-	state, _, _ := h.Load(ctx, invoicing.InvoiceID(warehouse.ShipmentRef))
-	fmt.Println(state.ShipmentRef, state.Customer, state.Amount, state.Currency)
+	invoice, _ := h.Load(ctx, invoicing.InvoiceID(warehouse.ShipmentRef))
+	fmt.Println(invoice.State.ShipmentRef, invoice.State.Customer, invoice.State.Amount, invoice.State.Currency)
 	// Output:
 	// warehouse-77 invoice issued
 	// warehouse-77 duplicate by command id

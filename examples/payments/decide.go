@@ -8,7 +8,7 @@ import (
 )
 
 // Domain errors. Decide wraps them with the values involved; match with errors.Is.
-// A rejected command writes nothing and is not recorded (DESIGN G6): its retry is
+// A rejected command writes nothing and is not recorded (G6): its retry is
 // decided afresh.
 var (
 	// ErrInvalidAmount: an amount is zero or negative.
@@ -38,8 +38,8 @@ var (
 // A repeated business fact (an Authorize with the same terms, a Capture or Refund
 // whose reference is recorded with the same amount, a Void of a voided payment)
 // returns aggregate.AlreadyDone: the handler answers it as a duplicate by business
-// key, with success and no events (DESIGN G5).
-func Decide(s State, cmd any) ([]any, error) {
+// key, with success and no events (G5).
+func Decide(s State, cmd Command) ([]Event, error) {
 	switch c := cmd.(type) {
 	case Authorize:
 		return decideAuthorize(s, c)
@@ -61,7 +61,7 @@ func Decide(s State, cmd any) ([]any, error) {
 	return nil, fmt.Errorf("%w: %T", ErrUnknownCommand, cmd)
 }
 
-func decideAuthorize(s State, c Authorize) ([]any, error) {
+func decideAuthorize(s State, c Authorize) ([]Event, error) {
 	if c.Amount <= 0 {
 		return nil, fmt.Errorf("authorize %d: %w", c.Amount, ErrInvalidAmount)
 	}
@@ -71,10 +71,10 @@ func decideAuthorize(s State, c Authorize) ([]any, error) {
 		}
 		return nil, fmt.Errorf("authorize %d %s: %w (%d %s)", c.Amount, c.Currency, ErrAlreadyAuthorized, s.Authorized, s.Currency)
 	}
-	return []any{Authorized(c)}, nil
+	return []Event{Authorized(c)}, nil
 }
 
-func decideCapture(s State, c Capture) ([]any, error) {
+func decideCapture(s State, c Capture) ([]Event, error) {
 	if err := checkMovement("capture", c.Reference, c.Amount); err != nil {
 		return nil, err
 	}
@@ -90,10 +90,10 @@ func decideCapture(s State, c Capture) ([]any, error) {
 	if s.Captured+c.Amount > s.Authorized {
 		return nil, fmt.Errorf("capture %s of %d with %d of %d captured: %w", c.Reference, c.Amount, s.Captured, s.Authorized, ErrExceedsAuthorized)
 	}
-	return []any{Captured(c)}, nil
+	return []Event{Captured(c)}, nil
 }
 
-func decideRefund(s State, c Refund) ([]any, error) {
+func decideRefund(s State, c Refund) ([]Event, error) {
 	if err := checkMovement("refund", c.Reference, c.Amount); err != nil {
 		return nil, err
 	}
@@ -106,10 +106,10 @@ func decideRefund(s State, c Refund) ([]any, error) {
 	if s.Refunded+c.Amount > s.Captured {
 		return nil, fmt.Errorf("refund %s of %d with %d of %d refunded: %w", c.Reference, c.Amount, s.Refunded, s.Captured, ErrExceedsCaptured)
 	}
-	return []any{Refunded(c)}, nil
+	return []Event{Refunded(c)}, nil
 }
 
-func decideVoid(s State, c Void) ([]any, error) {
+func decideVoid(s State, c Void) ([]Event, error) {
 	switch {
 	case s.Status == StatusNew:
 		return nil, fmt.Errorf("void: %w", ErrNotAuthorized)
@@ -118,7 +118,7 @@ func decideVoid(s State, c Void) ([]any, error) {
 	case s.Captured > 0:
 		return nil, fmt.Errorf("void with %d captured: %w", s.Captured, ErrAlreadyCaptured)
 	}
-	return []any{Voided(c)}, nil
+	return []Event{Voided(c)}, nil
 }
 
 func checkMovement(op, reference string, amount int64) error {
@@ -131,10 +131,10 @@ func checkMovement(op, reference string, amount int64) error {
 	return nil
 }
 
-// sameOrReused answers a reference seen before (DESIGN G5, keys inside one
+// sameOrReused answers a reference seen before (G5, keys inside one
 // aggregate): the same amount is the same fact again, a duplicate by business key;
 // another amount is a misused key and is rejected loudly.
-func sameOrReused(op, reference string, recorded, asked int64) ([]any, error) {
+func sameOrReused(op, reference string, recorded, asked int64) ([]Event, error) {
 	if recorded == asked {
 		return nil, aggregate.AlreadyDone(op + " " + reference)
 	}

@@ -11,7 +11,7 @@ import (
 const Category = "payment"
 
 // Decider is the payment aggregate for the command handler and the testkit.
-var Decider = aggregate.Decider[State]{
+var Decider = aggregate.Decider[State, Command, Event]{
 	Category: Category,
 	Initial:  Initial,
 	Evolve:   Evolve,
@@ -32,31 +32,21 @@ const (
 	TypeVoid      = "payments.Void"
 )
 
-// NewCodec returns a codec with every payments event and command registered.
-func NewCodec() (*aggregate.Codec, error) {
-	c := aggregate.NewCodec()
-	if err := Register(c); err != nil {
-		return nil, err
+// NewCodec returns the payments codec: every event and command type under its
+// stored name.
+func NewCodec() (*aggregate.Codec[Command, Event], error) {
+	c, err := aggregate.NewCodec[Command, Event](
+		aggregate.Event[Authorized](TypeAuthorized),
+		aggregate.Event[Captured](TypeCaptured),
+		aggregate.Event[Refunded](TypeRefunded),
+		aggregate.Event[Voided](TypeVoided),
+		aggregate.Command[Authorize](TypeAuthorize),
+		aggregate.Command[Capture](TypeCapture),
+		aggregate.Command[Refund](TypeRefund),
+		aggregate.Command[Void](TypeVoid),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("payments codec: %w", err)
 	}
 	return c, nil
-}
-
-// Register registers the payments events and commands in c, so that one codec can
-// serve several domains.
-func Register(c *aggregate.Codec) error {
-	for _, err := range []error{
-		aggregate.Register[Authorized](c, TypeAuthorized),
-		aggregate.Register[Captured](c, TypeCaptured),
-		aggregate.Register[Refunded](c, TypeRefunded),
-		aggregate.Register[Voided](c, TypeVoided),
-		aggregate.Register[Authorize](c, TypeAuthorize),
-		aggregate.Register[Capture](c, TypeCapture),
-		aggregate.Register[Refund](c, TypeRefund),
-		aggregate.Register[Void](c, TypeVoid),
-	} {
-		if err != nil {
-			return fmt.Errorf("register payments types: %w", err)
-		}
-	}
-	return nil
 }

@@ -7,7 +7,7 @@
 // Codec registers its event types explicitly. The command handler (package command)
 // adds the I/O: loading, dedupe by command id, optimistic appends and retries.
 //
-// Business keys inside one aggregate (DESIGN G5): a capture or refund reference
+// Business keys inside one aggregate (G5): a capture or refund reference
 // is remembered in the state. Seeing a reference again with the same amount
 // returns aggregate.AlreadyDone: the business fact is already recorded, and the
 // handler answers a duplicate by business key that writes nothing. Seeing it with

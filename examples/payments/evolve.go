@@ -5,7 +5,7 @@ import "maps"
 // Evolve applies one event to a state and returns the new state. It is pure: s's
 // maps are copied before they change, so states handed out earlier stay as they
 // were. Unknown events leave the state unchanged.
-func Evolve(s State, event any) State {
+func Evolve(s State, event Event) State {
 	switch e := event.(type) {
 	case Authorized:
 		s.Status = StatusAuthorized

@@ -15,11 +15,19 @@ import (
 // misuse is loud.
 func Example() {
 	ctx := context.Background()
-	codec, _ := payments.NewCodec()
-	h := command.NewHandler(memory.New(), payments.Decider, codec)
+	codec, err := payments.NewCodec()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	h, err := command.NewHandler(memory.New(), payments.Decider, codec)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 
-	send := func(id string, payload any) {
-		res, err := h.Handle(ctx, command.Command{ID: id, AggregateID: "pay-1", Payload: payload})
+	send := func(id string, payload payments.Command) {
+		res, err := h.Handle(ctx, command.Command[payments.Command]{ID: id, AggregateID: "pay-1", Payload: payload})
 		switch {
 		case errors.Is(err, payments.ErrReferenceReused):
 			fmt.Printf("%-14s refused: reference reused with another amount\n", id)
@@ -37,8 +45,8 @@ func Example() {
 	send("webhook/cap-1", payments.Capture{Reference: "cap-1", Amount: 4_000})
 	send("capture-1b", payments.Capture{Reference: "cap-1", Amount: 5_000})
 
-	state, _, _ := h.Load(ctx, "pay-1")
-	fmt.Printf("captured %d of %d\n", state.Captured, state.Authorized)
+	payment, _ := h.Load(ctx, "pay-1")
+	fmt.Printf("captured %d of %d\n", payment.State.Captured, payment.State.Authorized)
 	// Output:
 	// authorize      applied, stream at revision 0
 	// capture-1      applied, stream at revision 1

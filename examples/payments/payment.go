@@ -1,5 +1,22 @@
 package payments
 
+// Command is a payments command: Authorize, Capture, Refund or Void. The interface
+// is sealed (its method is unexported): a command of another domain does not
+// compile where a payments command is expected.
+type Command interface{ paymentCommand() }
+
+// Event is a payments event: Authorized, Captured, Refunded or Voided.
+type Event interface{ paymentEvent() }
+
+func (Authorize) paymentCommand() {}
+func (Capture) paymentCommand()   {}
+func (Refund) paymentCommand()    {}
+func (Void) paymentCommand()      {}
+func (Authorized) paymentEvent()  {}
+func (Captured) paymentEvent()    {}
+func (Refunded) paymentEvent()    {}
+func (Voided) paymentEvent()      {}
+
 // Commands. Each is the Payload of a command.Command whose AggregateID is the
 // payment id.
 type (

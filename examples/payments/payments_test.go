@@ -8,7 +8,7 @@ import (
 	"github.com/idemkit/idem/testkit"
 )
 
-func scenario(t *testing.T) *testkit.Scenario[payments.State] {
+func scenario(t *testing.T) *testkit.Scenario[payments.State, payments.Command, payments.Event] {
 	t.Helper()
 	codec, err := payments.NewCodec()
 	if err != nil {
@@ -68,7 +68,7 @@ func TestCaptureReferenceOnce(t *testing.T) {
 	// The provider's webhook reports the same capture under another command id:
 	// the reference is the business key, so nothing more is captured.
 	s := scenario(t).Given(authorized, payments.Captured{Reference: "cap-1", Amount: 4_000}).
-		When(command.Command{ID: "webhook/cap-1", Payload: payments.Capture{Reference: "cap-1", Amount: 4_000}}).
+		WhenCommand(command.Command[payments.Command]{ID: "webhook/cap-1", Payload: payments.Capture{Reference: "cap-1", Amount: 4_000}}).
 		ThenNothing()
 	if res, _ := s.Result(); res.DuplicateBy != command.ByBusinessKey || res.Key != "capture cap-1" {
 		t.Errorf("webhook copy: duplicate by %q key %q, want by business key \"capture cap-1\"", res.DuplicateBy, res.Key)
@@ -113,7 +113,7 @@ func TestRefundReferenceOnce(t *testing.T) {
 	scenario(t).Given(authorized,
 		payments.Captured{Reference: "cap-1", Amount: 4_000},
 		payments.Refunded{Reference: "ref-1", Amount: 1_000}).
-		When(command.Command{ID: "support-desk/ref-1", Payload: payments.Refund{Reference: "ref-1", Amount: 1_000}}).
+		WhenCommand(command.Command[payments.Command]{ID: "support-desk/ref-1", Payload: payments.Refund{Reference: "ref-1", Amount: 1_000}}).
 		ThenNothing().
 		When(payments.Refund{Reference: "ref-1", Amount: 2_000}).
 		ThenError(payments.ErrReferenceReused)
@@ -145,9 +145,9 @@ func TestVoidBeforeAuthorizationIsRejected(t *testing.T) {
 
 func TestSameCommandIDWithAnotherPayloadIsLoud(t *testing.T) {
 	scenario(t).Given(authorized).
-		When(command.Command{ID: "cap-cmd-1", Payload: payments.Capture{Reference: "cap-1", Amount: 100}}).
+		WhenCommand(command.Command[payments.Command]{ID: "cap-cmd-1", Payload: payments.Capture{Reference: "cap-1", Amount: 100}}).
 		Then(payments.Captured{Reference: "cap-1", Amount: 100}).
-		When(command.Command{ID: "cap-cmd-1", Payload: payments.Capture{Reference: "cap-1", Amount: 200}}).
+		WhenCommand(command.Command[payments.Command]{ID: "cap-cmd-1", Payload: payments.Capture{Reference: "cap-1", Amount: 200}}).
 		ThenError(command.ErrIdempotencyKeyReused)
 }
 

@@ -20,7 +20,10 @@ const maxListed = 5
 // verify reads the whole event store and checks every invariant of the run,
 // recording what it found in rep (Checks and Violations).
 func verify(ctx context.Context, cfg Config, store eventstore.Store, wl Workload, all []Message, rep *Report) error {
-	reservations := reservation.New(store)
+	reservations, err := reservation.New(store)
+	if err != nil {
+		return err
+	}
 	codec, err := payments.NewCodec()
 	if err != nil {
 		return err
@@ -67,7 +70,7 @@ func verify(ctx context.Context, cfg Config, store eventstore.Store, wl Workload
 			numbers[inv.Number] = append(numbers[inv.Number], inv.ShipmentRef)
 			invoiceIDs[e.ID.String()] = inv.Number
 		case strings.HasPrefix(e.Stream, payments.Category+"-"):
-			v, err := codec.Decode(e.Type, e.Data)
+			v, err := codec.DecodeEvent(e.Type, e.Data)
 			if err != nil {
 				return fmt.Errorf("demo: verify: decode %s at %s: %w", e.Type, e.Position, err)
 			}

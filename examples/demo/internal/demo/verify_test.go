@@ -29,7 +29,7 @@ func TestVerifyNamesAShipmentInvoicedTwice(t *testing.T) {
 	appendInvoice := func(stream, cmdID, number string) {
 		inv := invoicing.InvoiceIssued{ShipmentRef: ref, Customer: ship.Customer, Amount: ship.Amount, Currency: ship.Currency, Number: number}
 		data, _ := json.Marshal(inv)
-		meta, _ := command.Metadata{CommandID: cmdID, Fingerprint: "x", Count: 1}.Encode()
+		meta := command.Metadata{CommandID: cmdID, Fingerprint: "x", Count: 1}.Encode()
 		_, err := store.Append(ctx, stream, eventstore.NoStream(), eventstore.EventData{
 			ID: command.EventID(stream, cmdID, "x", 0), Type: invoicing.TypeInvoiceIssued, Data: data, Metadata: meta})
 		if err != nil {
@@ -99,12 +99,16 @@ func TestVerifyChecksTheNumberReservationOfEachInvoice(t *testing.T) {
 			ref := sortedKeys(wl.Expected.Shipments)[0]
 			ship := wl.Expected.Shipments[ref]
 			stream := invoicing.Category + "-" + invoicing.InvoiceID(ref)
-			if err := tc.claims(ctx, reservation.New(store), stream); err != nil {
+			r, err := reservation.New(store)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.claims(ctx, r, stream); err != nil {
 				t.Fatal(err)
 			}
 			inv := invoicing.InvoiceIssued{ShipmentRef: ref, Customer: ship.Customer, Amount: ship.Amount, Currency: ship.Currency, Number: number}
 			data, _ := json.Marshal(inv)
-			meta, _ := command.Metadata{CommandID: "warehouse", Fingerprint: "x", Count: 1}.Encode()
+			meta := command.Metadata{CommandID: "warehouse", Fingerprint: "x", Count: 1}.Encode()
 			if _, err := store.Append(ctx, stream, eventstore.NoStream(), eventstore.EventData{
 				ID: command.EventID(stream, "warehouse", "x", 0), Type: invoicing.TypeInvoiceIssued, Data: data, Metadata: meta}); err != nil {
 				t.Fatal(err)

@@ -24,8 +24,8 @@ const maxNumberAttempts = 64
 
 // handlers are a worker's command handlers, one per aggregate kind.
 type handlers struct {
-	payments *command.Handler[payments.State]
-	invoices *command.Handler[invoicing.State]
+	payments *command.Handler[payments.State, payments.Command, payments.Event]
+	invoices *command.Handler[invoicing.State, invoicing.IssueInvoice, invoicing.InvoiceIssued]
 }
 
 // newHandlers returns the command handlers of a worker, each with an aggregate
@@ -40,14 +40,15 @@ func newHandlers(store eventstore.Store, cache int) (*handlers, error) {
 		return nil, err
 	}
 	opts := []command.Option{command.WithLogger(slog.New(slog.DiscardHandler)), command.WithCache(cache)}
-	h := &handlers{
-		payments: command.NewHandler(store, payments.Decider, payCodec, opts...),
-		invoices: command.NewHandler(store, invoicing.Decider, invCodec, opts...),
-	}
-	if err := errors.Join(h.payments.Err(), h.invoices.Err()); err != nil {
+	pay, err := command.NewHandler(store, payments.Decider, payCodec, opts...)
+	if err != nil {
 		return nil, err
 	}
-	return h, nil
+	inv, err := command.NewHandler(store, invoicing.Decider, invCodec, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &handlers{payments: pay, invoices: inv}, nil
 }
 
 // stats sums the two handlers' counters.
@@ -62,7 +63,7 @@ func (h *handlers) handle(ctx context.Context, m Message) ack {
 	if m.Shipment != nil {
 		return h.handleShipment(ctx, *m.Shipment)
 	}
-	res, err := h.payments.Handle(ctx, command.Command{
+	res, err := h.payments.Handle(ctx, command.Command[payments.Command]{
 		ID: m.CommandID, AggregateID: m.PaymentID, Payload: m.Payload(), CorrelationID: m.PaymentID,
 	})
 	return classify(res, err)
@@ -81,7 +82,7 @@ func (h *handlers) handleShipment(ctx context.Context, s invoicing.ShipmentCompl
 	renumbered := 0
 	invoiceID := invoicing.InvoiceID(s.ShipmentRef)
 	for attempt := range maxNumberAttempts {
-		res, err := h.invoices.Handle(ctx, command.Command{
+		res, err := h.invoices.Handle(ctx, command.Command[invoicing.IssueInvoice]{
 			ID: s.CommandID(attempt), AggregateID: invoiceID, Payload: s.Command(attempt), CorrelationID: s.ShipmentRef,
 		})
 		if errors.Is(err, reservation.ErrClaimed) {

@@ -31,7 +31,7 @@ type Message struct {
 }
 
 // Payload returns the payments command the message carries, or nil.
-func (m Message) Payload() any {
+func (m Message) Payload() payments.Command {
 	switch {
 	case m.Authorize != nil:
 		return *m.Authorize
