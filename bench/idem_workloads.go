@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/idemkit/idem/command/sqlitesnap"
 	"github.com/idemkit/idem/command"
+	"github.com/idemkit/idem/command/sqlitesnap"
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/eventstore/memory"
 	"github.com/idemkit/idem/eventstore/sqlite"

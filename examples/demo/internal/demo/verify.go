@@ -7,11 +7,11 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/idemkit/idem/reservation"
 	"github.com/idemkit/idem/command"
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/examples/invoicing"
 	"github.com/idemkit/idem/examples/payments"
+	"github.com/idemkit/idem/reservation"
 )
 
 // maxListed caps the violations listed per invariant.

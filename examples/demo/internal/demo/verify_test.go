@@ -6,11 +6,11 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/idemkit/idem/reservation"
 	"github.com/idemkit/idem/command"
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/eventstore/memory"
 	"github.com/idemkit/idem/examples/invoicing"
+	"github.com/idemkit/idem/reservation"
 )
 
 // TestVerifyNamesAShipmentInvoicedTwice proves the checker is not vacuous: a

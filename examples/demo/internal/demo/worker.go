@@ -12,11 +12,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/idemkit/idem/reservation"
 	"github.com/idemkit/idem/command"
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/examples/invoicing"
 	"github.com/idemkit/idem/examples/payments"
+	"github.com/idemkit/idem/reservation"
 )
 
 // maxNumberAttempts bounds the invoice number candidates a worker tries.
