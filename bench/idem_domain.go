@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/idemkit/idem/aggregate"
+	"github.com/idemkit/idem/command"
 )
 
 // The benchmark domain in idem's terms: an account takes deposits. It is the same
@@ -26,35 +27,21 @@ type account struct {
 	Balance int
 }
 
-// accountDecider is pure: no I/O, no clock, no ids.
-var accountDecider = aggregate.Decider[account]{
+// accountDecider is pure: no I/O, no clock, no ids. The domain has one command
+// and one event, so the decider uses the types themselves.
+var accountDecider = aggregate.Decider[account, deposit, deposited]{
 	Category: "account",
 	Initial:  func() account { return account{} },
-	Evolve: func(s account, e any) account {
-		if d, ok := e.(deposited); ok {
-			s.Balance += d.Amount
-		}
-		return s
-	},
-	Decide: func(_ account, c any) ([]any, error) {
-		d, ok := c.(deposit)
-		if !ok {
-			return nil, fmt.Errorf("unknown command %T", c)
-		}
-		return []any{deposited(d)}, nil
-	},
+	Evolve:   func(s account, e deposited) account { s.Balance += e.Amount; return s },
+	Decide:   func(_ account, d deposit) ([]deposited, error) { return []deposited{deposited(d)}, nil },
 }
 
-// newAccountCodec registers the command and event types.
-func newAccountCodec() (*aggregate.Codec, error) {
-	c := aggregate.NewCodec()
-	if err := aggregate.Register[deposit](c, "Deposit"); err != nil {
-		return nil, err
-	}
-	if err := aggregate.Register[deposited](c, "Deposited"); err != nil {
-		return nil, err
-	}
-	return c, nil
+// accountHandler is the command handler of the benchmark domain.
+type accountHandler = command.Handler[account, deposit, deposited]
+
+// newAccountCodec names the command and event types.
+func newAccountCodec() (*aggregate.Codec[deposit, deposited], error) {
+	return aggregate.NewCodec[deposit, deposited](aggregate.Command[deposit]("Deposit"), aggregate.Event[deposited]("Deposited"))
 }
 
 // accountID is the id of the i-th benchmark account (its stream is account-<id>).

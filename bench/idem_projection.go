@@ -82,11 +82,8 @@ func appendDeposits(ctx context.Context, st eventstore.Store, stream string, fro
 	for k := range events {
 		cmdID := uuid.NewString()
 		data, _ := json.Marshal(deposited{Amount: 100, Reference: "ref-" + strconv.Itoa(from+k)})
-		meta, err := command.Metadata{CommandID: cmdID, Fingerprint: "sha256:" + cmdID, CommandType: "Deposit",
+		meta := command.Metadata{CommandID: cmdID, Fingerprint: "sha256:" + cmdID, CommandType: "Deposit",
 			CorrelationID: cmdID, CausationID: cmdID, Count: 1}.Encode()
-		if err != nil {
-			return err
-		}
 		events[k] = eventstore.EventData{ID: uuid.New(), Type: "Deposited", Data: data, Metadata: meta}
 	}
 	expected := eventstore.NoStream()

@@ -84,13 +84,13 @@ func openIdemSQLite(ctx context.Context, env *Env, name string, sync Synchronous
 
 // newAccounts returns a handler over store with Aggregates accounts of perAccount
 // processed commands each (command ids "seed-<agg>-<k>").
-func newAccounts(ctx context.Context, env *Env, store eventstore.Store, perAccount int, opts ...command.Option) (*command.Handler[account], error) {
+func newAccounts(ctx context.Context, env *Env, store eventstore.Store, perAccount int, opts ...command.Option) (*accountHandler, error) {
 	codec, err := newAccountCodec()
 	if err != nil {
 		return nil, err
 	}
-	h := command.NewHandler(store, accountDecider, codec, append([]command.Option{command.WithLogger(quietLogger)}, opts...)...)
-	if err := h.Err(); err != nil {
+	h, err := command.NewHandler(store, accountDecider, codec, append([]command.Option{command.WithLogger(quietLogger)}, opts...)...)
+	if err != nil {
 		return nil, err
 	}
 	// Seed from 32 goroutines, each owning every 32nd account, so group commit
@@ -98,7 +98,7 @@ func newAccounts(ctx context.Context, env *Env, store eventstore.Store, perAccou
 	err = parallel(32, func(w int) error {
 		for k := range perAccount {
 			for a := w; a < env.Aggregates; a += 32 {
-				if _, err := h.Handle(ctx, command.Command{ID: fmt.Sprintf("seed-%d-%d", a, k), AggregateID: accountID(a),
+				if _, err := h.Handle(ctx, command.Command[deposit]{ID: fmt.Sprintf("seed-%d-%d", a, k), AggregateID: accountID(a),
 					Payload: deposit{Amount: 1, Reference: "seed"}}); err != nil {
 					return fmt.Errorf("seed account %d: %w", a, err)
 				}
@@ -115,8 +115,8 @@ func newAccounts(ctx context.Context, env *Env, store eventstore.Store, perAccou
 // handleNew handles a new command (id unique to worker and i) on aggregate agg.
 // A command whose conflict retries ran out is redelivered, as an at-least-once
 // transport would, and counted as a retry.
-func handleNew(ctx context.Context, h *command.Handler[account], worker, agg, i int) (int, error) {
-	c := command.Command{ID: fmt.Sprintf("cmd-%d-%d", worker, i), AggregateID: accountID(agg),
+func handleNew(ctx context.Context, h *accountHandler, worker, agg, i int) (int, error) {
+	c := command.Command[deposit]{ID: fmt.Sprintf("cmd-%d-%d", worker, i), AggregateID: accountID(agg),
 		Payload: deposit{Amount: 100, Reference: fmt.Sprint("ref-", i)}}
 	for retries := 0; retries < 100; retries++ {
 		_, err := h.Handle(ctx, c)
@@ -164,7 +164,7 @@ func idemDuplicates(ctx context.Context, env *Env, opts ...command.Option) (Samp
 	}
 	return runCommands(env, 1, newPicker("distinct", 1, env.Aggregates), func(_, agg, i int) (int, error) {
 		k := (i / env.Aggregates) % perAccount
-		res, err := h.Handle(ctx, command.Command{ID: fmt.Sprintf("seed-%d-%d", agg, k), AggregateID: accountID(agg),
+		res, err := h.Handle(ctx, command.Command[deposit]{ID: fmt.Sprintf("seed-%d-%d", agg, k), AggregateID: accountID(agg),
 			Payload: deposit{Amount: 1, Reference: "seed"}})
 		if err == nil && !res.Duplicate {
 			err = fmt.Errorf("redelivered command seed-%d-%d was not recognised as a duplicate", agg, k)
@@ -191,7 +191,7 @@ func idemLoad(ctx context.Context, env *Env, snapshots bool) (Sample, error) {
 		if err != nil {
 			return Sample{}, err
 		}
-		opts = append(opts, command.WithSnapshots(snaps, 100, 1))
+		opts = append(opts, command.WithSnapshots(snaps), command.WithSnapshotEvery(100), command.WithSnapshotVersion(1))
 	}
 	const loaded = 4
 	small := *env
@@ -201,9 +201,9 @@ func idemLoad(ctx context.Context, env *Env, snapshots bool) (Sample, error) {
 		return Sample{}, err
 	}
 	return runFor(1, env.Duration, func(_, i int) (int, int, error) {
-		_, rev, err := h.Load(ctx, accountID(i%loaded))
-		if err == nil && int(rev) != env.StreamEvents-1 {
-			err = fmt.Errorf("loaded revision %d, want %d", rev, env.StreamEvents-1)
+		l, err := h.Load(ctx, accountID(i%loaded))
+		if err == nil && int(l.Revision) != env.StreamEvents-1 {
+			err = fmt.Errorf("loaded revision %d, want %d", l.Revision, env.StreamEvents-1)
 		}
 		return env.StreamEvents, 0, err
 	})
@@ -216,7 +216,7 @@ func idemMemoryCommand(ctx context.Context, env *Env) (func(agg, i int) error, e
 		return nil, err
 	}
 	return func(agg, i int) error {
-		_, err := h.Handle(ctx, command.Command{ID: fmt.Sprintf("cmd-%d-%d", agg, i), AggregateID: accountID(agg),
+		_, err := h.Handle(ctx, command.Command[deposit]{ID: fmt.Sprintf("cmd-%d-%d", agg, i), AggregateID: accountID(agg),
 			Payload: deposit{Amount: 100, Reference: fmt.Sprint("ref-", i)}})
 		return err
 	}, nil
