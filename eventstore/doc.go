@@ -4,11 +4,11 @@
 //
 // The contract, kept identically by every backend (see eventstore/storetest):
 //
-//   - Optimistic concurrency (DESIGN G1). Every append states an ExpectedRevision; a
+//   - Optimistic concurrency (G1). Every append states an ExpectedRevision; a
 //     mismatch fails with *WrongExpectedRevisionError, which matches
 //     ErrWrongExpectedRevision and carries the expected and the actual revision.
 //     An append is atomic: all of its events are written or none.
-//   - Idempotent appends (DESIGN G2), the rule EventStoreDB applies natively. When an
+//   - Idempotent appends (G2), the rule EventStoreDB applies natively. When an
 //     append states Exact(n) or NoStream and every one of its event ids is already
 //     stored as the events that directly follow that revision, in the same order, the
 //     append succeeds, writes nothing and returns the original AppendResult. A partial
@@ -18,6 +18,6 @@
 //     are the stream's last events.
 //   - Positions. Every recorded event has a Position in the global log; positions only
 //     grow in commit order, but need not be contiguous.
-//   - Bad input (DESIGN G11). Invalid stream names, invalid events, oversize appends,
+//   - Bad input (G11). Invalid stream names, invalid events, oversize appends,
 //     cancelled contexts and closed stores fail with typed errors and write nothing.
 package eventstore

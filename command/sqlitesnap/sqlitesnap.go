@@ -73,10 +73,11 @@ func New(ctx context.Context, db *sql.DB, opts ...Option) (*Store, error) {
 
 // LoadSnapshot implements command.SnapshotStore.
 func (s *Store) LoadSnapshot(ctx context.Context, stream string) (command.Snapshot, error) {
-	var (
-		rev, version, taken int64
-		state, processed    []byte
-	)
+	// The columns are scanned as the driver gives them and checked here: a row a
+	// tool or a damaged file left with another storage class is reported as an
+	// invalid snapshot (the handler then rebuilds from events), never a panic or a
+	// conversion error without a type.
+	var rev, version, state, processed, taken any
 	err := s.db.QueryRowContext(ctx, s.load, stream).Scan(&rev, &version, &state, &processed, &taken)
 	if errors.Is(err, sql.ErrNoRows) {
 		return command.Snapshot{}, fmt.Errorf("load snapshot of %s: %w", stream, command.ErrNoSnapshot)
@@ -84,13 +85,33 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string) (command.Snapsh
 	if err != nil {
 		return command.Snapshot{}, fmt.Errorf("load snapshot of %s: %w", stream, err)
 	}
-	snap := command.Snapshot{Stream: stream, Revision: uint64(rev), StateVersion: int(version), State: state,
-		TakenAt: time.Unix(0, taken).UTC()}
-	if rev < 0 {
-		return command.Snapshot{}, fmt.Errorf("load snapshot of %s: %w: negative revision", stream, command.ErrInvalidSnapshot)
+	invalid := func(reason string) error {
+		return fmt.Errorf("load snapshot of %s: %w: %w: %s", stream, command.ErrInvalidSnapshot, eventstore.ErrCorrupt, reason)
 	}
-	if err := json.Unmarshal(processed, &snap.Processed); err != nil {
-		return command.Snapshot{}, fmt.Errorf("load snapshot of %s: %w: processed commands: %w", stream, command.ErrInvalidSnapshot, err)
+	r, ok := rev.(int64)
+	if !ok || r < 0 {
+		return command.Snapshot{}, invalid("revision is not a non-negative integer")
+	}
+	v, ok := version.(int64)
+	if !ok || v != int64(int(v)) {
+		return command.Snapshot{}, invalid("state version is not an integer")
+	}
+	at, ok := taken.(int64)
+	if !ok {
+		return command.Snapshot{}, invalid("taken_at is not an integer")
+	}
+	body, ok := state.([]byte)
+	if !ok {
+		return command.Snapshot{}, invalid("state is not a blob")
+	}
+	list, ok := processed.([]byte)
+	if !ok {
+		return command.Snapshot{}, invalid("processed commands are not a blob")
+	}
+	snap := command.Snapshot{Stream: stream, Revision: uint64(r), StateVersion: int(v), State: body,
+		TakenAt: time.Unix(0, at).UTC()}
+	if err := json.Unmarshal(list, &snap.Processed); err != nil {
+		return command.Snapshot{}, invalid("processed commands: " + err.Error())
 	}
 	return snap, nil
 }

@@ -79,3 +79,41 @@ func Example() {
 	fmt.Println(s.Revision, string(s.State))
 	// Output: 99 {"Balance":5}
 }
+
+// TestDamagedRowsAreInvalidSnapshots writes every column of a snapshot row with
+// every wrong storage class, straight into the table: LoadSnapshot reports a typed
+// error (the handler then rebuilds from events), never a panic or a hang.
+func TestDamagedRowsAreInvalidSnapshots(t *testing.T) {
+	ctx := t.Context()
+	db, err := sql.Open("sqlite3", filepath.Join(t.TempDir(), "s.db"))
+	require.NoError(t, err)
+	defer db.Close()
+	s, err := sqlitesnap.New(ctx, db)
+	require.NoError(t, err)
+	good := map[string]any{"revision": int64(3), "schema_version": int64(1), "state": []byte(`{}`), "processed": []byte(`[]`), "taken_at": int64(7)}
+	// The columns are NOT NULL, and numeric text in an INTEGER column is stored
+	// as an integer (SQLite's type affinity): those cannot be damaged that way.
+	wrong := map[string][]any{
+		"revision":       {"x", 3.5, []byte{3}, int64(-1)},
+		"schema_version": {"x", 1.5, []byte{1}},
+		"state":          {int64(1), 2.5},
+		"processed":      {int64(1), 2.5, []byte(`{not json`), []byte(`[{"first":"x"}]`)},
+		"taken_at":       {"x", 7.5, []byte{7}},
+	}
+	for col, values := range wrong {
+		for i, v := range values {
+			t.Run(fmt.Sprintf("%s/%d", col, i), func(t *testing.T) {
+				row := map[string]any{}
+				for k, g := range good {
+					row[k] = g
+				}
+				row[col] = v
+				_, err := db.ExecContext(ctx, `INSERT OR REPLACE INTO idem_snapshots (stream, revision, schema_version, state, processed, taken_at)
+					VALUES ('bad-1', ?, ?, ?, ?, ?)`, row["revision"], row["schema_version"], row["state"], row["processed"], row["taken_at"])
+				require.NoError(t, err)
+				_, err = s.LoadSnapshot(ctx, "bad-1")
+				require.ErrorIs(t, err, command.ErrInvalidSnapshot)
+			})
+		}
+	}
+}

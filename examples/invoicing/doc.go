@@ -1,4 +1,4 @@
-// Package invoicing is an example of idem's business-key guarantees (DESIGN G5,
+// Package invoicing is an example of idem's business-key guarantees (G5,
 // G10): a shipment-completed message leads to exactly one invoice per fiscal
 // shipment reference, however often and by however many paths it arrives; every
 // invoice number belongs to one invoice; and the customer is notified once per

@@ -10,6 +10,6 @@
 // schedule. Run plays a schedule to concurrent consumers; the goroutines'
 // interleaving is, of course, not deterministic, which is the point of running it.
 //
-// idem's examples and demo use it to show that a command handler keeps DESIGN G3
+// idem's examples and demo use it to show that a command handler keeps G3
 // and G4 under redelivery.
 package delivery

@@ -16,6 +16,6 @@
 // counts the calls seen and the faults injected.
 //
 // idem's own tests use it to prove that the command handler heals lost
-// acknowledgements (DESIGN G2, G3) and that projections survive dropped
+// acknowledgements (G2, G3) and that projections survive dropped
 // subscriptions (G8); teams can use it the same way on their own deciders.
 package faults
