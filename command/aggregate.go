@@ -23,6 +23,10 @@ type loaded[S any] struct {
 	revision uint64
 	exists   bool
 	set      *processedSet
+	// complete is true when set holds every command recorded in the stream up to
+	// revision; otherwise (restored from a snapshot without the set, or pruned) a
+	// command not in it may still be recorded: the handler looks it up (G3).
+	complete bool
 	recent   []eventstore.RecordedEvent
 	// pending are events read whose data is not yet folded into state (see load);
 	// set, revision and recent include them. Only an aggregate not yet shared has
@@ -34,16 +38,15 @@ type loaded[S any] struct {
 }
 
 // processed reports whether command id is in a's processed set, with copies of its
-// events when a still has them.
-func (a *loaded[S]) processed(id string) (ProcessedCommand, []eventstore.RecordedEvent, bool) {
+// events when a still has them, and whether the set is complete.
+func (a *loaded[S]) processed(id string) (p ProcessedCommand, events []eventstore.RecordedEvent, seen, complete bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	p, seen := a.set.get(id)
-	if !seen {
-		return p, nil, false
+	p, seen = a.set.get(id)
+	if seen {
+		events, _ = a.recentRange(p.FirstRevision, p.LastRevision)
 	}
-	events, _ := a.recentRange(p.FirstRevision, p.LastRevision)
-	return p, events, true
+	return p, events, seen, a.complete
 }
 
 // recentRange returns copies of the events first..last if all of them are in
@@ -75,7 +78,7 @@ func (a *loaded[S]) remember(evs ...eventstore.RecordedEvent) {
 // in place), the processed set, recent and pending events are copied.
 func (a *loaded[S]) clone() *loaded[S] {
 	return &loaded[S]{stream: a.stream, state: a.state, revision: a.revision, exists: a.exists,
-		set: a.set.clone(), recent: slices.Clone(a.recent), pending: slices.Clone(a.pending),
+		set: a.set.clone(), complete: a.complete, recent: slices.Clone(a.recent), pending: slices.Clone(a.pending),
 		snapRevision: a.snapRevision, hasSnap: a.hasSnap}
 }
 

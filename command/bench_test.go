@@ -156,7 +156,7 @@ func BenchmarkLoad1000(b *testing.B) {
 			eachBenchStore(b, func(b *testing.B, s eventstore.Store) {
 				var opts []command.Option
 				if snap {
-					opts = append(opts, command.WithSnapshots(command.NewMemorySnapshots()), command.WithSnapshotEvery(100), command.WithSnapshotVersion(1))
+					opts = append(opts, command.WithSnapshots(memory.New()), command.WithSnapshotEvery(100), command.WithSnapshotVersion(1))
 				}
 				h := newHandler(b, s, opts...)
 				fill(b, s, "big", 1000, opts...)

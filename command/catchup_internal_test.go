@@ -90,7 +90,7 @@ func TestFailedCatchUpLeavesTheCachedAggregate(t *testing.T) {
 			case "read":
 				store.armed.Store(true)
 			case "decode":
-				_, err := mem.Append(ctx, "counter-x", eventstore.Exact(3), eventstore.EventData{ID: EventID("counter-x", "bad", "f", 0),
+				_, err := mem.Append(ctx, "counter-x", eventstore.Exact(3), eventstore.EventData{ID: EventID("counter-x", "bad", 0),
 					Type: "counter.Unknown", Data: []byte(`{}`), Metadata: []byte(`{"command_id":"bad","fingerprint":"f","index":0,"count":1}`)})
 				require.NoError(t, err)
 			}

@@ -14,14 +14,15 @@ import (
 // eventNamespace is the UUID namespace of event ids; fixed forever.
 var eventNamespace = uuid.MustParse("3c8f0a2e-7b1d-5e4f-9a6c-2d1e0f3b4a5c")
 
-// EventID returns the id of the index-th event that command commandID, with payload
-// fingerprint fingerprint, writes to stream. Deriving it instead of drawing it at
-// random makes a retried append carry the same ids, so the store recognises it (G2,
-// G3). The fingerprint is part of it so that the same id with another payload,
-// decided on a stale state, can never pass for a retry of the original append: the
-// store refuses it and the reload reports ErrIdempotencyKeyReused.
-func EventID(stream, commandID, fingerprint string, index int) uuid.UUID {
-	return uuid.NewSHA1(eventNamespace, []byte(stream+"\x00"+commandID+"\x00"+fingerprint+"\x00"+strconv.Itoa(index)))
+// EventID returns the id of the index-th event that command commandID writes to
+// stream. Deriving it instead of drawing it at random makes a retried append carry
+// the same ids, so the store recognises it (G2, G3), and lets a store that finds
+// events by id (eventstore.EventFinder) answer "was this command recorded here?"
+// with one lookup. The same command id with another payload gets the same ids: when
+// the store answers such an append as a replay, the handler compares the recorded
+// fingerprint with the new one and reports ErrIdempotencyKeyReused.
+func EventID(stream, commandID string, index int) uuid.UUID {
+	return uuid.NewSHA1(eventNamespace, []byte(stream+"\x00"+commandID+"\x00"+strconv.Itoa(index)))
 }
 
 // encodeEvents turns the decider's events into EventData with derived ids and idem
@@ -55,7 +56,7 @@ func (h *Handler[S, C, E]) encodeEvents(cl *call[C], events []E) ([]eventstore.E
 		if size += len(name) + len(data) + len(md); size > limit {
 			return nil, tooLarge(i, size)
 		}
-		out[i] = eventstore.EventData{ID: EventID(cl.stream, cl.cmd.ID, meta.Fingerprint, i), Type: name, Data: data, Metadata: md}
+		out[i] = eventstore.EventData{ID: EventID(cl.stream, cl.cmd.ID, i), Type: name, Data: data, Metadata: md}
 	}
 	return out, nil
 }
@@ -67,7 +68,7 @@ func markerEvent(stream string, meta Metadata, typ, rejection string) eventstore
 	if typ == RejectedEventType {
 		data, _ = json.Marshal(map[string]string{"error": rejection}) // a map of strings always encodes
 	}
-	return eventstore.EventData{ID: EventID(stream, meta.CommandID, meta.Fingerprint, 0), Type: typ, Data: data, Metadata: meta.Encode()}
+	return eventstore.EventData{ID: EventID(stream, meta.CommandID, 0), Type: typ, Data: data, Metadata: meta.Encode()}
 }
 
 // recorded builds the RecordedEvents of an append from what was sent and what the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/idemkit/idem/aggregate"
 	"github.com/idemkit/idem/eventstore"
@@ -17,7 +18,10 @@ import (
 // several handlers (in one process or many) may handle commands for the same
 // aggregates at once (G4).
 type Handler[S, C, E any] struct {
-	store   eventstore.Store
+	store eventstore.Store
+	// finder finds a command's events by id (G3) when the store can; nil
+	// otherwise, or after it answered errors.ErrUnsupported.
+	finder  atomic.Pointer[eventstore.EventFinder]
 	decider aggregate.Decider[S, C, E]
 	codec   *aggregate.Codec[C, E]
 	cfg     config
@@ -57,8 +61,15 @@ func NewHandler[S, C, E any](store eventstore.Store, d aggregate.Decider[S, C, E
 		}
 		cfg.reservations = r
 	}
-	return &Handler[S, C, E]{store: store, decider: d, codec: codec, cfg: cfg, log: cfg.logger,
-		cache: newAggregateCache[S](cfg.cacheSize)}, nil
+	if s, ok := store.(eventstore.SnapshotStore); ok && cfg.snapshots == nil && !cfg.noSnapshots {
+		cfg.snapshots = s
+	}
+	h := &Handler[S, C, E]{store: store, decider: d, codec: codec, cfg: cfg, log: cfg.logger,
+		cache: newAggregateCache[S](cfg.cacheSize)}
+	if f, ok := store.(eventstore.EventFinder); ok {
+		h.finder.Store(&f)
+	}
+	return h, nil
 }
 
 // Stats returns a snapshot of the handler's counters (G12).

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/idemkit/idem/aggregate"
@@ -264,4 +265,14 @@ func (c conflictStore) Append(_ context.Context, stream string, expected eventst
 func loadAcc(h accountHandler, ctx context.Context, id string) (Account, uint64, error) {
 	l, err := h.Load(ctx, id)
 	return l.State, l.Revision, err
+}
+
+// FindEvent passes through to the inner store's eventstore.EventFinder, or answers
+// errors.ErrUnsupported, so that a counting store keeps the capability it wraps.
+func (c *countingStore) FindEvent(ctx context.Context, stream string, id uuid.UUID) (eventstore.RecordedEvent, error) {
+	f, ok := c.Store.(eventstore.EventFinder)
+	if !ok {
+		return eventstore.RecordedEvent{}, errors.ErrUnsupported
+	}
+	return f.FindEvent(ctx, stream, id)
 }

@@ -76,7 +76,7 @@ func (h *Handler[S, C, E]) load(ctx context.Context, stream string) (*loaded[S],
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", stream, err)
 	}
-	a := &loaded[S]{stream: stream, state: initial, set: newProcessedSet(8)}
+	a := &loaded[S]{stream: stream, state: initial, set: newProcessedSet(8), complete: true}
 	if h.cfg.snapshots != nil {
 		if err := h.restore(ctx, a); err != nil {
 			return nil, err
@@ -93,7 +93,7 @@ func (h *Handler[S, C, E]) load(ctx context.Context, stream string) (*loaded[S],
 			return nil, err
 		}
 	}
-	h.pruneWindow(a.set)
+	h.pruneWindow(a)
 	return a, nil
 }
 
@@ -139,7 +139,7 @@ func (h *Handler[S, C, E]) catchUp(ctx context.Context, a *loaded[S]) (*loaded[S
 	if err := h.fold(b); err != nil {
 		return nil, err
 	}
-	h.pruneWindow(b.set)
+	h.pruneWindow(b)
 	return b, nil
 }
 

@@ -25,7 +25,8 @@ type config struct {
 	retries          int
 	minBackoff       time.Duration
 	maxBackoff       time.Duration
-	snapshots        SnapshotStore
+	snapshots        eventstore.SnapshotStore
+	noSnapshots      bool
 	snapshotEvery    int
 	snapshotVersion  int
 	cacheSize        int
@@ -93,23 +94,35 @@ func WithCache(size int) Option {
 	}
 }
 
-// WithSnapshots stores snapshots of the state and the processed command set (G7) in
-// store, every WithSnapshotEvery events, so that loading reads only the events
-// since the latest one. The state is encoded with the codec's serializer. Saving
-// is synchronous, after the append; a failed save is logged, not returned: the
-// command's events are already stored.
-func WithSnapshots(store SnapshotStore) Option {
+// WithSnapshots keeps snapshots in store (sqlitesnap, pgsnap, or another event
+// store) instead of the handler's own event store. By default a handler whose event
+// store keeps snapshots beside its events (it implements eventstore.SnapshotStore,
+// as SQLite, PostgreSQL and memory do) snapshots there: an aggregate is loaded from
+// its latest snapshot and the events after it, so loading does not grow with the
+// stream (G7). A snapshot holds the state, encoded with the codec's serializer,
+// and, for stores that cannot find a command's events by id, the processed command
+// set. It is saved after the append that makes it due; a failed save is logged, not
+// returned: the command's events are already stored.
+func WithSnapshots(store eventstore.SnapshotStore) Option {
 	return func(c *config) error {
 		if store == nil {
 			return invalidOption("WithSnapshots(nil)")
 		}
-		c.snapshots = store
+		c.snapshots, c.noSnapshots = store, false
 		return nil
 	}
 }
 
-// WithSnapshotEvery sets how many events an aggregate gains between two snapshots
-// (with WithSnapshots). Default DefaultSnapshotEvery.
+// WithoutSnapshots turns snapshots off: every load reads the whole stream.
+func WithoutSnapshots() Option {
+	return func(c *config) error {
+		c.snapshots, c.noSnapshots = nil, true
+		return nil
+	}
+}
+
+// WithSnapshotEvery sets how many events an aggregate gains between two snapshots.
+// Default DefaultSnapshotEvery.
 func WithSnapshotEvery(events int) Option {
 	return func(c *config) error {
 		if events < 1 {

@@ -68,10 +68,12 @@ func (s *processedSet) add(p ProcessedCommand) {
 }
 
 // prune applies the dedupe window: keep at most count commands (0: no bound) and
-// none recorded before cutoff (zero: no bound).
-func (s *processedSet) prune(count int, cutoff time.Time) {
+// none recorded before cutoff (zero: no bound). It returns how many live entries
+// it dropped.
+func (s *processedSet) prune(count int, cutoff time.Time) int {
 	drop := 0
-	live := len(s.index)
+	before := len(s.index)
+	live := before
 	for drop < len(s.entries) {
 		if !s.live(drop) { // superseded entry
 			drop++
@@ -94,6 +96,7 @@ func (s *processedSet) prune(count int, cutoff time.Time) {
 		s.entries = s.entries[drop:]
 		s.base += drop
 	}
+	return before - live
 }
 
 // list returns the live entries in recorded order (for snapshots).

@@ -37,6 +37,13 @@ func (cl *call[C]) errorf(format string, args ...any) error {
 // aggregate up and goes round again, within the retry budget.
 func (h *Handler[S, C, E]) run(ctx context.Context, turn *streamLock[S], cl *call[C]) (Result, error) {
 	defer h.releaseClaims(ctx, cl)
+	if h.cache.get(cl.stream) == nil && turn.last == nil {
+		// Not in memory: a store that finds events by id answers a duplicate
+		// without loading the aggregate (G3).
+		if res, err, done := h.recordedElsewhere(ctx, cl); done {
+			return res, err
+		}
+	}
 	// fresh reports whether a was brought up to the stream's head during this
 	// call; a cached aggregate may be stale (another process may have written).
 	a, fresh, err := h.acquire(ctx, turn, cl.stream)
@@ -44,9 +51,17 @@ func (h *Handler[S, C, E]) run(ctx context.Context, turn *streamLock[S], cl *cal
 		if err != nil {
 			return Result{}, cl.errorf("%w", err)
 		}
-		if p, recent, seen := a.processed(cl.cmd.ID); seen {
+		p, recent, seen, complete := a.processed(cl.cmd.ID)
+		if seen {
 			cl.keepClaims = p.Rejection == "" && !p.NoOp
 			return h.duplicate(ctx, cl, p, recent)
+		}
+		if !complete {
+			// The set does not hold every command up to a's revision: ask the
+			// store, after loading, so that nothing recorded before a is missed.
+			if res, err, done := h.recordedElsewhere(ctx, cl); done {
+				return res, err
+			}
 		}
 		var d decision[E]
 		if d, err = h.decideOn(a, cl.cmd.Payload); err != nil {
@@ -82,4 +97,19 @@ func (h *Handler[S, C, E]) run(ctx context.Context, turn *streamLock[S], cl *cal
 		a, err = h.refresh(ctx, turn, a)
 		fresh = true
 	}
+}
+
+// recordedElsewhere looks cl's command up in the store (lookUp); done is true when
+// it is recorded (or the lookup failed), and res and err are then Handle's answer.
+func (h *Handler[S, C, E]) recordedElsewhere(ctx context.Context, cl *call[C]) (res Result, err error, done bool) {
+	p, events, found, err := h.lookUp(ctx, cl.stream, cl.cmd.ID)
+	switch {
+	case err != nil:
+		return Result{}, cl.errorf("%w", err), true
+	case !found:
+		return Result{}, nil, false
+	}
+	cl.keepClaims = p.Rejection == "" && !p.NoOp
+	res, err = h.duplicate(ctx, cl, p, events)
+	return res, err, true
 }

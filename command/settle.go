@@ -14,28 +14,47 @@ import (
 // earlier attempt or by another handler, and the answer says which (G4).
 func (h *Handler[S, C, E]) settle(ctx context.Context, a *loaded[S], cl *call[C], d decision[E],
 	data []eventstore.EventData, res eventstore.AppendResult) (Result, error) {
-	p := ProcessedCommand{ID: cl.cmd.ID, Fingerprint: cl.meta.Fingerprint,
-		FirstRevision: res.Revision + 1 - uint64(len(data)), LastRevision: res.Revision, NoOp: d.kind == decidedNoOp,
-		Rejection: rejectionText(d)}
-	var stored []eventstore.RecordedEvent
-	switch res.Outcome {
-	case eventstore.Written:
+	if res.Outcome == eventstore.Written {
 		return h.applied(ctx, a, cl, d, data, res)
-	case eventstore.OutcomeUnknown:
-		// The store cannot say (EventStoreDB): the attempt id of the stored events
-		// does. One read per append, on such stores only.
-		var err error
-		if stored, err = h.readRange(ctx, cl.stream, p.FirstRevision, p.LastRevision); err != nil {
-			return Result{}, cl.errorf("read the append back: %w", err)
-		}
-		if attemptOf(stored[0]) == cl.meta.Attempt {
-			return h.applied(ctx, a, cl, d, data, res)
-		}
+	}
+	// The events were there already, or the store cannot say (EventStoreDB, one read
+	// per append): what is stored tells who wrote it (its attempt id) and for which
+	// payload (its fingerprint: the same command id with another payload has the
+	// same event ids).
+	first := res.Revision + 1 - uint64(len(data))
+	stored, err := h.readRange(ctx, cl.stream, first, res.Revision)
+	if err != nil {
+		return Result{}, cl.errorf("read the append back: %w", err)
+	}
+	if res.Outcome == eventstore.OutcomeUnknown && attemptOf(stored[0]) == cl.meta.Attempt {
+		return h.applied(ctx, a, cl, d, data, res)
+	}
+	p, err := recordOf(stored)
+	if err != nil {
+		return Result{}, cl.errorf("read the append back: %w", err)
 	}
 	// Stored by another handler, or by an earlier attempt of this call: a was not
 	// moved forward, the next command catches it up.
 	h.cache.evict(cl.stream, a)
 	return h.duplicate(ctx, cl, p, stored)
+}
+
+// recordOf builds the processed-set entry of a command from its stored events.
+func recordOf(events []eventstore.RecordedEvent) (ProcessedCommand, error) {
+	first, last := events[0], events[len(events)-1]
+	m, err := DecodeMetadata(first.Metadata)
+	if err != nil {
+		return ProcessedCommand{}, fmt.Errorf("event at revision %d: %w: %w", first.Revision, eventstore.ErrCorrupt, err)
+	}
+	p := ProcessedCommand{ID: m.CommandID, Fingerprint: m.Fingerprint, FirstRevision: first.Revision,
+		LastRevision: last.Revision, RecordedAt: first.RecordedAt}
+	switch first.Type {
+	case RejectedEventType:
+		p.Rejection = rejectionOf(first.Data)
+	case NoOpEventType:
+		p.NoOp = true
+	}
+	return p, nil
 }
 
 // applied finishes an append this call wrote: move the aggregate forward, snapshot
@@ -60,7 +79,7 @@ func (h *Handler[S, C, E]) applied(ctx context.Context, a *loaded[S], cl *call[C
 // command was decided on: all events or none, so a stays whole (stale at worst)
 // for the next command. Evolve sees each event as the codec decodes it, the form a
 // reload gives. It returns a snapshot to save when one is due.
-func (h *Handler[S, C, E]) advance(a *loaded[S], cl *call[C], d decision[E], recs []eventstore.RecordedEvent) (Snapshot, bool) {
+func (h *Handler[S, C, E]) advance(a *loaded[S], cl *call[C], d decision[E], recs []eventstore.RecordedEvent) (eventstore.Snapshot, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	first := uint64(0)
@@ -69,7 +88,7 @@ func (h *Handler[S, C, E]) advance(a *loaded[S], cl *call[C], d decision[E], rec
 	}
 	if a.revision != d.revision || a.exists != d.exists || len(a.pending) > 0 || recs[0].Revision != first {
 		h.cache.evict(a.stream, a)
-		return Snapshot{}, false
+		return eventstore.Snapshot{}, false
 	}
 	state := a.state
 	if d.kind == decidedEvents {
@@ -81,7 +100,7 @@ func (h *Handler[S, C, E]) advance(a *loaded[S], cl *call[C], d decision[E], rec
 			if err != nil {
 				h.log.Warn("idem: written events do not fold; the aggregate is read again next time", "stream", a.stream, "err", err)
 				h.cache.evict(a.stream, a)
-				return Snapshot{}, false
+				return eventstore.Snapshot{}, false
 			}
 		}
 	}
@@ -89,16 +108,16 @@ func (h *Handler[S, C, E]) advance(a *loaded[S], cl *call[C], d decision[E], rec
 	a.set.add(ProcessedCommand{ID: cl.cmd.ID, Fingerprint: cl.meta.Fingerprint, FirstRevision: recs[0].Revision,
 		LastRevision: recs[len(recs)-1].Revision, RecordedAt: h.cfg.now(), NoOp: d.kind == decidedNoOp,
 		Rejection: rejectionText(d)})
-	h.pruneWindow(a.set)
+	h.pruneWindow(a)
 	a.revision, a.exists = recs[len(recs)-1].Revision, true
 	a.remember(cloneEvents(recs)...) // the result's events are the caller's own
 	if !h.snapshotDue(a) {
-		return Snapshot{}, false
+		return eventstore.Snapshot{}, false
 	}
 	snap, err := h.takeSnapshot(a)
 	if err != nil {
 		h.log.Warn("idem: snapshot not taken", "stream", a.stream, "err", err)
-		return Snapshot{}, false
+		return eventstore.Snapshot{}, false
 	}
 	return snap, true
 }

@@ -1,41 +1,9 @@
 package command
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"slices"
-	"sync"
+	"encoding/json"
 	"time"
-
-	"github.com/idemkit/idem/eventstore"
 )
-
-// ErrNoSnapshot: a SnapshotStore holds no snapshot for the stream.
-var ErrNoSnapshot = errors.New("no snapshot")
-
-// ErrInvalidSnapshot: a snapshot could not be saved or decoded (bad stream name,
-// corrupt stored record).
-var ErrInvalidSnapshot = errors.New("invalid snapshot")
-
-// Snapshot is an aggregate's state at a revision, with what the handler needs to go
-// on from there without the events before it: the processed command set (G7).
-type Snapshot struct {
-	// Stream is the aggregate's stream.
-	Stream string
-	// Revision is the revision of the last event folded into State.
-	Revision uint64
-	// StateVersion is the version of the state's encoding (WithSnapshotVersion). A
-	// snapshot of another version is ignored and the state rebuilt from events.
-	StateVersion int
-	// State is the encoded state.
-	State []byte
-	// Processed is the processed command set at Revision, within the dedupe window,
-	// in the order the commands were recorded.
-	Processed []ProcessedCommand
-	// TakenAt is when the snapshot was taken (the handler's clock).
-	TakenAt time.Time
-}
 
 // ProcessedCommand is one entry of an aggregate's processed command set: a command
 // id and what it produced, so that a duplicate returns the original result (G3).
@@ -56,63 +24,25 @@ type ProcessedCommand struct {
 	NoOp bool `json:"noop,omitempty"`
 }
 
-// SnapshotStore keeps the latest snapshot of each stream. Implementations are safe
-// for concurrent use; SaveSnapshot never replaces a snapshot with an older revision.
-// Snapshots are a cache: losing them loses nothing but load time.
-type SnapshotStore interface {
-	// LoadSnapshot returns the stream's latest snapshot, or an error matching
-	// ErrNoSnapshot.
-	LoadSnapshot(ctx context.Context, stream string) (Snapshot, error)
-	// SaveSnapshot stores s unless a snapshot of a later revision is already
-	// stored, in which case it does nothing.
-	SaveSnapshot(ctx context.Context, s Snapshot) error
+// snapshotRecord is what the handler keeps in an eventstore.Snapshot's Data (G7):
+// the state, encoded by the codec's serializer, and, for stores that cannot find a
+// command's events by id, the processed command set.
+type snapshotRecord struct {
+	// Version is WithSnapshotVersion's: a record of another version is ignored.
+	Version int `json:"v"`
+	// State is the encoded state.
+	State []byte `json:"state"`
+	// Processed is the processed command set at the snapshot's revision, when the
+	// store cannot look commands up (EventStoreDB); Complete says whether it holds
+	// every command of the stream up to there (no dedupe window pruned it).
+	Processed []ProcessedCommand `json:"processed,omitempty"`
+	Complete  bool               `json:"complete,omitempty"`
 }
 
-// MemorySnapshots is an in-process SnapshotStore, for tests and examples.
-type MemorySnapshots struct {
-	mu    sync.RWMutex
-	snaps map[string]Snapshot
-}
+func (r snapshotRecord) encode() ([]byte, error) { return json.Marshal(r) }
 
-// NewMemorySnapshots returns an empty MemorySnapshots.
-func NewMemorySnapshots() *MemorySnapshots {
-	return &MemorySnapshots{snaps: map[string]Snapshot{}}
-}
-
-// LoadSnapshot implements SnapshotStore. The returned snapshot shares nothing with
-// the stored one.
-func (m *MemorySnapshots) LoadSnapshot(ctx context.Context, stream string) (Snapshot, error) {
-	if err := ctx.Err(); err != nil {
-		return Snapshot{}, fmt.Errorf("load snapshot of %s: %w", stream, err)
-	}
-	m.mu.RLock()
-	s, ok := m.snaps[stream]
-	m.mu.RUnlock()
-	if !ok {
-		return Snapshot{}, fmt.Errorf("load snapshot of %s: %w", stream, ErrNoSnapshot)
-	}
-	return cloneSnapshot(s), nil
-}
-
-// SaveSnapshot implements SnapshotStore.
-func (m *MemorySnapshots) SaveSnapshot(ctx context.Context, s Snapshot) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("save snapshot of %s: %w", s.Stream, err)
-	}
-	if err := eventstore.ValidateStreamName(s.Stream); err != nil {
-		return fmt.Errorf("save snapshot: %w: %w", ErrInvalidSnapshot, err)
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if prev, ok := m.snaps[s.Stream]; ok && prev.Revision > s.Revision {
-		return nil
-	}
-	m.snaps[s.Stream] = cloneSnapshot(s)
-	return nil
-}
-
-func cloneSnapshot(s Snapshot) Snapshot {
-	s.State = slices.Clone(s.State)
-	s.Processed = slices.Clone(s.Processed)
-	return s
+func decodeSnapshotRecord(data []byte) (snapshotRecord, error) {
+	var r snapshotRecord
+	err := json.Unmarshal(data, &r)
+	return r, err
 }

@@ -15,25 +15,39 @@ import (
 	"github.com/idemkit/idem/command"
 	"github.com/idemkit/idem/command/sqlitesnap"
 	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/eventstore/memory"
 )
 
-func snapshotStores(t *testing.T) map[string]command.SnapshotStore {
+func snapshotStores(t *testing.T) map[string]eventstore.SnapshotStore {
 	db, err := sql.Open("sqlite3", filepath.Join(t.TempDir(), "snap.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
 	sq, err := sqlitesnap.New(t.Context(), db)
 	require.NoError(t, err)
-	return map[string]command.SnapshotStore{"memory": command.NewMemorySnapshots(), "sqlite": sq}
+	return map[string]eventstore.SnapshotStore{"memory": memory.New(), "sqlite": sq}
 }
 
-func TestSnapshotKeepsProcessedCommands(t *testing.T) {
-	eachBackend(t, func(t *testing.T, inner eventstore.Store) {
+// plainStore hides a store's optional capabilities: it is only an
+// eventstore.Store, as EventStoreDB is (no FindEvent, no snapshots).
+type plainStore struct{ eventstore.Store }
+
+// TestSnapshotsBoundLoads: a fresh handler loads the latest snapshot and only the
+// events after it (G7), and still recognises a command recorded long before the
+// snapshot: by looking it up when the store finds events by id, from the processed
+// set the snapshot carries when it cannot.
+func TestSnapshotsBoundLoads(t *testing.T) {
+	for _, finder := range []bool{true, false} {
 		for name, snaps := range snapshotStores(t) {
-			t.Run(name, func(t *testing.T) {
+			t.Run(fmt.Sprintf("finder=%v/%s", finder, name), func(t *testing.T) {
 				ctx := t.Context()
+				var inner eventstore.Store = memory.New()
+				if !finder {
+					inner = plainStore{inner}
+				}
 				store := &countingStore{Store: inner}
 				agg := "snap-" + name
-				h := newHandler(t, store, command.WithSnapshots(snaps), command.WithSnapshotEvery(10), command.WithSnapshotVersion(1))
+				opts := []command.Option{command.WithSnapshots(snaps), command.WithSnapshotEvery(10), command.WithSnapshotVersion(1)}
+				h := newHandler(t, store, opts...)
 				for i := range 25 {
 					_, err := h.Handle(ctx, cmd{ID: fmt.Sprintf("c%d", i), AggregateID: agg, Payload: Deposit{Amount: 1}})
 					require.NoError(t, err)
@@ -41,11 +55,9 @@ func TestSnapshotKeepsProcessedCommands(t *testing.T) {
 				snap, err := snaps.LoadSnapshot(ctx, "account-"+agg)
 				require.NoError(t, err)
 				require.GreaterOrEqual(t, snap.Revision, uint64(19))
-				require.Len(t, snap.Processed, int(snap.Revision)+1)
-				require.Equal(t, "c0", snap.Processed[0].ID)
 
 				// A fresh handler loads the snapshot and only the events after it.
-				h2 := newHandler(t, store, command.WithSnapshots(snaps), command.WithSnapshotEvery(10), command.WithSnapshotVersion(1))
+				h2 := newHandler(t, store, opts...)
 				before := store.eventsRead.Load()
 				st, rev, err := loadAcc(h2, ctx, agg)
 				require.NoError(t, err)
@@ -57,13 +69,17 @@ func TestSnapshotKeepsProcessedCommands(t *testing.T) {
 				res, err := h2.Handle(ctx, cmd{ID: "c0", AggregateID: agg, Payload: Deposit{Amount: 1}})
 				require.NoError(t, err)
 				require.True(t, res.Duplicate)
+				require.Equal(t, command.ByCommandID, res.DuplicateBy)
 				require.Equal(t, uint64(0), res.Revision)
-				require.Equal(t, command.EventID("account-"+agg, "c0", res.Fingerprint, 0), res.Events[0].ID)
+				require.Equal(t, command.EventID("account-"+agg, "c0", 0), res.Events[0].ID)
 				_, err = h2.Handle(ctx, cmd{ID: "c0", AggregateID: agg, Payload: Deposit{Amount: 2}})
 				require.ErrorIs(t, err, command.ErrIdempotencyKeyReused)
 				require.Len(t, streamEvents(t, inner, "account-"+agg), 25)
+				if finder {
+					require.Positive(t, h2.Stats().Lookups, "found by id, not from a set in the snapshot")
+				}
 
-				// A snapshot of another schema version is ignored: rebuilt from events.
+				// A snapshot of another version is ignored: rebuilt from events.
 				h3 := newHandler(t, store, command.WithSnapshots(snaps), command.WithSnapshotEvery(1000), command.WithSnapshotVersion(2))
 				before = store.eventsRead.Load()
 				st, _, err = loadAcc(h3, ctx, agg)
@@ -72,14 +88,40 @@ func TestSnapshotKeepsProcessedCommands(t *testing.T) {
 				require.Equal(t, int64(25), store.eventsRead.Load()-before)
 			})
 		}
-	})
+	}
 }
 
+// TestSnapshotsByDefault: a handler on a store that keeps snapshots beside its
+// events snapshots there without being told, every DefaultSnapshotEvery events.
+func TestSnapshotsByDefault(t *testing.T) {
+	ctx := t.Context()
+	store := memory.New()
+	h := newHandler(t, store)
+	for i := range command.DefaultSnapshotEvery + 5 {
+		_, err := h.Handle(ctx, cmd{ID: fmt.Sprintf("c%d", i), AggregateID: "a", Payload: Deposit{Amount: 1}})
+		require.NoError(t, err)
+	}
+	snap, err := store.LoadSnapshot(ctx, "account-a")
+	require.NoError(t, err)
+	require.Equal(t, uint64(command.DefaultSnapshotEvery-1), snap.Revision)
+	require.Equal(t, uint64(1), h.Stats().SnapshotsSaved)
+
+	off := newHandler(t, memory.New(), command.WithoutSnapshots())
+	for i := range command.DefaultSnapshotEvery {
+		_, err := off.Handle(ctx, cmd{ID: fmt.Sprintf("c%d", i), AggregateID: "a", Payload: Deposit{Amount: 1}})
+		require.NoError(t, err)
+	}
+	require.Zero(t, off.Stats().SnapshotsSaved)
+}
+
+// TestDedupeWindow: on a store that cannot find events by id, a bounded window
+// makes a duplicate older than it fall back to the business key (G7).
 func TestDedupeWindow(t *testing.T) {
-	eachBackend(t, func(t *testing.T, store eventstore.Store) {
+	eachBackend(t, func(t *testing.T, inner eventstore.Store) {
 		ctx := t.Context()
+		store := plainStore{inner}
 		t.Run("count", func(t *testing.T) {
-			snaps := command.NewMemorySnapshots()
+			snaps := memory.New()
 			h := newHandler(t, store, command.WithDedupeWindow(3), command.WithSnapshots(snaps), command.WithSnapshotEvery(2), command.WithSnapshotVersion(1))
 			_, err := h.Handle(ctx, cmd{ID: "open", AggregateID: "w", Payload: Open{Owner: "o"}})
 			require.NoError(t, err)
@@ -91,9 +133,6 @@ func TestDedupeWindow(t *testing.T) {
 			require.NoError(t, err)
 			require.Len(t, processed, 3)
 			require.Equal(t, "d4", processed[2].ID)
-			snap, err := snaps.LoadSnapshot(ctx, "account-w")
-			require.NoError(t, err)
-			require.LessOrEqual(t, len(snap.Processed), 3, "snapshots carry the windowed set")
 
 			// Within the window: a duplicate by command id.
 			res, err := h.Handle(ctx, cmd{ID: "d4", AggregateID: "w", Payload: Deposit{Amount: 1}})
@@ -136,11 +175,29 @@ func TestSnapshotStoreFailureFallsBackToEvents(t *testing.T) {
 	require.Equal(t, 3, st.Balance)
 }
 
+// TestWindowOnAStoreThatFindsEvents: where the store finds events by id, a command
+// older than the window is still recognised, by one lookup: the window only
+// bounds what the handler keeps in memory.
+func TestWindowOnAStoreThatFindsEvents(t *testing.T) {
+	ctx := t.Context()
+	h := newHandler(t, memory.New(), command.WithDedupeWindow(3))
+	_, err := h.Handle(ctx, cmd{ID: "open", AggregateID: "w", Payload: Open{Owner: "o"}})
+	require.NoError(t, err)
+	for i := range 5 {
+		_, err := h.Handle(ctx, cmd{ID: fmt.Sprintf("d%d", i), AggregateID: "w", Payload: Deposit{Amount: 1}})
+		require.NoError(t, err)
+	}
+	res, err := h.Handle(ctx, cmd{ID: "open", AggregateID: "w", Payload: Open{Owner: "o"}})
+	require.NoError(t, err)
+	require.Equal(t, command.ByCommandID, res.DuplicateBy)
+	require.Positive(t, h.Stats().Lookups)
+}
+
 type failingSnapshots struct{}
 
-func (failingSnapshots) LoadSnapshot(context.Context, string) (command.Snapshot, error) {
-	return command.Snapshot{}, errors.New("disk on fire")
+func (failingSnapshots) LoadSnapshot(context.Context, string) (eventstore.Snapshot, error) {
+	return eventstore.Snapshot{}, errors.New("disk on fire")
 }
-func (failingSnapshots) SaveSnapshot(context.Context, command.Snapshot) error {
+func (failingSnapshots) SaveSnapshot(context.Context, eventstore.Snapshot) error {
 	return errors.New("disk on fire")
 }

@@ -38,11 +38,15 @@ type Stats struct {
 	CatchUps uint64
 	// EventsCaughtUp counts the events those reads returned.
 	EventsCaughtUp uint64
+	// Lookups counts commands looked up by their first event's id (a store that
+	// finds events by id, for an aggregate not in memory or whose processed set is
+	// partial).
+	Lookups uint64
 }
 
 type counters struct {
 	handled, applied, dupByID, dupByKey, keyReused, conflicts, exhausted,
-	rejected, noops, invalid, cacheHits, loads, snapshots, catchUps, caughtUp atomic.Uint64
+	rejected, noops, invalid, cacheHits, loads, snapshots, catchUps, caughtUp, lookups atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -62,5 +66,6 @@ func (c *counters) snapshot() Stats {
 		SnapshotsSaved:   c.snapshots.Load(),
 		CatchUps:         c.catchUps.Load(),
 		EventsCaughtUp:   c.caughtUp.Load(),
+		Lookups:          c.lookups.Load(),
 	}
 }

@@ -215,7 +215,7 @@ func (s *Scenario[S, C, E]) record(label string, events []storedEvent) {
 	data := make([]eventstore.EventData, len(events))
 	for i, e := range events {
 		meta.Index = i
-		data[i] = eventstore.EventData{ID: command.EventID(s.stream, cmdID, meta.Fingerprint, i), Type: e.typ, Data: e.data, Metadata: meta.Encode()}
+		data[i] = eventstore.EventData{ID: command.EventID(s.stream, cmdID, i), Type: e.typ, Data: e.data, Metadata: meta.Encode()}
 	}
 	expected := eventstore.NoStream()
 	if n := s.streamLen(); n > 0 {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/google/uuid"
+
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/internal/quote"
 )
@@ -33,4 +35,15 @@ func ReadAllError(after eventstore.Position, err error) error {
 // SubscribeError wraps err with the subscription's start: "subscribe to all after P: err".
 func SubscribeError(after eventstore.Position, err error) error {
 	return fmt.Errorf("subscribe to all after %s: %w", after, err)
+}
+
+// FindEventError wraps err with the lookup: "find event ID in stream S: err".
+func FindEventError(stream string, id uuid.UUID, err error) error {
+	return fmt.Errorf("find event %s in stream %s: %w", id, quote.Trunc(stream), err)
+}
+
+// SnapshotError wraps err with the operation on a stream's snapshot: "load snapshot
+// of S: err".
+func SnapshotError(op, stream string, err error) error {
+	return fmt.Errorf("%s snapshot of %s: %w", op, quote.Trunc(stream), err)
 }

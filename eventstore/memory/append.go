@@ -71,6 +71,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 			RecordedAt: now,
 		})
 		indices = append(indices, idx)
+		s.byID[eventKey{stream, e.ID}] = idx
 	}
 	s.streams[stream] = indices
 	close(s.wake)

@@ -8,7 +8,8 @@ import (
 	"github.com/idemkit/idem/eventstore"
 )
 
-// Store is an in-memory eventstore.Store. It also implements eventstore.HeadReader.
+// Store is an in-memory eventstore.Store. It also implements eventstore.HeadReader,
+// eventstore.EventFinder and eventstore.SnapshotStore.
 // The zero value is not usable: create one with New. Every method is safe for
 // concurrent use.
 type Store struct {
@@ -23,6 +24,10 @@ type Store struct {
 	// streams maps a stream name to the indices in log of its events, by revision.
 	// Like log, only ever appended to.
 	streams map[string][]int
+	// byID maps a stream and an event id to the event's index in log (FindEvent).
+	byID map[eventKey]int
+	// snaps holds each stream's latest snapshot (SnapshotStore).
+	snaps map[string]eventstore.Snapshot
 	// wake is closed and replaced on every commit; subscriptions wait on it.
 	wake chan struct{}
 	// done is closed by Close.
@@ -65,6 +70,8 @@ func New(opts ...Option) *Store {
 		maxAppendSize: eventstore.DefaultMaxAppendSize,
 		now:           time.Now,
 		streams:       make(map[string][]int),
+		byID:          make(map[eventKey]int),
+		snaps:         make(map[string]eventstore.Snapshot),
 		wake:          make(chan struct{}),
 		done:          make(chan struct{}),
 	}
