@@ -38,10 +38,14 @@ type loaded[S any] struct {
 }
 
 // processed reports whether command id is in a's processed set, with copies of its
-// events when a still has them, and whether the set is complete.
-func (a *loaded[S]) processed(id string) (p ProcessedCommand, events []eventstore.RecordedEvent, seen, complete bool) {
+// events when a still has them, and whether the set is complete. prune, when not
+// nil, applies the dedupe window first: a cached set ages too.
+func (a *loaded[S]) processed(id string, prune func(*loaded[S])) (p ProcessedCommand, events []eventstore.RecordedEvent, seen, complete bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if prune != nil {
+		prune(a)
+	}
 	p, seen = a.set.get(id)
 	if seen {
 		events, _ = a.recentRange(p.FirstRevision, p.LastRevision)

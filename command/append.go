@@ -12,10 +12,24 @@ import (
 	"github.com/idemkit/idem/reservation"
 )
 
-// prepareAppend builds what an attempt appends for d, under a new attempt id: the
-// command's events (after claiming its keys, G5), or the marker of a recorded
-// rejection or no-op.
-func (h *Handler[S, C, E]) prepareAppend(ctx context.Context, cl *call[C], d decision[E]) ([]eventstore.EventData, error) {
+// prepareAppend builds what an attempt appends for d (eventsOf), after claiming the
+// command's keys (G5).
+func (h *Handler[S, C, E]) prepareAppend(ctx context.Context, cl *call[C], d decision[S, E]) ([]eventstore.EventData, error) {
+	data, err := h.eventsOf(cl, d)
+	if err != nil {
+		return nil, err
+	}
+	if d.kind == decidedEvents && h.decider.Keys != nil {
+		if err := h.claim(ctx, cl); err != nil {
+			return nil, cl.errorf("%w", err)
+		}
+	}
+	return data, nil
+}
+
+// eventsOf builds what an attempt appends for d, under a new attempt id: the
+// command's events, or the marker of a recorded rejection or no-op.
+func (h *Handler[S, C, E]) eventsOf(cl *call[C], d decision[S, E]) ([]eventstore.EventData, error) {
 	cl.meta.Attempt = newAttemptID()
 	switch d.kind {
 	case decidedRejection:
@@ -25,21 +39,12 @@ func (h *Handler[S, C, E]) prepareAppend(ctx context.Context, cl *call[C], d dec
 		h.stats.noops.Add(1)
 		return []eventstore.EventData{markerEvent(cl.stream, cl.meta, NoOpEventType, "")}, nil
 	}
-	data, err := h.encodeEvents(cl, d.events)
-	if err != nil {
-		return nil, err
-	}
-	if h.decider.Keys != nil {
-		if err := h.claim(ctx, cl); err != nil {
-			return nil, cl.errorf("%w", err)
-		}
-	}
-	return data, nil
+	return h.encodeEvents(cl, d.events)
 }
 
 // afterFailedAppend decides what follows a failed append: nil to catch up and try
 // again (after a jittered backoff), or the error Handle returns.
-func (h *Handler[S, C, E]) afterFailedAppend(ctx context.Context, cl *call[C], a *loaded[S], d decision[E], err error) error {
+func (h *Handler[S, C, E]) afterFailedAppend(ctx context.Context, cl *call[C], a *loaded[S], d decision[S, E], err error) error {
 	mayBeStored := !notWritten(err)
 	if mayBeStored {
 		cl.unsettled = append(cl.unsettled, cl.meta.Attempt)

@@ -107,8 +107,9 @@ func TestConflictReadsOnlyTheNewEvents(t *testing.T) {
 }
 
 // TestOneHandlerRunsAnAggregateOneCommandAtATime: 32 goroutines send different
-// commands to one aggregate through one handler. They take turns, so none meets
-// a conflict, and each decides on the state the one before it left.
+// commands to one aggregate through one handler. They take turns (commands queued
+// together are decided in a row and written in one append), so none meets a
+// conflict, and each decides on the state the one before it left.
 func TestOneHandlerRunsAnAggregateOneCommandAtATime(t *testing.T) {
 	eachBackend(t, func(t *testing.T, inner eventstore.Store) {
 		for _, cache := range []int{0, 8} {
@@ -150,7 +151,7 @@ func TestOneHandlerRunsAnAggregateOneCommandAtATime(t *testing.T) {
 				require.Zero(t, s.ConflictsRetried, "commands of one process do not conflict")
 				require.Zero(t, s.RetriesExhausted)
 				require.Equal(t, uint64(count), s.Applied)
-				require.Equal(t, int64(count), store.appends.Load(), "one append per applied command")
+				require.LessOrEqual(t, store.appends.Load(), int64(count), "at most one append per applied command")
 				st, rev, err := loadAcc(h, ctx, agg)
 				require.NoError(t, err)
 				require.Equal(t, want, st.Balance)

@@ -19,40 +19,58 @@ const (
 	decidedAlreadyDone                         // a duplicate by business key (G5)
 )
 
-// decision is the decider's answer to a command, with the aggregate's revision it
+// decision is the decider's answer to a command, with the state and revision it
 // was made on: the append expects exactly that revision (G3).
-type decision[E any] struct {
+type decision[S, E any] struct {
 	kind   decisionKind
 	events []E
 	// err is the decider's error of a rejection or an AlreadyDone.
 	err      error
+	state    S
 	revision uint64
 	exists   bool
 }
 
 // expected is the append's expected revision: Exact or NoStream, never Any (G3).
-func (d decision[E]) expected() eventstore.ExpectedRevision {
+func (d decision[S, E]) expected() eventstore.ExpectedRevision {
 	if !d.exists {
 		return eventstore.NoStream()
 	}
 	return eventstore.Exact(d.revision)
 }
 
+// base is the state, revision and existence of an aggregate, as decided on.
+type base[S any] struct {
+	state    S
+	revision uint64
+	exists   bool
+}
+
+// folded folds a's pending events and returns what a command decides on.
+func (h *Handler[S, C, E]) folded(a *loaded[S]) (base[S], error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	err := h.fold(a)
+	return base[S]{a.state, a.revision, a.exists}, err
+}
+
 // decideOn folds a's pending events and runs the decider on its state. It fails
 // only when the state cannot be built or the decider panicked.
-func (h *Handler[S, C, E]) decideOn(a *loaded[S], cmd C) (decision[E], error) {
-	a.mu.Lock()
-	err := h.fold(a)
-	state, revision, exists := a.state, a.revision, a.exists
-	a.mu.Unlock()
+func (h *Handler[S, C, E]) decideOn(a *loaded[S], cmd C) (decision[S, E], error) {
+	b, err := h.folded(a)
 	if err != nil {
-		return decision[E]{}, err
+		return decision[S, E]{}, err
 	}
-	d := decision[E]{revision: revision, exists: exists}
-	events, err := h.decide(state, cmd)
+	return h.decideAt(b, cmd)
+}
+
+// decideAt runs the decider on b's state.
+func (h *Handler[S, C, E]) decideAt(b base[S], cmd C) (decision[S, E], error) {
+	d := decision[S, E]{state: b.state, revision: b.revision, exists: b.exists}
+	events, err := h.decide(b.state, cmd)
 	switch {
 	case errors.Is(err, idem.ErrPanicked):
-		return decision[E]{}, err
+		return decision[S, E]{}, err
 	case errors.Is(err, aggregate.ErrAlreadyDone):
 		d.kind, d.err = decidedAlreadyDone, err
 	case err != nil:
@@ -65,6 +83,14 @@ func (h *Handler[S, C, E]) decideOn(a *loaded[S], cmd C) (decision[E], error) {
 	return d, nil
 }
 
+// rejectionText is the text a recorded rejection keeps.
+func (d decision[S, E]) rejectionText() string {
+	if d.kind != decidedRejection {
+		return ""
+	}
+	return d.err.Error()
+}
+
 // decide calls the decider's Decide, turning a panic into an *idem.PanicError.
 func (h *Handler[S, C, E]) decide(state S, cmd C) (events []E, err error) {
 	defer callback.Recover("Decide", &err)
@@ -73,7 +99,7 @@ func (h *Handler[S, C, E]) decide(state S, cmd C) (events []E, err error) {
 
 // writes reports whether d is written to the stream: its events, or the marker of
 // a recorded rejection or no-op.
-func (h *Handler[S, C, E]) writes(d decision[E]) bool {
+func (h *Handler[S, C, E]) writes(d decision[S, E]) bool {
 	switch d.kind {
 	case decidedEvents:
 		return true
@@ -87,7 +113,7 @@ func (h *Handler[S, C, E]) writes(d decision[E]) bool {
 
 // answerWithoutWrite answers the decisions that write nothing (final is true):
 // a duplicate by business key, and, unless recorded, a rejection or a no-op.
-func (h *Handler[S, C, E]) answerWithoutWrite(cl *call[C], d decision[E]) (res Result, err error, final bool) {
+func (h *Handler[S, C, E]) answerWithoutWrite(cl *call[C], d decision[S, E]) (res Result, err error, final bool) {
 	if h.writes(d) {
 		return Result{}, nil, false
 	}

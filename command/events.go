@@ -74,11 +74,16 @@ func markerEvent(stream string, meta Metadata, typ, rejection string) eventstore
 // recorded builds the RecordedEvents of an append from what was sent and what the
 // store answered: revisions are known, Position only for the last event.
 func recorded(stream string, data []eventstore.EventData, res eventstore.AppendResult) []eventstore.RecordedEvent {
+	out := recordedFrom(stream, data, res.Revision+1-uint64(len(data)))
+	out[len(out)-1].Position = res.Position
+	return out
+}
+
+// recordedFrom builds the RecordedEvents of data written from revision first on.
+func recordedFrom(stream string, data []eventstore.EventData, first uint64) []eventstore.RecordedEvent {
 	out := make([]eventstore.RecordedEvent, len(data))
-	first := res.Revision + 1 - uint64(len(data))
 	for i, d := range data {
 		out[i] = eventstore.RecordedEvent{ID: d.ID, Stream: stream, Revision: first + uint64(i), Type: d.Type, Data: d.Data, Metadata: d.Metadata}
 	}
-	out[len(out)-1].Position = res.Position
 	return out
 }

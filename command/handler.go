@@ -27,7 +27,7 @@ type Handler[S, C, E any] struct {
 	cfg     config
 	log     *slog.Logger
 	cache   *aggregateCache[S]
-	turns   streamLocks[S]
+	turns   streamTurns[S, C]
 	stats   counters
 }
 
@@ -159,16 +159,13 @@ func (h *Handler[S, C, E]) Handle(ctx context.Context, c Command[C]) (Result, er
 		h.stats.invalid.Add(1)
 		return Result{}, err
 	}
+	cl.ctx = ctx
 	h.stats.handled.Add(1)
 	// G4 within one handler: the commands of one stream take turns (streamlock.go),
 	// so they never conflict with each other, and a second delivery of a command
-	// finds it in the processed set the first one left.
-	turn, err := h.turns.lock(ctx, cl.stream)
-	if err != nil {
-		return Result{}, cl.errorf("wait for the turn of %s: %w", cl.stream, err)
-	}
-	defer h.turns.unlock(cl.stream, turn)
-	return h.run(ctx, turn, cl)
+	// finds it in the processed set the first one left. Commands queued behind one
+	// another are decided in order and written together (runBatch).
+	return h.turns.join(ctx, cl, h.maxBatch(), h.runBatch)
 }
 
 // prepare validates c and computes what every attempt needs: the stream, the

@@ -15,7 +15,7 @@ import (
 // the one the stream's previous command left, caught up, or else one loaded from
 // the store. Loaded or caught-up aggregates are cached and handed to the next
 // command of the stream.
-func (h *Handler[S, C, E]) acquire(ctx context.Context, turn *streamLock[S], stream string) (a *loaded[S], fresh bool, err error) {
+func (h *Handler[S, C, E]) acquire(ctx context.Context, turn *streamTurn[S, C], stream string) (a *loaded[S], fresh bool, err error) {
 	if a := h.cache.get(stream); a != nil {
 		h.stats.cacheHits.Add(1)
 		return a, false, nil
@@ -49,7 +49,7 @@ func (h *Handler[S, C, E]) acquire(ctx context.Context, turn *streamLock[S], str
 
 // refresh catches a up (see catchUp) and makes the result the stream's cached and
 // handed-on aggregate. On failure both keep a, which catchUp left untouched.
-func (h *Handler[S, C, E]) refresh(ctx context.Context, turn *streamLock[S], a *loaded[S]) (*loaded[S], error) {
+func (h *Handler[S, C, E]) refresh(ctx context.Context, turn *streamTurn[S, C], a *loaded[S]) (*loaded[S], error) {
 	b, err := h.catchUp(ctx, a)
 	if err != nil {
 		return nil, err

@@ -3,12 +3,15 @@ package command
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/idemkit/idem/internal/quote"
 )
 
 // call is one Handle call on its way through the pipeline.
 type call[C any] struct {
+	// ctx is the caller's context: a batch runs until every caller gave up.
+	ctx    context.Context
 	cmd    Command[C]
 	stream string
 	// meta is the metadata the command's events carry; Attempt changes per append.
@@ -24,7 +27,17 @@ type call[C any] struct {
 	// unknown: a command found recorded under one of them was applied by this call,
 	// not by another handler (G4).
 	unsettled []string
+
+	// state is the call's place in its stream's queue (callQueued...); wake is
+	// signalled when its answer is set or when it is promoted to run a batch.
+	state atomic.Int32
+	wake  chan struct{}
+	res   Result
+	err   error
 }
+
+// finish sets the call's answer.
+func (cl *call[C]) finish(res Result, err error) { cl.res, cl.err = res, err }
 
 // errorf wraps an error with the command and its stream.
 func (cl *call[C]) errorf(format string, args ...any) error {
@@ -35,7 +48,7 @@ func (cl *call[C]) errorf(format string, args ...any) error {
 // find the aggregate, answer a duplicate from its processed set, decide, answer
 // what writes nothing, append; a conflict or an unknown outcome catches the
 // aggregate up and goes round again, within the retry budget.
-func (h *Handler[S, C, E]) run(ctx context.Context, turn *streamLock[S], cl *call[C]) (Result, error) {
+func (h *Handler[S, C, E]) run(ctx context.Context, turn *streamTurn[S, C], cl *call[C]) (Result, error) {
 	defer h.releaseClaims(ctx, cl)
 	if h.cache.get(cl.stream) == nil && turn.last == nil {
 		// Not in memory: a store that finds events by id answers a duplicate
@@ -51,19 +64,10 @@ func (h *Handler[S, C, E]) run(ctx context.Context, turn *streamLock[S], cl *cal
 		if err != nil {
 			return Result{}, cl.errorf("%w", err)
 		}
-		p, recent, seen, complete := a.processed(cl.cmd.ID)
-		if seen {
-			cl.keepClaims = p.Rejection == "" && !p.NoOp
-			return h.duplicate(ctx, cl, p, recent)
+		if res, err, done := h.answerFromRecord(ctx, a, cl); done {
+			return res, err
 		}
-		if !complete {
-			// The set does not hold every command up to a's revision: ask the
-			// store, after loading, so that nothing recorded before a is missed.
-			if res, err, done := h.recordedElsewhere(ctx, cl); done {
-				return res, err
-			}
-		}
-		var d decision[E]
+		var d decision[S, E]
 		if d, err = h.decideOn(a, cl.cmd.Payload); err != nil {
 			return Result{}, cl.errorf("%w", err)
 		}
@@ -97,6 +101,27 @@ func (h *Handler[S, C, E]) run(ctx context.Context, turn *streamLock[S], cl *cal
 		a, err = h.refresh(ctx, turn, a)
 		fresh = true
 	}
+}
+
+// answerFromRecord answers cl when its command is already recorded: in a's
+// processed set, or, when the set is partial, found by the store (after a was
+// loaded, so that nothing recorded up to a's revision is missed). done is true
+// then.
+func (h *Handler[S, C, E]) answerFromRecord(ctx context.Context, a *loaded[S], cl *call[C]) (res Result, err error, done bool) {
+	var prune func(*loaded[S])
+	if h.cfg.windowAge > 0 {
+		prune = h.pruneWindow // a cached set ages too
+	}
+	p, recent, seen, complete := a.processed(cl.cmd.ID, prune)
+	if seen {
+		cl.keepClaims = p.Rejection == "" && !p.NoOp
+		res, err = h.duplicate(ctx, cl, p, recent)
+		return res, err, true
+	}
+	if complete {
+		return Result{}, nil, false
+	}
+	return h.recordedElsewhere(ctx, cl)
 }
 
 // recordedElsewhere looks cl's command up in the store (lookUp); done is true when

@@ -12,7 +12,7 @@ import (
 // settle answers a successful append. Written: this call applied the command.
 // Replayed, or OutcomeUnknown: the events were found stored, by this call's
 // earlier attempt or by another handler, and the answer says which (G4).
-func (h *Handler[S, C, E]) settle(ctx context.Context, a *loaded[S], cl *call[C], d decision[E],
+func (h *Handler[S, C, E]) settle(ctx context.Context, a *loaded[S], cl *call[C], d decision[S, E],
 	data []eventstore.EventData, res eventstore.AppendResult) (Result, error) {
 	if res.Outcome == eventstore.Written {
 		return h.applied(ctx, a, cl, d, data, res)
@@ -59,74 +59,103 @@ func recordOf(events []eventstore.RecordedEvent) (ProcessedCommand, error) {
 
 // applied finishes an append this call wrote: move the aggregate forward, snapshot
 // if due, count, and answer.
-func (h *Handler[S, C, E]) applied(ctx context.Context, a *loaded[S], cl *call[C], d decision[E],
+func (h *Handler[S, C, E]) applied(ctx context.Context, a *loaded[S], cl *call[C], d decision[S, E],
 	data []eventstore.EventData, res eventstore.AppendResult) (Result, error) {
 	recs := recorded(cl.stream, data, res)
-	if snap, ok := h.advance(a, cl, d, recs); ok {
-		h.saveSnapshot(ctx, snap)
+	w := write[S, C, E]{cl: cl, d: d, recs: recs}
+	state, err := h.evolveWritten(d.state, w)
+	if err == nil {
+		h.advance(ctx, a, base[S]{revision: d.revision, exists: d.exists}, state, []write[S, C, E]{w})
+	} else {
+		h.log.Warn("idem: written events do not fold; the aggregate is read again next time", "stream", a.stream, "err", err)
+		h.cache.evict(a.stream, a)
 	}
-	switch d.kind {
+	return h.answerWritten(w)
+}
+
+// write is one command's part of an append: its decision and its events as
+// recorded.
+type write[S, C, E any] struct {
+	cl   *call[C]
+	d    decision[S, E]
+	recs []eventstore.RecordedEvent
+}
+
+// answerWritten is Handle's answer for a command whose append this handler wrote.
+func (h *Handler[S, C, E]) answerWritten(w write[S, C, E]) (Result, error) {
+	cl := w.cl
+	switch w.d.kind {
 	case decidedRejection:
-		return Result{}, &RejectedError{CommandID: cl.cmd.ID, Stream: cl.stream, Err: d.err, Recorded: true}
+		return Result{}, &RejectedError{CommandID: cl.cmd.ID, Stream: cl.stream, Err: w.d.err, Recorded: true}
 	case decidedNoOp:
-		return Result{Stream: cl.stream, Revision: res.Revision, NoOp: true, Fingerprint: cl.meta.Fingerprint}, nil
+		return Result{Stream: cl.stream, Revision: w.recs[0].Revision, NoOp: true, Fingerprint: cl.meta.Fingerprint}, nil
 	}
 	h.stats.applied.Add(1)
-	return Result{Stream: cl.stream, Revision: res.Revision, Events: recs, Fingerprint: cl.meta.Fingerprint}, nil
+	return Result{Stream: cl.stream, Revision: w.recs[len(w.recs)-1].Revision, Events: w.recs, Fingerprint: cl.meta.Fingerprint}, nil
 }
 
-// advance moves a past the events this call wrote, if a is still the aggregate the
-// command was decided on: all events or none, so a stays whole (stale at worst)
-// for the next command. Evolve sees each event as the codec decodes it, the form a
-// reload gives. It returns a snapshot to save when one is due.
-func (h *Handler[S, C, E]) advance(a *loaded[S], cl *call[C], d decision[E], recs []eventstore.RecordedEvent) (eventstore.Snapshot, bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	first := uint64(0)
-	if d.exists {
-		first = d.revision + 1
+// evolveWritten evolves state with w's events as the codec decodes them (the form a
+// reload gives, so a cached state equals a reloaded one); markers leave it as it
+// is.
+func (h *Handler[S, C, E]) evolveWritten(state S, w write[S, C, E]) (S, error) {
+	if w.d.kind != decidedEvents {
+		return state, nil
 	}
-	if a.revision != d.revision || a.exists != d.exists || len(a.pending) > 0 || recs[0].Revision != first {
-		h.cache.evict(a.stream, a)
-		return eventstore.Snapshot{}, false
-	}
-	state := a.state
-	if d.kind == decidedEvents {
-		for _, r := range recs {
-			e, err := h.codec.DecodeEvent(r.Type, r.Data)
-			if err == nil {
-				state, err = h.evolve(state, e)
-			}
-			if err != nil {
-				h.log.Warn("idem: written events do not fold; the aggregate is read again next time", "stream", a.stream, "err", err)
-				h.cache.evict(a.stream, a)
-				return eventstore.Snapshot{}, false
-			}
+	for _, r := range w.recs {
+		e, err := h.codec.DecodeEvent(r.Type, r.Data)
+		if err == nil {
+			state, err = h.evolve(state, e)
+		}
+		if err != nil {
+			return state, err
 		}
 	}
-	a.state = state
-	a.set.add(ProcessedCommand{ID: cl.cmd.ID, Fingerprint: cl.meta.Fingerprint, FirstRevision: recs[0].Revision,
-		LastRevision: recs[len(recs)-1].Revision, RecordedAt: h.cfg.now(), NoOp: d.kind == decidedNoOp,
-		Rejection: rejectionText(d)})
-	h.pruneWindow(a)
-	a.revision, a.exists = recs[len(recs)-1].Revision, true
-	a.remember(cloneEvents(recs)...) // the result's events are the caller's own
-	if !h.snapshotDue(a) {
-		return eventstore.Snapshot{}, false
-	}
-	snap, err := h.takeSnapshot(a)
-	if err != nil {
-		h.log.Warn("idem: snapshot not taken", "stream", a.stream, "err", err)
-		return eventstore.Snapshot{}, false
-	}
-	return snap, true
+	return state, nil
 }
 
-func rejectionText[E any](d decision[E]) string {
-	if d.kind != decidedRejection {
-		return ""
+// advance moves a past the writes of one append, to state, if a is still the
+// aggregate they were decided on (at b): all writes or none, so a stays whole
+// (stale at worst) for the next command. A snapshot due is saved. It reports
+// whether a moved.
+func (h *Handler[S, C, E]) advance(ctx context.Context, a *loaded[S], b base[S], state S, writes []write[S, C, E]) bool {
+	a.mu.Lock()
+	if a.revision != b.revision || a.exists != b.exists || len(a.pending) > 0 || writes[0].recs[0].Revision != b.next() {
+		a.mu.Unlock()
+		h.cache.evict(a.stream, a)
+		return false
 	}
-	return d.err.Error()
+	now := h.cfg.now()
+	for _, w := range writes {
+		a.set.add(ProcessedCommand{ID: w.cl.cmd.ID, Fingerprint: w.cl.meta.Fingerprint, FirstRevision: w.recs[0].Revision,
+			LastRevision: w.recs[len(w.recs)-1].Revision, RecordedAt: now, NoOp: w.d.kind == decidedNoOp,
+			Rejection: w.d.rejectionText()})
+		a.remember(cloneEvents(w.recs)...) // the results' events are the callers' own
+	}
+	h.pruneWindow(a)
+	last := writes[len(writes)-1].recs
+	a.state, a.revision, a.exists = state, last[len(last)-1].Revision, true
+	var snap eventstore.Snapshot
+	due := h.snapshotDue(a)
+	if due {
+		var err error
+		if snap, err = h.takeSnapshot(a); err != nil {
+			h.log.Warn("idem: snapshot not taken", "stream", a.stream, "err", err)
+			due = false
+		}
+	}
+	a.mu.Unlock()
+	if due {
+		h.saveSnapshot(ctx, snap)
+	}
+	return true
+}
+
+// next is the revision after b's.
+func (b base[S]) next() uint64 {
+	if !b.exists {
+		return 0
+	}
+	return b.revision + 1
 }
 
 // duplicate answers a command whose events are stored (G3): the original result,

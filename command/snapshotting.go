@@ -92,7 +92,7 @@ func (h *Handler[S, C, E]) saveSnapshot(ctx context.Context, snap eventstore.Sna
 
 // keptInMemory bounds the processed set an aggregate keeps in memory when the store
 // finds commands by id: older commands are looked up (one indexed read) instead.
-const keptInMemory = 1024
+const keptInMemory = 256
 
 // pruneWindow applies the dedupe window (G7) to a's processed set, and, when the
 // store finds commands by id, the in-memory bound. A pruned set is partial.

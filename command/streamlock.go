@@ -5,74 +5,128 @@ import (
 	"sync"
 )
 
-// streamLocks runs a Handler's commands one stream at a time (G4 within one
-// handler): a command waits for the commands of its stream before it, in arrival
-// order, so commands of one process never conflict with each other on an
-// aggregate, and the next command decides on the aggregate the previous one left.
-// Commands of different streams run in parallel. An entry lives while a command of
-// its stream runs or waits, so memory is bounded by the commands in flight.
+// streamTurns runs a handler's commands one stream at a time (G4 within one
+// handler). Commands of one stream queue in arrival order; the goroutine whose
+// command finds the stream idle runs a batch: its own command and those queued
+// behind it (up to the batch limit), decided one after another and written in one
+// append when possible (runMany). When the batch is done it hands the stream to
+// the first command still waiting, whose goroutine runs the next batch: no
+// caller's Handle runs other callers' batches beyond the one it joined.
 //
-// It also answers concurrent deliveries of one command: the second runs after the
-// first and finds the command in the processed set it left (G3), so exactly one
-// caller is told it applied the command.
-type streamLocks[S any] struct {
+// So commands of one process never conflict with each other on an aggregate, the
+// next batch decides on the aggregate the previous one left, and a second delivery
+// of a command finds the first one's record: exactly one caller is told it
+// applied the command. Commands of different streams run in parallel. An entry
+// lives while a command of its stream runs or waits: memory is bounded by the
+// commands in flight.
+type streamTurns[S, C any] struct {
 	mu sync.Mutex
-	m  map[string]*streamLock[S]
+	m  map[string]*streamTurn[S, C]
 }
 
-// streamLock is the turn of one stream. sem holds a token while a command runs;
-// Go queues blocked senders in order, so waiters take their turns first come,
-// first served.
-type streamLock[S any] struct {
-	sem  chan struct{}
-	refs int // commands running or waiting; guarded by streamLocks.mu
-	// last is the aggregate the previous command of the stream left, handed to the
-	// next one so that it catches up from its revision instead of loading the
-	// stream; nil when unknown. Only the holder of the turn touches it.
+// streamTurn is the queue of one stream. waiting and busy are guarded by
+// streamTurns.mu; last is touched only by the goroutine running a batch.
+type streamTurn[S, C any] struct {
+	waiting []*call[C]
+	busy    bool
+	// last is the aggregate the previous batch left, handed to the next one so
+	// that it catches up from its revision instead of loading the stream; nil
+	// when unknown.
 	last *loaded[S]
 }
 
-// lock waits for stream's turn, or for ctx to end. The caller must call unlock
-// with the returned lock.
-func (l *streamLocks[S]) lock(ctx context.Context, stream string) (*streamLock[S], error) {
-	l.mu.Lock()
-	if l.m == nil {
-		l.m = map[string]*streamLock[S]{}
+// States of a queued call: it is claimed exactly once, by a batch that takes it,
+// by its caller giving up before that (abandoned), or by the goroutine handing the
+// stream on to it (promoted: its caller runs the next batch).
+const (
+	callQueued int32 = iota
+	callTaken
+	callAbandoned
+	callPromoted
+)
+
+// runFunc runs a batch of calls of one stream (the first is the caller's own) and
+// sets every call's answer.
+type runFunc[S, C any] func(ctx context.Context, turn *streamTurn[S, C], batch []*call[C])
+
+// join queues cl on its stream and returns its answer. The caller runs a batch when
+// the stream is idle or when it is promoted; otherwise it waits for the batch that
+// takes cl, or gives up when ctx ends before one does.
+func (t *streamTurns[S, C]) join(ctx context.Context, cl *call[C], maxBatch int, run runFunc[S, C]) (Result, error) {
+	t.mu.Lock()
+	if t.m == nil {
+		t.m = map[string]*streamTurn[S, C]{}
 	}
-	e := l.m[stream]
+	e := t.m[cl.stream]
 	if e == nil {
-		e = &streamLock[S]{sem: make(chan struct{}, 1)}
-		l.m[stream] = e
+		e = &streamTurn[S, C]{}
+		t.m[cl.stream] = e
 	}
-	e.refs++
-	l.mu.Unlock()
+	if !e.busy {
+		e.busy = true
+		t.mu.Unlock()
+		t.lead(ctx, e, cl, maxBatch, run)
+		return cl.res, cl.err
+	}
+	cl.wake = make(chan struct{}, 1)
+	e.waiting = append(e.waiting, cl)
+	t.mu.Unlock()
+
 	select {
-	case e.sem <- struct{}{}:
-		return e, nil
+	case <-cl.wake:
 	case <-ctx.Done():
-		l.release(stream, e)
-		return nil, ctx.Err()
+		if cl.state.CompareAndSwap(callQueued, callAbandoned) {
+			return Result{}, cl.errorf("wait for the turn of %s: %w", cl.stream, ctx.Err())
+		}
+		<-cl.wake // taken by a batch (its answer is coming), or promoted
 	}
+	if cl.state.Load() == callPromoted {
+		t.lead(ctx, e, cl, maxBatch, run)
+	}
+	return cl.res, cl.err
 }
 
-// unlock ends the holder's turn.
-func (l *streamLocks[S]) unlock(stream string, e *streamLock[S]) {
-	<-e.sem
-	l.release(stream, e)
-}
-
-// release drops one reference to e, and the entry (with its hand-off) when idle.
-func (l *streamLocks[S]) release(stream string, e *streamLock[S]) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if e.refs--; e.refs == 0 {
-		delete(l.m, stream)
+// lead runs a batch made of first and the calls queued behind it, then hands the
+// stream to the next waiting call, or marks it idle.
+func (t *streamTurns[S, C]) lead(ctx context.Context, e *streamTurn[S, C], first *call[C], maxBatch int, run runFunc[S, C]) {
+	batch := []*call[C]{first}
+	t.mu.Lock()
+	keep := e.waiting[:0]
+	for _, w := range e.waiting {
+		switch {
+		case len(batch) < maxBatch && w.state.CompareAndSwap(callQueued, callTaken):
+			batch = append(batch, w)
+		case w.state.Load() == callQueued:
+			keep = append(keep, w)
+		}
 	}
+	clear(e.waiting[len(keep):])
+	e.waiting = keep
+	t.mu.Unlock()
+
+	run(ctx, e, batch)
+	for _, c := range batch[1:] {
+		c.wake <- struct{}{}
+	}
+
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for len(e.waiting) > 0 {
+		next := e.waiting[0]
+		e.waiting[0] = nil
+		e.waiting = e.waiting[1:]
+		if next.state.CompareAndSwap(callQueued, callPromoted) {
+			next.wake <- struct{}{}
+			return
+		}
+	}
+	e.busy = false
+	delete(t.m, first.stream)
 }
 
 // size reports how many streams have an entry (for tests).
-func (l *streamLocks[S]) size() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.m)
+func (t *streamTurns[S, C]) size() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.m)
 }
