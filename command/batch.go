@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sync/atomic"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/idemkit/idem/eventstore"
 )
 
@@ -84,7 +86,7 @@ func (h *Handler[S, C, E]) runMany(ctx context.Context, turn *streamTurn[S, C], 
 		if len(p.writes) == 0 {
 			continue
 		}
-		res, aerr := h.store.Append(ctx, stream, p.expected(), p.data...)
+		res, aerr := h.appendEvents(ctx, stream, p.expected(), p.data)
 		if aerr == nil && res.Outcome == eventstore.Written && res.Revision == p.last() {
 			fresh = h.appliedMany(ctx, a, p, res)
 			continue
@@ -180,7 +182,9 @@ func (h *Handler[S, C, E]) plan(ctx context.Context, a *loaded[S], calls []*call
 			cl.finish(res, err)
 			continue
 		}
+		_, span := h.decideSpan(cl.ctx)
 		d, err := h.decideAt(cur, cl.cmd.Payload)
+		span.End()
 		if err != nil {
 			cl.finish(Result{}, cl.errorf("%w", err))
 			continue
@@ -280,6 +284,7 @@ func (h *Handler[S, C, E]) afterFailedBatch(ctx context.Context, a *loaded[S], p
 		}
 	}
 	h.stats.conflicts.Add(1) // one append met the conflict
+	h.tel.conflicts.Add(ctx, 1, metric.WithAttributes(h.tel.category))
 	h.log.Debug("idem: batch append retried", "stream", a.stream, "commands", len(calls), "attempt", failed, "err", err)
 	if serr := h.sleep(ctx, failed-1); serr != nil {
 		return func(cl *call[C]) error { return cl.errorf("%w (after %w)", serr, err) }

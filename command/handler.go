@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/idemkit/idem/aggregate"
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/internal/quote"
+	"github.com/idemkit/idem/internal/telemetry"
 	"github.com/idemkit/idem/reservation"
 )
 
@@ -28,6 +30,7 @@ type Handler[S, C, E any] struct {
 	log     *slog.Logger
 	cache   *aggregateCache[S]
 	turns   streamTurns[S, C]
+	tel     *instruments
 	stats   counters
 }
 
@@ -65,7 +68,7 @@ func NewHandler[S, C, E any](store eventstore.Store, d aggregate.Decider[S, C, E
 		cfg.snapshots = s
 	}
 	h := &Handler[S, C, E]{store: store, decider: d, codec: codec, cfg: cfg, log: cfg.logger,
-		cache: newAggregateCache[S](cfg.cacheSize)}
+		cache: newAggregateCache[S](cfg.cacheSize), tel: newInstruments(cfg.telemetry, d.Category)}
 	if f, ok := store.(eventstore.EventFinder); ok {
 		h.finder.Store(&f)
 	}
@@ -150,7 +153,11 @@ func (h *Handler[S, C, E]) Processed(ctx context.Context, aggregateID string) ([
 // a *reservation.ClaimedError when a key belongs to another aggregate. Only a
 // successful append writes; every other outcome writes nothing (except the markers
 // of WithRecordedRejections and WithRecordedNoOps, and reservation claims).
-func (h *Handler[S, C, E]) Handle(ctx context.Context, c Command[C]) (Result, error) {
+func (h *Handler[S, C, E]) Handle(ctx context.Context, c Command[C]) (res Result, err error) {
+	start := time.Now()
+	ctx, span := h.tel.handleSpan(ctx, c.ID, c.AggregateID)
+	attempts := 0
+	defer func() { h.tel.endHandle(ctx, span, start, res, err, attempts) }()
 	if err := ctx.Err(); err != nil {
 		return Result{}, fmt.Errorf("handle command %s: %w", quote.Q(c.ID), err)
 	}
@@ -160,12 +167,15 @@ func (h *Handler[S, C, E]) Handle(ctx context.Context, c Command[C]) (Result, er
 		return Result{}, err
 	}
 	cl.ctx = ctx
+	cl.meta.Trace = telemetry.Inject(ctx) // a projection's span links back to this one
 	h.stats.handled.Add(1)
 	// G4 within one handler: the commands of one stream take turns (streamlock.go),
 	// so they never conflict with each other, and a second delivery of a command
 	// finds it in the processed set the first one left. Commands queued behind one
 	// another are decided in order and written together (runBatch).
-	return h.turns.join(ctx, cl, h.maxBatch(), h.runBatch)
+	res, err = h.turns.join(ctx, cl, h.maxBatch(), h.runBatch)
+	attempts = cl.failed + 1
+	return res, err
 }
 
 // prepare validates c and computes what every attempt needs: the stream, the

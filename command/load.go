@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/internal/callback"
@@ -16,7 +17,11 @@ import (
 // the store. Loaded or caught-up aggregates are cached and handed to the next
 // command of the stream.
 func (h *Handler[S, C, E]) acquire(ctx context.Context, turn *streamTurn[S, C], stream string) (a *loaded[S], fresh bool, err error) {
-	if a := h.cache.get(stream); a != nil {
+	a = h.cache.get(stream)
+	if h.cache != nil {
+		h.cacheResult(ctx, a != nil)
+	}
+	if a != nil {
 		h.stats.cacheHits.Add(1)
 		return a, false, nil
 	}
@@ -70,13 +75,22 @@ func (h *Handler[S, C, E]) refresh(ctx context.Context, turn *streamTurn[S, C], 
 // which runs before anything reads the state: a duplicate found on a short stream
 // is answered (G3: from the metadata and the original events) without decoding
 // any event.
-func (h *Handler[S, C, E]) load(ctx context.Context, stream string) (*loaded[S], error) {
+func (h *Handler[S, C, E]) load(ctx context.Context, stream string) (a *loaded[S], err error) {
 	h.stats.loads.Add(1)
+	ctx, span := h.loadSpan(ctx, "idem.aggregate.load", stream)
+	start, read := time.Now(), 0
+	defer func() {
+		processed := 0
+		if a != nil {
+			processed = len(a.set.index)
+		}
+		h.endLoad(ctx, span, start, read, processed, err)
+	}()
 	initial, err := h.initial()
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", stream, err)
 	}
-	a := &loaded[S]{stream: stream, state: initial, set: newProcessedSet(8), complete: true}
+	a = &loaded[S]{stream: stream, state: initial, set: newProcessedSet(8), complete: true}
 	if h.cfg.snapshots != nil {
 		if err := h.restore(ctx, a); err != nil {
 			return nil, err
@@ -92,6 +106,7 @@ func (h *Handler[S, C, E]) load(ctx context.Context, stream string) (*loaded[S],
 		if err := h.take(a, ev); err != nil {
 			return nil, err
 		}
+		read++
 	}
 	h.pruneWindow(a)
 	return a, nil
@@ -112,6 +127,8 @@ func (a *loaded[S]) next() uint64 {
 // returns a when no event is new.
 func (h *Handler[S, C, E]) catchUp(ctx context.Context, a *loaded[S]) (*loaded[S], error) {
 	h.stats.catchUps.Add(1)
+	ctx, span := h.loadSpan(ctx, "idem.aggregate.catch_up", a.stream)
+	defer span.End()
 	from := a.next()
 	var b *loaded[S]
 	n := 0

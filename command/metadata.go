@@ -39,6 +39,10 @@ type Metadata struct {
 	// the handler whether the events it then finds are its own or another
 	// handler's (G4).
 	Attempt string `json:"attempt,omitempty"`
+	// Trace is the W3C trace context (traceparent, tracestate) of the command's
+	// span, when the handler ran under a tracer: a projection's or a reactor's span
+	// links back to the command that caused the event (G12).
+	Trace map[string]string `json:"trace,omitempty"`
 	// User holds the command's Metadata.
 	User map[string]string `json:"user,omitempty"`
 }

@@ -53,6 +53,11 @@ func scanMetadata(b []byte) (m Metadata, ok bool) {
 			return m, false
 		}
 	}
+	if r, found := cut(rest, `,"trace":{`); found {
+		if rest, ok = stringMap(r); !ok {
+			return m, false
+		}
+	}
 	if r, found := cut(rest, `,"user":{`); found {
 		if rest, ok = stringMap(r); !ok {
 			return m, false

@@ -5,7 +5,11 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/internal/telemetry"
 	"github.com/idemkit/idem/reservation"
 )
 
@@ -39,6 +43,7 @@ type config struct {
 	now              func() time.Time
 	reservations     *reservation.Reservations
 	maxAppendSize    int
+	telemetry        telemetry.Providers
 }
 
 func defaultConfig() config {
@@ -230,6 +235,31 @@ func WithReservations(r *reservation.Reservations) Option {
 			return invalidOption("WithReservations(nil)")
 		}
 		c.reservations = r
+		return nil
+	}
+}
+
+// WithMeterProvider sets where the handler's metrics go; by default the OTel global
+// provider, a no-op until the application installs an SDK. See
+// docs/observability.md for the instruments.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(c *config) error {
+		if mp == nil {
+			return invalidOption("WithMeterProvider(nil)")
+		}
+		c.telemetry.Meter = mp
+		return nil
+	}
+}
+
+// WithTracerProvider sets where the handler's spans go (a span per command, with
+// children for load, decide and append); by default the OTel global provider.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(c *config) error {
+		if tp == nil {
+			return invalidOption("WithTracerProvider(nil)")
+		}
+		c.telemetry.Tracer = tp
 		return nil
 	}
 }

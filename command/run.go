@@ -68,7 +68,10 @@ func (h *Handler[S, C, E]) run(ctx context.Context, turn *streamTurn[S, C], cl *
 			return res, err
 		}
 		var d decision[S, E]
-		if d, err = h.decideOn(a, cl.cmd.Payload); err != nil {
+		_, span := h.decideSpan(ctx)
+		d, err = h.decideOn(a, cl.cmd.Payload)
+		span.End()
+		if err != nil {
 			return Result{}, cl.errorf("%w", err)
 		}
 		cl.keepClaims = false
@@ -87,7 +90,7 @@ func (h *Handler[S, C, E]) run(ctx context.Context, turn *streamTurn[S, C], cl *
 		if perr != nil {
 			return Result{}, perr
 		}
-		res, aerr := h.store.Append(ctx, cl.stream, d.expected(), data...)
+		res, aerr := h.appendEvents(ctx, cl.stream, d.expected(), data)
 		if aerr == nil {
 			cl.keepClaims = d.kind == decidedEvents
 			return h.settle(ctx, a, cl, d, data, res)
