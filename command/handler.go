@@ -58,7 +58,11 @@ func NewHandler[S, C, E any](store eventstore.Store, d aggregate.Decider[S, C, E
 	}
 	// A decider without keys claims nothing: it needs no reservations.
 	if cfg.reservations == nil && d.Keys != nil {
-		r, err := reservation.New(store, reservation.WithClock(cfg.now))
+		ropts := []reservation.Option{reservation.WithClock(cfg.now)}
+		if cfg.telemetry.Meter != nil {
+			ropts = append(ropts, reservation.WithMeterProvider(cfg.telemetry.Meter))
+		}
+		r, err := reservation.New(store, ropts...)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidHandler, err)
 		}

@@ -32,8 +32,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/internal/quote"
+	"github.com/idemkit/idem/internal/telemetry"
 )
 
 // Category is the category of reservation streams.
@@ -115,6 +119,23 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
+// WithMeterProvider sets where the reservation metrics go; by default the OTel
+// global provider (see docs/observability.md).
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(r *Reservations) error {
+		if mp == nil {
+			return fmt.Errorf("%w: WithMeterProvider(nil)", ErrInvalidReservations)
+		}
+		r.tel.Meter = mp
+		return nil
+	}
+}
+
+// count records one operation's result.
+func (r *Reservations) count(ctx context.Context, op, result string) {
+	r.ops.Add(ctx, 1, metric.WithAttributes(attribute.String("idem.operation", op), telemetry.Result.String(result)))
+}
+
 // WithRetries bounds how many times Claim and Release re-read after a concurrent
 // change of the same reservation stream (default 5).
 func WithRetries(n int) Option {
@@ -133,6 +154,8 @@ type Reservations struct {
 	store   eventstore.Store
 	now     func() time.Time
 	retries int
+	tel     telemetry.Providers
+	ops     metric.Int64Counter
 }
 
 // New returns Reservations over store.
@@ -149,6 +172,9 @@ func New(store eventstore.Store, opts ...Option) (*Reservations, error) {
 			return nil, err
 		}
 	}
+	r.ops = telemetry.Must(r.tel.MeterFor("github.com/idemkit/idem/reservation").Int64Counter("idem.reservation.operations",
+		metric.WithUnit("{operation}"),
+		metric.WithDescription("Reservation operations, by idem.operation (claim, release, withdraw, reconcile) and idem.result.")))
 	return r, nil
 }
 
@@ -187,13 +213,16 @@ func (r *Reservations) Claim(ctx context.Context, scope, key string, c Claimant)
 		}
 		if cur != nil {
 			if cur.Owner != c.Owner {
+				r.count(ctx, "claim", "conflict")
 				return Claim{}, &ClaimedError{Scope: scope, Key: key, Owner: cur.Owner, CommandID: cur.CommandID}
 			}
 			if cur.CommandID == c.CommandID || slices.Contains(cur.Joined, c.CommandID) {
+				r.count(ctx, "claim", "retry")
 				return *cur, nil // a retry: the claim stands as it was made
 			}
 			joined, err := r.join(ctx, stream, *cur, c.CommandID)
 			if err == nil {
+				r.count(ctx, "claim", "joined")
 				return joined, nil
 			}
 			if !errors.Is(err, eventstore.ErrWrongExpectedRevision) {
@@ -217,6 +246,7 @@ func (r *Reservations) Claim(ctx context.Context, scope, key string, c Claimant)
 		res, err := r.store.Append(ctx, stream, expected, ev)
 		if err == nil {
 			claim.Revision = res.Revision
+			r.count(ctx, "claim", "claimed")
 			return claim, nil
 		}
 		if !errors.Is(err, eventstore.ErrWrongExpectedRevision) {
@@ -252,12 +282,15 @@ func (r *Reservations) Release(ctx context.Context, scope, key, owner string) er
 	if scope == "" || key == "" || owner == "" {
 		return fmt.Errorf("release %s key %s for %q: %w", scope, quote.Q(key), owner, ErrInvalidKey)
 	}
-	_, err := r.releaseIf(ctx, StreamFor(scope, key), fmt.Sprintf("release %s key %s", scope, quote.Q(key)), func(cur Claim) error {
+	released, err := r.releaseIf(ctx, StreamFor(scope, key), fmt.Sprintf("release %s key %s", scope, quote.Q(key)), func(cur Claim) error {
 		if cur.Owner != owner {
 			return ErrNotOwner
 		}
 		return nil
 	})
+	if released {
+		r.count(ctx, "release", "released")
+	}
 	return err
 }
 
@@ -270,12 +303,16 @@ func (r *Reservations) Withdraw(ctx context.Context, scope, key string, c Claima
 	if scope == "" || key == "" || c.Owner == "" || c.CommandID == "" {
 		return false, fmt.Errorf("withdraw %s key %s for %q: %w", scope, quote.Q(key), c.Owner, ErrInvalidKey)
 	}
-	return r.releaseIf(ctx, StreamFor(scope, key), fmt.Sprintf("withdraw %s key %s", scope, quote.Q(key)), func(cur Claim) error {
+	withdrawn, err := r.releaseIf(ctx, StreamFor(scope, key), fmt.Sprintf("withdraw %s key %s", scope, quote.Q(key)), func(cur Claim) error {
 		if cur.Owner != c.Owner || cur.CommandID != c.CommandID || len(cur.Joined) > 0 {
 			return errLeft
 		}
 		return nil
 	})
+	if withdrawn {
+		r.count(ctx, "withdraw", "released")
+	}
+	return withdrawn, err
 }
 
 // errLeft tells releaseIf to leave the claim as it is, and report no error.
@@ -386,6 +423,7 @@ func (r *Reservations) Reconcile(ctx context.Context, olderThan time.Duration, r
 		}
 		if released {
 			freed = append(freed, *c)
+			r.count(ctx, "reconcile", "released")
 		}
 	}
 	return freed, nil
