@@ -208,7 +208,7 @@ func (b *batch) sameIDs(ctx context.Context, r *appendRequest, first int64) (eve
 			return eventstore.AppendResult{}, false, storageError(ctx, "read retry window", err)
 		}
 		if len(id) != 16 {
-			return eventstore.AppendResult{}, false, corruptRow(pos, "id is not 16 bytes")
+			return eventstore.AppendResult{}, false, &CorruptEventError{Position: pos, Stream: r.stream, Revision: storedRevision(rev), Problem: "id is " + describe(id) + ", not a blob of 16 bytes"}
 		}
 		stored = append(stored, uuid.UUID(id))
 	}

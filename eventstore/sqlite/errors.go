@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
 
 	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/internal/quote"
 )
 
 // ErrSchemaTooNew: the database was written by a newer version of this package,
@@ -84,7 +86,59 @@ func storageError(ctx context.Context, op string, err error) error {
 	return &StorageError{Op: op, Kind: eventstore.ErrUnavailable, Err: err}
 }
 
-// corruptRow reports a stored event that could not be decoded.
-func corruptRow(position int64, reason string) error {
-	return fmt.Errorf("event at position %d: %s: %w", position, reason, eventstore.ErrCorrupt)
+// CorruptEventError reports a stored event that cannot be read back: a column of
+// its row holds a value this package never writes (rows.go states the rule), or a
+// revision of its stream is missing. It matches eventstore.ErrCorrupt. Nothing was
+// changed; the row can be found by its position.
+type CorruptEventError struct {
+	// Position is the row's position in the global log: its primary key.
+	Position int64
+	// Stream is the stream the row belongs to, or "" when its stream column holds
+	// no stream name (Problem then says what it holds).
+	Stream string
+	// Revision is the row's revision as stored: "3", or what the column holds
+	// instead ("NULL", "integer -1", `text "x"`...).
+	Revision string
+	// Problem says which column is wrong, and how.
+	Problem string
+}
+
+func (e *CorruptEventError) Error() string {
+	stream := "with no stream name"
+	if e.Stream != "" {
+		stream = "of stream " + quote.Q(e.Stream)
+	}
+	return fmt.Sprintf("event at position %d %s at revision %s: %s: %v", e.Position, stream, e.Revision, e.Problem, eventstore.ErrCorrupt)
+}
+
+// Is makes errors.Is(err, eventstore.ErrCorrupt) true.
+func (e *CorruptEventError) Is(target error) bool { return target == eventstore.ErrCorrupt }
+
+// storedRevision is a revision column's value for CorruptEventError.Revision.
+func storedRevision(v any) string {
+	if n, ok := v.(int64); ok {
+		return strconv.FormatInt(n, 10)
+	}
+	return describe(v)
+}
+
+// describe says what a driver value is, for error messages: its storage class
+// and, briefly, its value.
+func describe(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "NULL"
+	case int64:
+		return "integer " + strconv.FormatInt(v, 10)
+	case float64:
+		return "real " + strconv.FormatFloat(v, 'g', -1, 64)
+	case string:
+		if v == "" {
+			return "empty text"
+		}
+		return "text " + quote.Q(v)
+	case []byte:
+		return fmt.Sprintf("blob of %d bytes", len(v))
+	}
+	return fmt.Sprintf("a %T", v)
 }
