@@ -50,6 +50,73 @@ func TestTextIDIsReportedNotHung(t *testing.T) {
 	}
 }
 
+// TestNegativeRevisionIsReportedByStreamReads: a row with a negative revision
+// was reported by ReadAll but skipped by ReadStream, whose range started at
+// revision 0. Reads of the stream that reach its start report it now.
+func TestNegativeRevisionIsReportedByStreamReads(t *testing.T) {
+	s := openBounded(t)
+	ctx := t.Context()
+	if _, err := s.Append(ctx, "victim", eventstore.NoStream(), newEvent("Fine"), newEvent("Fine")); err != nil {
+		t.Fatal(err)
+	}
+	pos := writeRawRow(t, s.Path(), validRow("victim", -1))
+	mentions := []string{`"victim"`, "revision -1", fmt.Sprintf("position %d", pos)}
+	for _, c := range []struct {
+		name string
+		from uint64
+		opts []eventstore.ReadOption
+	}{
+		{"forwards", 0, nil},
+		{"backwards", eventstore.StreamEnd, []eventstore.ReadOption{eventstore.Backwards()}},
+	} {
+		err := within(t, 5*time.Second, "ReadStream "+c.name, func() error {
+			_, err := firstError(s.ReadStream(ctx, "victim", c.from, c.opts...))
+			return err
+		})
+		wantCorrupt(t, "ReadStream "+c.name, err, mentions...)
+	}
+	err := within(t, 5*time.Second, "ReadAll", func() error {
+		_, err := firstError(s.ReadAll(ctx, eventstore.Start()))
+		return err
+	})
+	wantCorrupt(t, "ReadAll", err, mentions...)
+}
+
+// TestMissingRevisionIsReported: a stream whose revision 1 was deleted behind the
+// store's back used to be read as 0, 2 without a word. Reads that cross the gap,
+// and an append whose retry check covers it, report it now, naming the row next
+// to it and the missing revision.
+func TestMissingRevisionIsReported(t *testing.T) {
+	s := openBounded(t)
+	ctx := t.Context()
+	evs := []eventstore.EventData{newEvent("Fine"), newEvent("Fine"), newEvent("Fine")}
+	res, err := s.Append(ctx, "victim", eventstore.NoStream(), evs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rawDB(t, s.Path()).Exec("DELETE FROM events WHERE stream = 'victim' AND revision = 1"); err != nil {
+		t.Fatal(err)
+	}
+	last := fmt.Sprintf("position %d", res.Position.Commit)
+	for _, c := range []struct {
+		name     string
+		from     uint64
+		opts     []eventstore.ReadOption
+		mentions []string
+	}{
+		{"forwards", 0, nil, []string{last, "revision 2", "revision 1 is missing"}},
+		{"backwards", eventstore.StreamEnd, []eventstore.ReadOption{eventstore.Backwards()}, []string{"revision 0", "revision 1 is missing"}},
+	} {
+		err := within(t, 5*time.Second, "ReadStream "+c.name, func() error {
+			_, err := firstError(s.ReadStream(ctx, "victim", c.from, c.opts...))
+			return err
+		})
+		wantCorrupt(t, "ReadStream "+c.name, err, append(c.mentions, `"victim"`)...)
+	}
+	_, err = s.Append(ctx, "victim", eventstore.NoStream(), evs...) // a retry: compares the ids of 0..2
+	wantCorrupt(t, "Append retry", err, `"victim"`, "revision 1")
+}
+
 // readStream reads all of stream, failing the test on an error.
 func readStream(t testing.TB, s eventstore.Store, stream string, opts ...eventstore.ReadOption) []eventstore.RecordedEvent {
 	t.Helper()
