@@ -117,6 +117,45 @@ func TestMissingRevisionIsReported(t *testing.T) {
 	wantCorrupt(t, "Append retry", err, `"victim"`, "revision 1")
 }
 
+// TestNonPositivePositionIsReported: positions start at 1, so reads of the log
+// from the start, whose range began after position 0, skipped a row at position 0
+// or below. They report it now, and so does Head when it is the log's last row.
+func TestNonPositivePositionIsReported(t *testing.T) {
+	ctx := t.Context()
+	s := openBounded(t)
+	if _, err := s.Append(ctx, "bystander", eventstore.NoStream(), newEvent("Fine")); err != nil {
+		t.Fatal(err)
+	}
+	writeRawRow(t, s.Path(), validRow("victim", 0).with("position", int64(-5)))
+	mentions := []string{"position -5", `"victim"`, "revision 0"}
+	err := within(t, 5*time.Second, "ReadAll", func() error {
+		_, err := firstError(s.ReadAll(ctx, eventstore.Start()))
+		return err
+	})
+	wantCorrupt(t, "ReadAll", err, mentions...)
+	err = within(t, 5*time.Second, "SubscribeAll", func() error { return subscribeError(ctx, s, nil) })
+	wantCorrupt(t, "SubscribeAll", err, mentions...)
+
+	alone := openBounded(t)
+	writeRawRow(t, alone.Path(), validRow("victim", 0).with("position", int64(0)))
+	_, err = headWithin(t, alone)
+	wantCorrupt(t, "Head", err, "position 0", `"victim"`, "revision 0")
+}
+
+// headWithin calls s.Head, failing the test if it does not return in time.
+func headWithin(t testing.TB, s eventstore.HeadReader) (eventstore.Position, error) {
+	t.Helper()
+	type result struct {
+		p   eventstore.Position
+		err error
+	}
+	r := within(t, 5*time.Second, "Head", func() result {
+		p, err := s.Head(t.Context())
+		return result{p, err}
+	})
+	return r.p, r.err
+}
+
 // readStream reads all of stream, failing the test on an error.
 func readStream(t testing.TB, s eventstore.Store, stream string, opts ...eventstore.ReadOption) []eventstore.RecordedEvent {
 	t.Helper()

@@ -318,8 +318,15 @@ func (r *logRange) page(ctx context.Context, s *Store, buf *pageBuf, after, upTo
 	if upTo-after > scanWindow {
 		upTo = after + scanWindow
 	}
+	// Positions start at 1: the range of a read from the start has no lower
+	// bound, at the same cost, so that it meets a row at position 0 or below
+	// (which only damage can leave) and reports it instead of skipping it.
+	lower := after
+	if after == 0 {
+		lower = math.MinInt64
+	}
 	args := make([]any, 0, 3+len(r.args))
-	args = append(args, after, upTo)
+	args = append(args, lower, upTo)
 	args = append(args, r.args...)
 	args = append(args, n)
 	// The LIMIT placeholder comes last in the query; the filter arguments sit

@@ -27,7 +27,8 @@ const (
 	streamLowestQuery        = "SELECT " + streamEventColumns + " FROM events WHERE stream = ? ORDER BY revision LIMIT 1"
 	readAllQuery             = "SELECT " + eventColumns + " FROM events WHERE position > ? AND position <= ? ORDER BY position LIMIT ?"
 	streamExistsQuery        = "SELECT 1 FROM events WHERE stream = ? LIMIT 1"
-	headQuery                = "SELECT COALESCE(MAX(position), 0) FROM events"
+	headQuery                = "SELECT MAX(position) FROM events"
+	eventAtQuery             = "SELECT " + eventColumns + " FROM events WHERE position = ?"
 )
 
 // readStmts are the read pool's prepared statements, by query text. The map is

@@ -256,8 +256,11 @@ func decodeEvent(r *rawRow, stream string) (eventstore.RecordedEvent, error) {
 }
 
 // corrupt reports r as a corrupt event with problem. stream is the row's stream
-// when known, "" when the row holds no stream name.
+// when known already, otherwise its stream column's value if that is a name.
 func (r *rawRow) corrupt(stream, problem string) error {
+	if name, ok := r.cols[1].(string); ok && stream == "" && eventstore.ValidateStreamName(name) == nil {
+		stream = name
+	}
 	pos, _ := r.cols[0].(int64)
 	return &CorruptEventError{Position: pos, Stream: stream, Revision: storedRevision(r.cols[2]), Problem: problem}
 }

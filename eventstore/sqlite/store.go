@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"net/url"
 	"runtime"
 	"strconv"
@@ -211,11 +212,27 @@ func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
 	return backend.SequencePosition(uint64(head)), nil
 }
 
-// head returns the last position of the log, 0 when it is empty.
+// head returns the last position of the log, 0 when it is empty. A last position
+// that is not positive (only damage can leave one) is reported with a
+// *CorruptEventError for its row: no read could go on from it.
 func (s *Store) head(ctx context.Context) (int64, error) {
-	var head int64
-	err := s.queryRow(ctx, headQuery).Scan(&head)
-	return head, err
+	var head any
+	if err := s.queryRow(ctx, headQuery).Scan(&head); err != nil {
+		return 0, err
+	}
+	if head == nil {
+		return 0, nil
+	}
+	if h, ok := head.(int64); ok && h > 0 {
+		return h, nil
+	}
+	buf := getPage()
+	defer putPage(buf)
+	_, err := s.queryEvents(ctx, buf, "", eventAtQuery, head)
+	if err == nil {
+		err = fmt.Errorf("the last position of the log is %s: %w", describe(head), eventstore.ErrCorrupt)
+	}
+	return 0, err
 }
 
 // readError maps an error of a read: ErrClosed once the store is closed (the pool
