@@ -13,11 +13,14 @@ import (
 )
 
 // ErrSchemaTooNew: the database was written by a newer version of this package,
-// whose schema this version does not know. Nothing was changed.
+// whose schema this version does not know. Nothing was changed. Errors that match
+// it also match eventstore.ErrIncompatible.
 var ErrSchemaTooNew = errors.New("event store schema is newer than this version supports")
 
-// SchemaVersionError reports a database whose schema version this package cannot use.
-// It matches ErrSchemaTooNew.
+// SchemaVersionError reports a database whose schema version (its PRAGMA
+// user_version) this package cannot use: a newer one (matching ErrSchemaTooNew),
+// or a negative one, which no version writes: a foreign or damaged file. It
+// matches eventstore.ErrIncompatible. Nothing was changed.
 type SchemaVersionError struct {
 	Path      string
 	Found     int
@@ -25,12 +28,36 @@ type SchemaVersionError struct {
 }
 
 func (e *SchemaVersionError) Error() string {
+	if e.Found < 0 {
+		return fmt.Sprintf("open %s: %v: schema version %d, which no version of this package writes",
+			quote.Q(e.Path), eventstore.ErrIncompatible, e.Found)
+	}
 	return fmt.Sprintf("open %s: %v: schema version %d, this version supports up to %d",
-		e.Path, ErrSchemaTooNew, e.Found, e.Supported)
+		quote.Q(e.Path), ErrSchemaTooNew, e.Found, e.Supported)
 }
 
-// Is makes errors.Is(err, ErrSchemaTooNew) true.
-func (e *SchemaVersionError) Is(target error) bool { return target == ErrSchemaTooNew }
+// Is makes errors.Is match eventstore.ErrIncompatible, and ErrSchemaTooNew for a
+// newer version.
+func (e *SchemaVersionError) Is(target error) bool {
+	return target == eventstore.ErrIncompatible || (target == ErrSchemaTooNew && e.Found > e.Supported)
+}
+
+// ForeignSchemaError reports a database whose events table is not the one this
+// package creates (other columns, types or constraints, or no UNIQUE(stream,
+// revision) index), or that claims a schema version of this package without the
+// table. It matches eventstore.ErrIncompatible. Nothing was changed.
+type ForeignSchemaError struct {
+	Path string
+	// Problem says what differs.
+	Problem string
+}
+
+func (e *ForeignSchemaError) Error() string {
+	return fmt.Sprintf("open %s: %v: the events table is not this package's: %s", quote.Q(e.Path), eventstore.ErrIncompatible, e.Problem)
+}
+
+// Is makes errors.Is(err, eventstore.ErrIncompatible) true.
+func (e *ForeignSchemaError) Is(target error) bool { return target == eventstore.ErrIncompatible }
 
 // StorageError reports a failure of SQLite itself: the write lock not obtained within
 // the busy timeout, an I/O error, a full disk (all matching eventstore.ErrUnavailable:
@@ -67,7 +94,7 @@ func storageError(ctx context.Context, op string, err error) error {
 		return err
 	}
 	var se *StorageError
-	if errors.As(err, &se) || errors.Is(err, eventstore.ErrCorrupt) || errors.Is(err, eventstore.ErrClosed) {
+	if errors.As(err, &se) || errors.Is(err, eventstore.ErrCorrupt) || errors.Is(err, eventstore.ErrIncompatible) || errors.Is(err, eventstore.ErrClosed) {
 		return err
 	}
 	var sqErr sqlite3.Error

@@ -16,6 +16,7 @@ import (
 
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/eventstore/backend"
+	"github.com/idemkit/idem/internal/quote"
 )
 
 // Store is an eventstore.Store in a SQLite file. It also implements
@@ -72,7 +73,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		}
 	}
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
-		return nil, errors.New("sqlite: open " + strconv.Quote(path) + ": need the path of a database file")
+		return nil, errors.New("sqlite: open " + quote.Q(path) + ": need the path of a database file")
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -82,11 +83,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	wdb, err := sql.Open("sqlite3", dsn(path, url.Values{
 		"_txlock":       {"immediate"},
 		"_busy_timeout": {busy},
-		"_journal_mode": {"WAL"},
 		"_synchronous":  {cfg.sync.String()},
 	}))
 	if err != nil {
-		return nil, storageError(ctx, "open "+path, err)
+		return nil, storageError(ctx, "open "+quote.Q(path), err)
 	}
 	wdb.SetMaxOpenConns(1)
 	wdb.SetMaxIdleConns(1)
@@ -99,12 +99,12 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	// The lock wait of appends happens in Go (begin), where a caller can give up.
 	if _, err := wdb.ExecContext(ctx, "PRAGMA busy_timeout = 0"); err != nil {
 		wdb.Close()
-		return nil, storageError(ctx, "open "+path, err)
+		return nil, storageError(ctx, "open "+quote.Q(path), err)
 	}
 	stmts, err := prepareWriterStmts(ctx, wdb)
 	if err != nil {
 		wdb.Close()
-		return nil, storageError(ctx, "prepare statements on "+path, err)
+		return nil, storageError(ctx, "prepare statements on "+quote.Q(path), err)
 	}
 
 	rdb, err := sql.Open("sqlite3", dsn(path, url.Values{
@@ -114,7 +114,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err != nil {
 		stmts.close()
 		wdb.Close()
-		return nil, storageError(ctx, "open "+path, err)
+		return nil, storageError(ctx, "open "+quote.Q(path), err)
 	}
 	readers := max(4, runtime.GOMAXPROCS(0))
 	rdb.SetMaxOpenConns(readers)
@@ -123,14 +123,14 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		rdb.Close()
 		stmts.close()
 		wdb.Close()
-		return nil, storageError(ctx, "open "+path, err)
+		return nil, storageError(ctx, "open "+quote.Q(path), err)
 	}
 	rstmts, err := prepareReadStmts(ctx, rdb)
 	if err != nil {
 		rdb.Close()
 		stmts.close()
 		wdb.Close()
-		return nil, storageError(ctx, "prepare statements on "+path, err)
+		return nil, storageError(ctx, "prepare statements on "+quote.Q(path), err)
 	}
 
 	s := &Store{
@@ -191,8 +191,8 @@ func (s *Store) Close() error {
 	s.stmts.close()
 	s.rstmts.close()
 	return errors.Join(
-		storageError(nil, "close writer of "+s.path, s.wdb.Close()),
-		storageError(nil, "close readers of "+s.path, s.rdb.Close()),
+		storageError(nil, "close writer of "+quote.Q(s.path), s.wdb.Close()),
+		storageError(nil, "close readers of "+quote.Q(s.path), s.rdb.Close()),
 	)
 }
 
@@ -207,7 +207,7 @@ func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
 	}
 	head, err := s.head(ctx)
 	if err != nil {
-		return eventstore.Start(), s.readError(ctx, "read head of "+s.path, err)
+		return eventstore.Start(), s.readError(ctx, "read head of "+quote.Q(s.path), err)
 	}
 	return backend.SequencePosition(uint64(head)), nil
 }
