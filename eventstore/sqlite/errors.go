@@ -1,16 +1,18 @@
 package sqlite
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strconv"
 
-	sqlite3 "github.com/mattn/go-sqlite3"
-
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/internal/quote"
 )
+
+// ErrReadOnly: the store cannot write its file or create the files it needs
+// beside it (the WAL): a read-only file, directory or file system, or one this
+// process has no permission to write. Retrying will not help until that changes.
+var ErrReadOnly = errors.New("event store file is read-only")
 
 // ErrSchemaTooNew: the database was written by a newer version of this package,
 // whose schema this version does not know. Nothing was changed. Errors that match
@@ -59,59 +61,46 @@ func (e *ForeignSchemaError) Error() string {
 // Is makes errors.Is(err, eventstore.ErrIncompatible) true.
 func (e *ForeignSchemaError) Is(target error) bool { return target == eventstore.ErrIncompatible }
 
-// StorageError reports a failure of SQLite itself: the write lock not obtained within
-// the busy timeout, an I/O error, a full disk (all matching eventstore.ErrUnavailable:
-// the append's outcome is unknown to the caller and retrying it with the same ids is
-// safe, G2), or a damaged file (matching eventstore.ErrCorrupt). Unwrap returns the
-// driver's error.
+// StorageError reports a failure of SQLite or of the file under it. Kind says
+// what the caller can do about it:
+//
+//   - eventstore.ErrUnavailable: the write lock not obtained within the busy
+//     timeout, an I/O error, a full disk, memory exhausted. Retrying may help: an
+//     append's outcome is unknown to the caller and retrying it with the same ids
+//     is safe (G2).
+//   - eventstore.ErrCorrupt: a damaged file.
+//   - eventstore.ErrIncompatible: a file that is not a database, or whose schema
+//     changed under the store into one it cannot use.
+//   - ErrReadOnly: the file, its directory or its file system cannot be written.
+//   - fs.ErrPermission: the file or its directory cannot be read.
+//   - fs.ErrNotExist: the file's directory does not exist.
+//   - fs.ErrInvalid: the path names a directory.
+//   - nil: a failure of no known class (a value too big for SQLite, a misuse):
+//     not worth retrying as it is.
+//
+// Only ErrUnavailable is worth retrying without a change elsewhere. Unwrap returns
+// the underlying error: the driver's, or what the file system said.
 type StorageError struct {
 	// Op is what the store was doing: "begin append batch", "commit append batch"...
 	Op string
-	// Kind is eventstore.ErrUnavailable or eventstore.ErrCorrupt.
+	// Kind is the class of the failure, one of those listed above.
 	Kind error
-	// Err is the driver's error.
+	// Err is the underlying error.
 	Err error
 }
 
 func (e *StorageError) Error() string {
+	if e.Kind == nil {
+		return fmt.Sprintf("sqlite %s: %v", e.Op, e.Err)
+	}
 	return fmt.Sprintf("sqlite %s: %v: %v", e.Op, e.Kind, e.Err)
 }
 
 // Is matches e's Kind.
-func (e *StorageError) Is(target error) bool { return target == e.Kind }
+func (e *StorageError) Is(target error) bool { return e.Kind != nil && target == e.Kind }
 
-// Unwrap returns the driver's error.
+// Unwrap returns the underlying error.
 func (e *StorageError) Unwrap() error { return e.Err }
-
-// storageError maps a driver error to a typed error. Context errors pass through
-// unchanged (also the interruption SQLite reports when a query's context ends), and
-// errors already typed are kept.
-func storageError(ctx context.Context, op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	var se *StorageError
-	if errors.As(err, &se) || errors.Is(err, eventstore.ErrCorrupt) || errors.Is(err, eventstore.ErrIncompatible) || errors.Is(err, eventstore.ErrClosed) {
-		return err
-	}
-	var sqErr sqlite3.Error
-	if errors.As(err, &sqErr) {
-		if sqErr.Code == sqlite3.ErrInterrupt && ctx != nil && ctx.Err() != nil {
-			return ctx.Err()
-		}
-		switch sqErr.Code {
-		case sqlite3.ErrCorrupt, sqlite3.ErrNotADB, sqlite3.ErrFormat:
-			return &StorageError{Op: op, Kind: eventstore.ErrCorrupt, Err: err}
-		}
-	}
-	if ctx != nil && ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return &StorageError{Op: op, Kind: eventstore.ErrUnavailable, Err: err}
-}
 
 // CorruptEventError reports a stored event that cannot be read back: a column of
 // its row holds a value this package never writes (rows.go states the rule), or a

@@ -94,6 +94,11 @@ func migrateSchema(ctx context.Context, conn *sql.Conn, path string, logger *slo
 		return &ForeignSchemaError{Path: path, Problem: fmt.Sprintf("the file says schema version %d but has no events table", version)}
 	}
 	if version == schemaVersion {
+		// SQLite opens a file it may not write read-only, without a word, and
+		// every append would fail: a write, rolled back, finds out now.
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", version)); err != nil {
+			return storageError(ctx, "open "+quote.Q(path), err)
+		}
 		return nil
 	}
 	for v := version; v < schemaVersion; v++ {

@@ -87,7 +87,7 @@ func TestSchemaTooNew(t *testing.T) {
 }
 
 // TestOpenNotADatabase opens a file that is not SQLite: an error matching
-// eventstore.ErrCorrupt, not a crash.
+// eventstore.ErrIncompatible (retrying will not help), not a crash.
 func TestOpenNotADatabase(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.db")
 	junk := make([]byte, 8192)
@@ -98,8 +98,8 @@ func TestOpenNotADatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := sqlite.Open(context.Background(), path)
-	if !errors.Is(err, eventstore.ErrCorrupt) {
-		t.Fatalf("got %v, want ErrCorrupt", err)
+	if !errors.Is(err, eventstore.ErrIncompatible) || errors.Is(err, eventstore.ErrUnavailable) {
+		t.Fatalf("got %v, want ErrIncompatible", err)
 	}
 }
 

@@ -61,10 +61,16 @@ var (
 )
 
 // Open opens the event store in the SQLite file at path, creating the file and its
-// schema if needed and migrating an older schema. A file written by a newer version
-// of this package fails with an error matching ErrSchemaTooNew; a file that is not a
-// SQLite database fails with one matching eventstore.ErrCorrupt. Several Stores, in
-// one process or several, may open the same file.
+// schema if needed and migrating an older schema. Several Stores, in one process or
+// several, may open the same file.
+//
+// Open fails, having changed nothing, with an error matching
+// eventstore.ErrIncompatible for a file that is not a SQLite database, whose
+// schema version is not one of this package (ErrSchemaTooNew too for a newer one),
+// or whose events table has another shape; with one matching ErrReadOnly for a
+// file it cannot write (a read-only file, directory or file system);
+// fs.ErrNotExist when the file's directory does not exist; fs.ErrInvalid when path
+// names a directory. See StorageError for the other classes of failure.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	cfg := defaultConfig()
 	for _, opt := range opts {
@@ -94,7 +100,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	wdb.SetConnMaxIdleTime(0)
 	if err := migrate(ctx, wdb, path, cfg.logger); err != nil {
 		wdb.Close()
-		return nil, err
+		return nil, explainOpen(path, err)
 	}
 	// The lock wait of appends happens in Go (begin), where a caller can give up.
 	if _, err := wdb.ExecContext(ctx, "PRAGMA busy_timeout = 0"); err != nil {
@@ -123,7 +129,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		rdb.Close()
 		stmts.close()
 		wdb.Close()
-		return nil, storageError(ctx, "open "+quote.Q(path), err)
+		return nil, explainOpen(path, storageError(ctx, "open "+quote.Q(path), err))
 	}
 	rstmts, err := prepareReadStmts(ctx, rdb)
 	if err != nil {
