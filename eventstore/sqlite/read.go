@@ -2,9 +2,11 @@ package sqlite
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"iter"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -251,21 +253,27 @@ type logRange struct {
 	args  []any // filter arguments, after the three range arguments
 }
 
+// maxSQLPrefixes is the most stream prefixes a page query filters on in SQL (two
+// variables each, and SQLite takes at most 32,766 in a statement); the prefixes of
+// a larger filter are applied in Go only. The page scan reads every row of its
+// window anyway: the SQL filter only spares decoding the rows it drops.
+const maxSQLPrefixes = 64
+
 // newLogRange builds the page query for o's filters. The filters are applied in
 // SQL on a scan in position order (the unary + keeps SQLite from choosing the
 // (stream, revision) index, which would need a sort), and again in Go with
-// ReadOptions.Matches, the rule every backend shares.
+// ReadOptions.Matches, the rule every backend shares: SQL may let more rows
+// through, never fewer.
+//
+// The event types go in one argument whatever their number: a JSON array of the
+// types' bytes in hex, so that a type with a NUL byte survives (SQLite's JSON
+// text stops at U+0000).
 func newLogRange(o backend.ReadOptions) *logRange {
 	var where []string
 	var args []any
-	if len(o.StreamPrefixes) > 0 {
+	if len(o.StreamPrefixes) > 0 && len(o.StreamPrefixes) <= maxSQLPrefixes && !slices.Contains(o.StreamPrefixes, "") {
 		var ors []string
-		all := false
 		for _, p := range o.StreamPrefixes {
-			if p == "" {
-				all = true
-				break
-			}
 			if upper, ok := prefixUpperBound(p); ok {
 				ors = append(ors, "(+stream >= ? AND +stream < ?)")
 				args = append(args, p, upper)
@@ -274,17 +282,11 @@ func newLogRange(o backend.ReadOptions) *logRange {
 				args = append(args, p)
 			}
 		}
-		if !all {
-			where = append(where, "("+strings.Join(ors, " OR ")+")")
-		} else {
-			args = args[:0]
-		}
+		where = append(where, "("+strings.Join(ors, " OR ")+")")
 	}
 	if len(o.EventTypes) > 0 {
-		where = append(where, "type IN (?"+strings.Repeat(", ?", len(o.EventTypes)-1)+")")
-		for _, t := range o.EventTypes {
-			args = append(args, t)
-		}
+		where = append(where, "type IN (SELECT CAST(unhex(value) AS TEXT) FROM json_each(?))")
+		args = append(args, hexArray(o.EventTypes))
 	}
 	q := readAllQuery // prepared: the query without filters
 	if len(where) > 0 {
@@ -295,6 +297,22 @@ func newLogRange(o backend.ReadOptions) *logRange {
 		q += " ORDER BY position LIMIT ?"
 	}
 	return &logRange{o: o, query: q, args: args}
+}
+
+// hexArray returns a JSON array of the strings' bytes in hex.
+func hexArray(ss []string) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, s := range ss {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('"')
+		b.WriteString(hex.EncodeToString([]byte(s)))
+		b.WriteByte('"')
+	}
+	b.WriteByte(']')
+	return b.String()
 }
 
 // prefixUpperBound returns the least string greater than every string starting with
