@@ -53,23 +53,36 @@ func (r row) with(column string, v any) row {
 const relaxedEvents = `CREATE TABLE events (position INTEGER PRIMARY KEY AUTOINCREMENT, stream, revision, id, type, data, metadata, recorded_at, UNIQUE (stream, revision))`
 
 // writeRawRow inserts r into the events table of the file at path behind the
+// store's back, failing the test on an error; see insertRawRow.
+func writeRawRow(t testing.TB, path string, r row) int64 {
+	t.Helper()
+	pos, err := insertRawRow(path, r)
+	if err != nil {
+		t.Fatalf("raw write to %s: %v", path, err)
+	}
+	return pos
+}
+
+// insertRawRow inserts r into the events table of the file at path behind the
 // store's back, as a damaged file or a foreign tool could leave it: each value
 // keeps its storage class exactly, although the column's affinity would convert
 // it (an INTEGER in stream would become TEXT) or its NOT NULL constraint refuse
 // it. To get there, the table's declaration is relaxed while the row is written,
 // then restored word for word, each step in its own connection so that every
 // connection (the store's too) reloads the schema. It returns the row's position.
-func writeRawRow(t testing.TB, path string, r row) int64 {
-	t.Helper()
+func insertRawRow(path string, r row) (int64, error) {
 	var original string
-	withRawConn(t, path, func(c *sql.Conn) error {
+	err := withRawConn(path, func(c *sql.Conn) error {
 		if err := c.QueryRowContext(context.Background(), "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'events'").Scan(&original); err != nil {
 			return err
 		}
 		return setEventsDeclaration(c, relaxedEvents)
 	})
+	if err != nil {
+		return 0, err
+	}
 	var pos int64
-	withRawConn(t, path, func(c *sql.Conn) error {
+	insertErr := withRawConn(path, func(c *sql.Conn) error {
 		var cols, marks []string
 		var args []any
 		for _, name := range eventColumns {
@@ -87,8 +100,8 @@ func writeRawRow(t testing.TB, path string, r row) int64 {
 		pos, err = res.LastInsertId()
 		return err
 	})
-	withRawConn(t, path, func(c *sql.Conn) error { return setEventsDeclaration(c, original) })
-	return pos
+	err = withRawConn(path, func(c *sql.Conn) error { return setEventsDeclaration(c, original) })
+	return pos, errors.Join(insertErr, err)
 }
 
 // setEventsDeclaration replaces the events table's declaration in the schema and
@@ -115,23 +128,24 @@ func setEventsDeclaration(c *sql.Conn, declaration string) error {
 	return nil
 }
 
-// withRawConn runs f on a new connection to the file at path, closed afterwards.
-func withRawConn(t testing.TB, path string, f func(*sql.Conn) error) {
-	t.Helper()
+// withRawConn runs f on a new connection to the file at path, closed afterwards;
+// a transaction f leaves open is rolled back.
+func withRawConn(path string, f func(*sql.Conn) error) error {
 	db, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=5000")
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer db.Close()
 	c, err := db.Conn(context.Background())
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer c.Close()
 	if err := f(c); err != nil {
 		_, _ = c.ExecContext(context.Background(), "ROLLBACK")
-		t.Fatalf("raw write to %s: %v", path, err)
+		return err
 	}
+	return nil
 }
 
 // openBounded opens a store in a new file of t's temporary directory. Its cleanup

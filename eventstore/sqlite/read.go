@@ -290,7 +290,7 @@ func newLogRange(o backend.ReadOptions) *logRange {
 	}
 	q := readAllQuery // prepared: the query without filters
 	if len(where) > 0 {
-		q = "SELECT " + eventColumns + " FROM events WHERE position > ? AND position <= ?"
+		q = "SELECT " + eventColumns + " FROM events WHERE position >= ? AND position <= ?"
 		for _, w := range where {
 			q += " AND " + w
 		}
@@ -336,10 +336,11 @@ func (r *logRange) page(ctx context.Context, s *Store, buf *pageBuf, after, upTo
 	if upTo-after > scanWindow {
 		upTo = after + scanWindow
 	}
-	// Positions start at 1: the range of a read from the start has no lower
-	// bound, at the same cost, so that it meets a row at position 0 or below
-	// (which only damage can leave) and reports it instead of skipping it.
-	lower := after
+	// The range's lower bound is inclusive: after+1 (after < upTo, so it does not
+	// overflow). Positions start at 1, but the range of a read from the start has
+	// no lower bound, at the same cost, so that it meets a row at position 0 or
+	// below (which only damage can leave) and reports it instead of skipping it.
+	lower := after + 1
 	if after == 0 {
 		lower = math.MinInt64
 	}

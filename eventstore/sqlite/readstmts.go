@@ -25,7 +25,7 @@ const (
 	readStreamFromEndQuery   = "SELECT " + streamEventColumns + " FROM events WHERE stream = ? ORDER BY revision DESC LIMIT ?"
 	readStreamBackwardQuery  = "SELECT " + streamEventColumns + " FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?"
 	streamLowestQuery        = "SELECT " + streamEventColumns + " FROM events WHERE stream = ? ORDER BY revision LIMIT 1"
-	readAllQuery             = "SELECT " + eventColumns + " FROM events WHERE position > ? AND position <= ? ORDER BY position LIMIT ?"
+	readAllQuery             = "SELECT " + eventColumns + " FROM events WHERE position >= ? AND position <= ? ORDER BY position LIMIT ?"
 	streamExistsQuery        = "SELECT 1 FROM events WHERE stream = ? LIMIT 1"
 	headQuery                = "SELECT MAX(position) FROM events"
 	eventAtQuery             = "SELECT " + eventColumns + " FROM events WHERE position = ?"
