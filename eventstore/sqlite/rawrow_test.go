@@ -131,7 +131,7 @@ func setEventsDeclaration(c *sql.Conn, declaration string) error {
 // withRawConn runs f on a new connection to the file at path, closed afterwards;
 // a transaction f leaves open is rolled back.
 func withRawConn(path string, f func(*sql.Conn) error) error {
-	db, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=5000")
+	db, err := sql.Open("sqlite3", rawDSN(path)+"?_busy_timeout=5000")
 	if err != nil {
 		return err
 	}

@@ -329,12 +329,25 @@ func prefixUpperBound(p string) (string, bool) {
 }
 
 // page reads up to n (at most pageSize) matching events with positions in
-// (after, upTo] into buf, scanning at most scanWindow positions. next is the
-// position to continue after: the last event returned when the page is full,
-// otherwise the end of the range scanned.
+// (after, upTo] into buf. next is the position to continue after: the last event
+// read when the page is full, otherwise the end of the range scanned.
+//
+// A query that filters in SQL scans at most scanWindow positions, starting at the
+// first row after after: a filter that matches few events cannot make one query
+// run long, and a stretch of positions without rows (which only damage or
+// deletions leave) costs one lookup, not a query per window. A query without a
+// SQL filter needs no window: its LIMIT bounds it.
 func (r *logRange) page(ctx context.Context, s *Store, buf *pageBuf, after, upTo int64, n int) (page []eventstore.RecordedEvent, next int64, err error) {
-	if upTo-after > scanWindow {
-		upTo = after + scanWindow
+	if r.query != readAllQuery && upTo-after > scanWindow {
+		start := after
+		var first any
+		if err := s.queryRow(ctx, nextPositionQuery, after).Scan(&first); err != nil {
+			return nil, after, err
+		}
+		if p, ok := first.(int64); ok && p-1 > start {
+			start = min(p-1, upTo)
+		}
+		upTo = min(upTo, start+scanWindow)
 	}
 	// The range's lower bound is inclusive: after+1 (after < upTo, so it does not
 	// overflow). Positions start at 1, but the range of a read from the start has

@@ -28,6 +28,7 @@ const (
 	readAllQuery             = "SELECT " + eventColumns + " FROM events WHERE position >= ? AND position <= ? ORDER BY position LIMIT ?"
 	streamExistsQuery        = "SELECT 1 FROM events WHERE stream = ? LIMIT 1"
 	headQuery                = "SELECT MAX(position) FROM events"
+	nextPositionQuery        = "SELECT MIN(position) FROM events WHERE position > ?"
 	eventAtQuery             = "SELECT " + eventColumns + " FROM events WHERE position = ?"
 )
 
@@ -40,7 +41,7 @@ func prepareReadStmts(ctx context.Context, db *sql.DB) (readStmts, error) {
 	st := readStmts{}
 	for _, q := range []string{
 		readStreamFromStartQuery, readStreamForwardQuery, readStreamFromEndQuery, readStreamBackwardQuery,
-		streamLowestQuery, readAllQuery, streamExistsQuery, headQuery,
+		streamLowestQuery, readAllQuery, streamExistsQuery, headQuery, nextPositionQuery,
 	} {
 		p, err := db.PrepareContext(ctx, q)
 		if err != nil {

@@ -25,9 +25,9 @@ const (
 	streamEventColumns = "position, NULL, revision, id, type, data, metadata, recorded_at"
 )
 
-// scanWindow bounds the positions one page query of the global log scans, so that
-// a filter matching few events cannot make a single query run long (queries are
-// not interrupted by their context; see queryEvents).
+// scanWindow bounds the positions one filtered page query of the global log
+// scans, so that a filter matching few events cannot make a single query run long
+// (queries are not interrupted by their context; see queryEvents).
 const scanWindow = 64 * pageSize
 
 // queryEvents runs query, whose LIMIT is at most pageSize, on the read pool (its
