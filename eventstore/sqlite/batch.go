@@ -240,7 +240,7 @@ func (b *batch) sameIDs(ctx context.Context, r *appendRequest, h streamHead, fir
 		p := pos.(int64)
 		if rev.(int64) != next {
 			return eventstore.AppendResult{}, false, &CorruptEventError{Position: p, Stream: r.stream, Revision: storedRevision(rev),
-				Problem: fmt.Sprintf("revision %d is missing before it", next)}
+				Problem: fmt.Sprintf("revision %d is missing below it", next)}
 		}
 		if id.class != classBlob || len(id.b) != 16 {
 			return eventstore.AppendResult{}, false, &CorruptEventError{Position: p, Stream: r.stream, Revision: storedRevision(rev),

@@ -77,10 +77,10 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, opts
 type streamRange struct {
 	stream    string
 	backwards bool
-	// open is true until the first page: a read from revision 0 forwards, or from
-	// the end backwards, has no bound in its direction of start, so that it also
-	// meets the rows sorted beyond that end (NULL and negative revisions before 0,
-	// TEXT and BLOB after the last).
+	// open is true until the first event is read: a read from revision 0
+	// forwards, or from the end backwards, has no bound where it starts, so that
+	// it also meets the rows sorted beyond that end of the stream (NULL and
+	// negative revisions before 0, TEXT and BLOB after the last).
 	open  bool
 	query string
 	// cursor is the revision the next page starts at (inclusive).
@@ -128,9 +128,9 @@ func (r *streamRange) check(page []eventstore.RecordedEvent) error {
 	for i := range page {
 		rev := int64(page[i].Revision)
 		if r.known && rev != r.next {
-			lo, hi, where := r.next, rev-1, "before"
+			lo, hi, where := r.next, rev-1, "below"
 			if r.backwards {
-				lo, hi, where = rev+1, r.next, "after"
+				lo, hi, where = rev+1, r.next, "above"
 			}
 			return gap(&page[i], lo, hi, where)
 		}
