@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/idemkit/idem/internal/quote"
 )
@@ -51,7 +52,7 @@ var migrations = []string{
 // in WAL mode. Nothing is changed in a file that is not this package's (a schema
 // version out of range, a foreign events table): not even its journal mode, which
 // is why WAL is set last rather than when connecting.
-func migrate(ctx context.Context, db *sql.DB, path string, logger *slog.Logger) error {
+func migrate(ctx context.Context, db *sql.DB, path string, busyTimeout time.Duration, logger *slog.Logger) error {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return storageError(ctx, "open "+quote.Q(path), err)
@@ -60,14 +61,37 @@ func migrate(ctx context.Context, db *sql.DB, path string, logger *slog.Logger) 
 	if err := migrateSchema(ctx, conn, path, logger); err != nil {
 		return err
 	}
-	var mode string
-	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
+	mode, err := setWAL(ctx, conn, busyTimeout)
+	if err != nil {
 		return storageError(ctx, "set WAL mode on "+quote.Q(path), err)
 	}
 	if mode != "wal" {
 		return fmt.Errorf("open %s: journal mode is %q, not wal: the file system may not support WAL", quote.Q(path), mode)
 	}
 	return nil
+}
+
+// setWAL puts the file in WAL mode (a no-op once it is) and returns the journal
+// mode it is in. Converting a file needs it to itself: another process opening
+// the same new file may hold a lock, and SQLite then fails at once rather than
+// wait (its busy handler would deadlock), so the wait is here, up to the busy
+// timeout.
+func setWAL(ctx context.Context, conn *sql.Conn, busyTimeout time.Duration) (string, error) {
+	deadline := time.Now().Add(busyTimeout)
+	delay := time.Millisecond
+	for {
+		var mode string
+		err := conn.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return mode, err
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 50*time.Millisecond)
+	}
 }
 
 // migrateSchema checks the schema version and the events table, and creates or

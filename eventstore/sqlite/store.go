@@ -98,7 +98,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	wdb.SetMaxIdleConns(1)
 	wdb.SetConnMaxLifetime(0)
 	wdb.SetConnMaxIdleTime(0)
-	if err := migrate(ctx, wdb, path, cfg.logger); err != nil {
+	if err := migrate(ctx, wdb, path, cfg.busyTimeout, cfg.logger); err != nil {
 		wdb.Close()
 		return nil, explainOpen(path, err)
 	}
