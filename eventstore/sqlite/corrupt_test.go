@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -154,6 +155,25 @@ func headWithin(t testing.TB, s eventstore.HeadReader) (eventstore.Position, err
 		return result{p, err}
 	})
 	return r.p, r.err
+}
+
+// TestCorruptErrorsQuoteLittle: an error about a damaged row quotes at most a
+// few hundred bytes of what the row holds, however large.
+func TestCorruptErrorsQuoteLittle(t *testing.T) {
+	s := openBounded(t)
+	huge := strings.Repeat("x", 1<<20)
+	for _, r := range []row{
+		validRow("victim", 0).with("id", huge),
+		validRow("victim", 1).with("stream", huge),
+		validRow("victim", 2).with("revision", huge),
+	} {
+		pos := writeRawRow(t, s.Path(), r)
+		_, err := firstError(s.ReadAll(t.Context(), eventstore.Position{Commit: uint64(pos - 1), Prepare: uint64(pos - 1)}))
+		wantCorrupt(t, "ReadAll", err, fmt.Sprintf("position %d", pos))
+		if len(err.Error()) > 1000 {
+			t.Fatalf("the message is %d bytes long: %.300s...", len(err.Error()), err)
+		}
+	}
 }
 
 // readStream reads all of stream, failing the test on an error.

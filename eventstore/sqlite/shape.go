@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+
+	"github.com/idemkit/idem/internal/quote"
 )
 
 // column is a column of the events table as PRAGMA table_xinfo describes it.
@@ -46,7 +48,7 @@ func checkEventsTable(ctx context.Context, tx *sql.Tx, path string) (exists bool
 	case err != nil:
 		return false, err
 	case kind != "table":
-		return foreign("events is a %s", kind)
+		return foreign("events is a %s", quote.Trunc(kind))
 	}
 	upper := strings.ToUpper(ddl)
 	if !strings.Contains(upper, "AUTOINCREMENT") {
@@ -69,7 +71,7 @@ func checkEventsTable(ctx context.Context, tx *sql.Tx, path string) (exists bool
 			return true, err
 		}
 		if hidden != 0 {
-			return foreign("column %s is hidden or generated", c.name)
+			return foreign("column %s is hidden or generated", quote.Q(c.name))
 		}
 		c.typ = strings.ToUpper(c.typ)
 		cols = append(cols, c)
@@ -83,7 +85,7 @@ func checkEventsTable(ctx context.Context, tx *sql.Tx, path string) (exists bool
 	for i, c := range cols {
 		if want := eventsColumns[i]; c != want {
 			return foreign("column %d is %s %s (not null %v, key %d), not %s %s (not null %v, key %d)",
-				i+1, c.name, c.typ, c.notNull, c.pk, want.name, want.typ, want.notNull, want.pk)
+				i+1, quote.Q(c.name), quote.Q(c.typ), c.notNull, c.pk, want.name, want.typ, want.notNull, want.pk)
 		}
 	}
 
