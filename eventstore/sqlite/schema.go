@@ -43,7 +43,9 @@ var migrations = []string{
 	);`,
 	// 2: pre-release files of version 1 also kept a streams table of heads, now read
 	// from the events index; it is dropped, and builds that still wrote it refuse
-	// the file (ErrSchemaTooNew) instead of keeping it out of step.
+	// the file (ErrSchemaTooNew) instead of keeping it out of step. Only in a file
+	// that was at version 1: in a file new to this package, a table of that name
+	// is someone else's (see migrateSchema).
 	`DROP TABLE IF EXISTS streams;`,
 }
 
@@ -126,6 +128,9 @@ func migrateSchema(ctx context.Context, conn *sql.Conn, path string, logger *slo
 		return nil
 	}
 	for v := version; v < schemaVersion; v++ {
+		if v == 1 && version == 0 {
+			continue // no streams table of ours to drop
+		}
 		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
 			return storageError(ctx, fmt.Sprintf("migrate schema of %s to version %d", quote.Q(path), v+1), err)
 		}

@@ -290,3 +290,26 @@ func fileBytes(t testing.TB, path string) []byte {
 	}
 	return b
 }
+
+// TestOpenKeepsOtherTables: the file may hold other code's tables. Creating the
+// schema in a file new to this package used to run every migration, the one that
+// drops the pre-release streams table included, and so dropped a table of that
+// name that was someone else's.
+func TestOpenKeepsOtherTables(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.db")
+	db := rawDB(t, path)
+	for _, q := range []string{`CREATE TABLE streams (name TEXT PRIMARY KEY, owner TEXT)`, `INSERT INTO streams VALUES ('s', 'someone else')`} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var owner string
+	if err := db.QueryRow(`SELECT owner FROM streams WHERE name = 's'`).Scan(&owner); err != nil || owner != "someone else" {
+		t.Fatalf("the other table's row: %q, %v", owner, err)
+	}
+}
