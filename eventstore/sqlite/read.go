@@ -194,6 +194,9 @@ func (s *Store) streamEnd(ctx context.Context, buf *pageBuf, r *streamRange) err
 // ReadAll yields the events of the global log after the given position, in position
 // order, filtered and capped by opts; see eventstore.Store. It reads the log up to
 // the last event committed when iteration began, in pages of a few hundred events.
+// A stored row that is not an event fails the read with a *CorruptEventError when
+// the read reaches it; a read from the start also reaches rows at position 0 or
+// below, which only damage leaves.
 func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, opts ...eventstore.ReadOption) iter.Seq2[eventstore.RecordedEvent, error] {
 	o := backend.ResolveReadOptions(opts)
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
