@@ -164,7 +164,7 @@ func TestCorruptErrorsQuoteLittle(t *testing.T) {
 	huge := strings.Repeat("x", 1<<20)
 	for _, r := range []row{
 		validRow("victim", 0).with("id", huge),
-		validRow("victim", 1).with("stream", huge),
+		validRow(huge, -1),
 		validRow("victim", 2).with("revision", huge),
 	} {
 		pos := writeRawRow(t, s.Path(), r)

@@ -322,7 +322,7 @@ func oracleEvent(raw [8]any) (eventstore.RecordedEvent, bool) {
 	}
 	data, ok7 := payload(raw[5])
 	meta, ok8 := payload(raw[6])
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7 && ok8) || pos <= 0 || eventstore.ValidateStreamName(stream) != nil ||
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7 && ok8) || pos <= 0 || stream == "" || !utf8.ValidString(stream) ||
 		rev < 0 || len(id) != 16 || typ == "" || !utf8.ValidString(typ) {
 		return e, false
 	}

@@ -54,7 +54,17 @@ var damages = func() []damage {
 	for _, d := range []any{int64(0), int64(-5), int64(math.MinInt64)} {
 		ds = append(ds, damage{column: "position", value: d, headRead: true, beforeStart: true})
 	}
-	add("stream", false, nil, int64(5), 1.5, []byte("victim"), "", "vic tim", "$victim", "\xffvictim", strings.Repeat("v", 600))
+	add("stream", false, nil, int64(5), 1.5, []byte("victim"), "", "\xffvictim")
+	// Names Append would refuse today are names still: the row is an event of
+	// another stream.
+	for _, name := range []string{"vic tim", "$victim", strings.Repeat("v", 600)} {
+		accept("stream", name, func(e eventstore.RecordedEvent) error {
+			if e.Stream != name {
+				return fmt.Errorf("stream %q, want %q", e.Stream, name)
+			}
+			return nil
+		})
+	}
 	// A revision sorted after revision 1 is the stream's last row; one sorted
 	// before revision 0 is not.
 	add("revision", true, 2.5, "two", "", []byte{2})
@@ -187,6 +197,10 @@ func checkDamage(t *testing.T, d damage) {
 			return readAll(s.ReadStream(ctx, "victim", c.from, c.opts...))
 		}).get()
 		switch {
+		case !inStream:
+			if err != nil || len(evs) != 2 {
+				t.Fatalf("%s: %d events, %v; want victim's 2 sound events", c.name, len(evs), err)
+			}
 		case d.accept != nil:
 			if err != nil || len(evs) != 3 {
 				t.Fatalf("%s: %d events, %v; want 3", c.name, len(evs), err)
@@ -198,10 +212,8 @@ func checkDamage(t *testing.T, d damage) {
 					}
 				}
 			}
-		case inStream:
+		default:
 			wantCorrupt(t, c.name, err, mentions...)
-		case err != nil || len(evs) != 2:
-			t.Fatalf("%s: %d events, %v; want victim's 2 sound events", c.name, len(evs), err)
 		}
 	}
 

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"time"
 	"unicode/utf8"
 
@@ -192,7 +191,7 @@ func arenaCopy[B string | []byte](a *arena, b B) []byte {
 // for data and metadata, a value whose bytes are unambiguous:
 //
 //	position     INTEGER > 0 (the rowid; AUTOINCREMENT starts at 1)
-//	stream       TEXT, a valid stream name (eventstore.ValidateStreamName)
+//	stream       TEXT, not empty, valid UTF-8
 //	revision     INTEGER >= 0
 //	id           BLOB of exactly 16 bytes
 //	type         TEXT, not empty, valid UTF-8 (what Append accepts)
@@ -201,7 +200,10 @@ func arenaCopy[B string | []byte](a *arena, b B) []byte {
 //	recorded_at  INTEGER, nanoseconds since 1970 (negative: before 1970)
 //
 // TEXT is accepted for data and metadata because JSON written by hand or by
-// SQLite's JSON functions is TEXT, and its bytes are the payload. Nothing else is
+// SQLite's JSON functions is TEXT, and its bytes are the payload. A stream name
+// is checked for what makes it a name, not against the rules Append applies to
+// new names (eventstore.ValidateStreamName): rules may tighten, and the events
+// already stored must stay readable. Nothing else is
 // converted: a REAL revision is not rounded, a TEXT id is not parsed as a UUID, a
 // BLOB stream or type is not taken for a name (SQL never compares a BLOB equal to
 // TEXT, so the stream's own reads and the type filters would not see the row).
@@ -214,9 +216,9 @@ func decodeEvent(r *rawRow, stream string) (eventstore.RecordedEvent, error) {
 		return eventstore.RecordedEvent{}, r.corrupt(stream, "position is "+describe(c[0])+", not a positive integer")
 	}
 	if stream == "" {
-		name, ok := c[1].(string)
-		if !ok || eventstore.ValidateStreamName(name) != nil {
-			return eventstore.RecordedEvent{}, r.corrupt("", streamProblem(c[1]))
+		name, ok := streamName(c[1])
+		if !ok {
+			return eventstore.RecordedEvent{}, r.corrupt("", "stream is "+describe(c[1])+", not a name")
 		}
 		stream = name
 	}
@@ -258,24 +260,18 @@ func decodeEvent(r *rawRow, stream string) (eventstore.RecordedEvent, error) {
 // corrupt reports r as a corrupt event with problem. stream is the row's stream
 // when known already, otherwise its stream column's value if that is a name.
 func (r *rawRow) corrupt(stream, problem string) error {
-	if name, ok := r.cols[1].(string); ok && stream == "" && eventstore.ValidateStreamName(name) == nil {
+	if name, ok := streamName(r.cols[1]); ok && stream == "" {
 		stream = name
 	}
 	pos, _ := r.cols[0].(int64)
 	return &CorruptEventError{Position: pos, Stream: stream, Revision: storedRevision(r.cols[2]), Problem: problem}
 }
 
-// streamProblem says why the value of a stream column is not a stream name.
-func streamProblem(v any) string {
+// streamName returns the value of a stream column as a name: TEXT, not empty,
+// valid UTF-8.
+func streamName(v any) (string, bool) {
 	name, ok := v.(string)
-	if !ok {
-		return "stream is " + describe(v) + ", not a stream name"
-	}
-	var invalid *eventstore.InvalidStreamNameError
-	if err := eventstore.ValidateStreamName(name); errors.As(err, &invalid) {
-		return "stream is " + describe(v) + ", not a valid stream name: " + invalid.Reason
-	}
-	return "stream is " + describe(v)
+	return name, ok && name != "" && utf8.ValidString(name)
 }
 
 // streamExists reports whether stream has at least one event.
