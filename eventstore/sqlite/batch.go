@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -62,23 +64,44 @@ func (b *batch) stmt(ctx context.Context, p *sql.Stmt) *sql.Stmt {
 }
 
 // head returns stream's state as this transaction sees it: its last event, read
-// through the UNIQUE(stream, revision) index.
+// through the UNIQUE(stream, revision) index. A last row that is not an event's
+// (its revision is not a non-negative integer, or its position not positive) is
+// reported with a *CorruptEventError: an append after it would be misplaced.
 func (b *batch) head(ctx context.Context, stream string) (streamHead, error) {
 	if h, ok := b.heads[stream]; ok {
 		return h, nil
 	}
+	var rev, pos any
+	err := b.stmt(ctx, b.stmts.head).QueryRowContext(ctx, stream).Scan(&rev, &pos)
 	var h streamHead
-	err := b.stmt(ctx, b.stmts.head).QueryRowContext(ctx, stream).Scan(&h.last, &h.position)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		h = streamHead{}
 	case err != nil:
-		return streamHead{}, err
+		return streamHead{}, storageError(ctx, "read head of stream", err)
 	default:
-		h.exists = true
+		if err := checkPlace(stream, rev, pos); err != nil {
+			return streamHead{}, err
+		}
+		h = streamHead{exists: true, last: rev.(int64), position: pos.(int64)}
 	}
 	b.heads[stream] = h
 	return h, nil
+}
+
+// checkPlace checks the revision and position of a row of stream read by the
+// append's checks.
+func checkPlace(stream string, rev, pos any) error {
+	p, _ := pos.(int64)
+	problem := ""
+	if r, ok := rev.(int64); !ok || r < 0 {
+		problem = "revision is " + describe(rev) + ", not a non-negative integer"
+	} else if p <= 0 {
+		problem = "position is " + describe(pos) + ", not a positive integer"
+	}
+	if problem == "" {
+		return nil
+	}
+	return &CorruptEventError{Position: p, Stream: stream, Revision: storedRevision(rev), Problem: problem}
 }
 
 // append runs one request: the revision check (G1) and the retry check (G2) first,
@@ -88,7 +111,7 @@ func (b *batch) head(ctx context.Context, stream string) (streamHead, error) {
 func (b *batch) append(ctx context.Context, r *appendRequest) (res eventstore.AppendResult, written bool, err error) {
 	h, err := b.head(ctx, r.stream)
 	if err != nil {
-		return eventstore.AppendResult{}, false, backend.AppendError(r.stream, r.expected, storageError(ctx, "read head of stream", err))
+		return eventstore.AppendResult{}, false, backend.AppendError(r.stream, r.expected, err)
 	}
 	actual := h.state()
 	count := len(r.events)
@@ -99,7 +122,7 @@ func (b *batch) append(ctx context.Context, r *appendRequest) (res eventstore.Ap
 		// nothing, return the original result. Anything else, a partial match
 		// included, is a conflict.
 		if first, ok := backend.RetryWindow(r.expected, actual, count); ok {
-			res, same, err := b.sameIDs(ctx, r, int64(first))
+			res, same, err := b.sameIDs(ctx, r, h, int64(first))
 			if err != nil {
 				return eventstore.AppendResult{}, false, backend.AppendError(r.stream, r.expected, err)
 			}
@@ -115,7 +138,7 @@ func (b *batch) append(ctx context.Context, r *appendRequest) (res eventstore.Ap
 	// G2, best effort for Any and StreamExists (as EventStoreDB): the stream's last
 	// events carry exactly these ids -> a retry.
 	if k := r.expected.Kind(); (k == eventstore.KindAny || k == eventstore.KindStreamExists) && h.exists && h.last+1 >= int64(count) {
-		res, same, err := b.sameIDs(ctx, r, h.last+1-int64(count))
+		res, same, err := b.sameIDs(ctx, r, h, h.last+1-int64(count))
 		if err != nil {
 			return eventstore.AppendResult{}, false, backend.AppendError(r.stream, r.expected, err)
 		}
@@ -192,8 +215,10 @@ func statementConfined(err error) bool {
 }
 
 // sameIDs reports whether the events of r.stream from revision first on carry r's
-// ids, in order, and if so the result of the append that wrote them.
-func (b *batch) sameIDs(ctx context.Context, r *appendRequest, first int64) (eventstore.AppendResult, bool, error) {
+// ids, in order, and if so the result of the append that wrote them. The window
+// lies within the stream, whose head is h: each of its revisions must be there,
+// with an id of 16 bytes, or the stream is damaged (*CorruptEventError).
+func (b *batch) sameIDs(ctx context.Context, r *appendRequest, h streamHead, first int64) (eventstore.AppendResult, bool, error) {
 	last := first + int64(len(r.events)) - 1
 	rows, err := b.stmt(ctx, b.stmts.window).QueryContext(ctx, r.stream, first, last)
 	if err != nil {
@@ -201,24 +226,40 @@ func (b *batch) sameIDs(ctx context.Context, r *appendRequest, first int64) (eve
 	}
 	defer rows.Close()
 	stored := make([]uuid.UUID, 0, len(r.events))
-	var rev, pos int64
+	var rev, pos any
+	var id blobColumn
+	var lastPos int64
+	next := first
 	for rows.Next() {
-		var id []byte
 		if err := rows.Scan(&rev, &pos, &id); err != nil {
 			return eventstore.AppendResult{}, false, storageError(ctx, "read retry window", err)
 		}
-		if len(id) != 16 {
-			return eventstore.AppendResult{}, false, corruptRow(pos, "id is not 16 bytes")
+		if err := checkPlace(r.stream, rev, pos); err != nil {
+			return eventstore.AppendResult{}, false, err
 		}
-		stored = append(stored, uuid.UUID(id))
+		p := pos.(int64)
+		if rev.(int64) != next {
+			return eventstore.AppendResult{}, false, &CorruptEventError{Position: p, Stream: r.stream, Revision: storedRevision(rev),
+				Problem: fmt.Sprintf("revision %d is missing below it", next)}
+		}
+		if id.class != classBlob || len(id.b) != 16 {
+			return eventstore.AppendResult{}, false, &CorruptEventError{Position: p, Stream: r.stream, Revision: storedRevision(rev),
+				Problem: "id is " + describe(id.value()) + ", not a blob of 16 bytes"}
+		}
+		stored = append(stored, uuid.UUID(id.b))
+		next, lastPos = next+1, p
 	}
 	if err := rows.Err(); err != nil {
 		return eventstore.AppendResult{}, false, storageError(ctx, "read retry window", err)
 	}
-	if rev != last || !backend.SameIDs(r.events, stored) {
+	if next <= last {
+		return eventstore.AppendResult{}, false, &CorruptEventError{Position: h.position, Stream: r.stream, Revision: strconv.FormatInt(h.last, 10),
+			Problem: fmt.Sprintf("revisions %d to %d are missing below it", next, last)}
+	}
+	if !backend.SameIDs(r.events, stored) {
 		return eventstore.AppendResult{}, false, nil
 	}
-	return eventstore.AppendResult{Revision: uint64(last), Position: backend.SequencePosition(uint64(pos)), Outcome: eventstore.Replayed}, true, nil
+	return eventstore.AppendResult{Revision: uint64(last), Position: backend.SequencePosition(uint64(lastPos)), Outcome: eventstore.Replayed}, true, nil
 }
 
 // insertRows are the row counts of the prepared multi-row inserts, largest first;

@@ -56,5 +56,24 @@
 // Open creates and migrates the schema, whose version the backend keeps in the
 // file's PRAGMA user_version (other code sharing the file must leave it alone). A
 // file written by a newer version of this package fails to open with an error
-// matching ErrSchemaTooNew.
+// matching ErrSchemaTooNew; one that is not a database, whose schema version is
+// not one of this package's, or whose events table has another shape (see
+// checkEventsTable) fails with one matching eventstore.ErrIncompatible. Open
+// changes nothing in a file it refuses, not even its journal mode. A file, a
+// directory or a file system the store cannot write fails with ErrReadOnly.
+//
+// # Failures
+//
+// Errors of SQLite are *StorageError, whose Kind tells the truth about retrying:
+// only eventstore.ErrUnavailable (the write lock not obtained in time, an I/O
+// error, a full disk) is worth retrying as it is.
+//
+// # Damaged files
+//
+// A row of the events table that is not an event (a column holding a value this
+// package never writes: rows.go states the rule) or a revision missing from a
+// stream is reported with a *CorruptEventError, matching eventstore.ErrCorrupt and
+// naming the row's position, stream and revision, by every read that covers it:
+// never skipped, never converted, never a panic or a hang. Other streams, and the
+// log after the row, stay readable.
 package sqlite

@@ -11,6 +11,7 @@ import (
 
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/eventstore/backend"
+	"github.com/idemkit/idem/internal/quote"
 )
 
 // maxBatchBytes caps the payload of one batch; a batch always takes at least one
@@ -184,7 +185,7 @@ func (s *Store) runBatch(reqs []*appendRequest) bool {
 		return false
 	}
 	if err != nil {
-		err = storageError(ctx, "begin append batch on "+s.path, err)
+		err = storageError(ctx, "begin append batch on "+quote.Q(s.path), err)
 		s.cfg.logger.Warn("event store: cannot begin append batch", "path", s.path, "error", err)
 		for _, r := range reqs {
 			if claim(r) {
@@ -233,7 +234,7 @@ func (s *Store) runBatch(reqs []*appendRequest) bool {
 		}
 		if err != nil {
 			_ = tx.Rollback()
-			commitErr = storageError(ctx, "commit append batch on "+s.path, err)
+			commitErr = storageError(ctx, "commit append batch on "+quote.Q(s.path), err)
 		}
 	default:
 		_ = tx.Rollback() // nothing written: no need for a sync

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,12 +18,18 @@ import (
 // rawDB opens the file behind the store's back, as another process would.
 func rawDB(t testing.TB, path string) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+path+"?_txlock=immediate&_busy_timeout=5000")
+	db, err := sql.Open("sqlite3", rawDSN(path)+"?_txlock=immediate&_busy_timeout=5000")
 	if err != nil {
 		t.Fatalf("open raw: %v", err)
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// rawDSN is the URI of the file at path, without parameters: characters that
+// mean something in a URI (a fuzz test's directory has a '#') are escaped.
+func rawDSN(path string) string {
+	return "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 }
 
 // holdWriteLock takes SQLite's write lock on path from another connection and

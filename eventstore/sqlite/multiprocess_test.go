@@ -185,3 +185,30 @@ func TestCancelWhileWaitingForLock(t *testing.T) {
 		t.Fatalf("the cancelled append wrote %v", got)
 	}
 }
+
+// TestConcurrentOpensOfNewFile: eight handles open one new file at once, as
+// processes starting together would; every Open succeeds. Open puts the file in
+// WAL mode once it has checked it, and converting a new file meets the other
+// openers' locks, which SQLite reports at once as busy instead of waiting.
+func TestConcurrentOpensOfNewFile(t *testing.T) {
+	for round := range 30 {
+		path := filepath.Join(t.TempDir(), "events.db")
+		var wg sync.WaitGroup
+		errs := make([]error, 8)
+		for i := range errs {
+			wg.Go(func() {
+				s, err := sqlite.Open(t.Context(), path)
+				errs[i] = err
+				if err == nil {
+					s.Close()
+				}
+			})
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d, open %d: %v", round, i, err)
+			}
+		}
+	}
+}

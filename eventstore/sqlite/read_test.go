@@ -247,3 +247,123 @@ func TestSubscriptionEndsOnClose(t *testing.T) {
 		t.Fatalf("Append after Close: %v", err)
 	}
 }
+
+// TestLargeFilters: a filter of more event types, or stream prefixes, than SQLite
+// takes variables in one statement (32,766) failed every ReadAll and SubscribeAll
+// with "too many SQL variables", reported as ErrUnavailable. A filter of any size
+// works.
+func TestLargeFilters(t *testing.T) {
+	s := openTemp(t, sqlite.Synchronous(sqlite.Normal))
+	ctx := t.Context()
+	var want []uuid.UUID
+	for i := range 20 {
+		stream, typ := fmt.Sprintf("noise-%d", i), "Noise"
+		if i%5 == 0 {
+			stream, typ = fmt.Sprintf("order-%d", i), "Placed"
+		}
+		e := newEvent(typ)
+		if _, err := s.Append(ctx, stream, eventstore.Any(), e); err != nil {
+			t.Fatal(err)
+		}
+		if typ == "Placed" {
+			want = append(want, e.ID)
+		}
+	}
+	types := []string{"Placed"}
+	prefixes := []string{"order-"}
+	for i := range 40_000 {
+		types = append(types, fmt.Sprintf("Other%d", i))
+		prefixes = append(prefixes, fmt.Sprintf("other-%d-", i))
+	}
+	for name, opt := range map[string]eventstore.ReadOption{
+		"40,001 event types":     eventstore.EventTypes(types...),
+		"40,001 stream prefixes": eventstore.StreamPrefix(prefixes...),
+	} {
+		var got []uuid.UUID
+		for e, err := range s.ReadAll(ctx, eventstore.Start(), opt) {
+			if err != nil {
+				t.Fatalf("ReadAll, %s: %v", name, err)
+			}
+			got = append(got, e.ID)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("ReadAll, %s: got %v, want %v", name, got, want)
+		}
+		got = nil
+		for m, err := range s.SubscribeAll(ctx, eventstore.Start(), opt) {
+			if err != nil {
+				t.Fatalf("SubscribeAll, %s: %v", name, err)
+			}
+			if m.CaughtUp {
+				break
+			}
+			got = append(got, m.Event.ID)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("SubscribeAll, %s: got %v, want %v", name, got, want)
+		}
+	}
+}
+
+// TestTypeFilterMatchesExactBytes: a type filter matches types byte for byte,
+// a NUL byte, escapes and non-ASCII characters included.
+func TestTypeFilterMatchesExactBytes(t *testing.T) {
+	s := openTemp(t, sqlite.Synchronous(sqlite.Normal))
+	ctx := t.Context()
+	types := []string{"A\x00B", "A", "é", `<&>"\`, "e\u0301"}
+	for _, typ := range types {
+		if _, err := s.Append(ctx, "typed", eventstore.Any(), newEvent(typ)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for e, err := range s.ReadAll(ctx, eventstore.Start(), eventstore.EventTypes("A\x00B", `<&>"\`, "é")) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, e.Type)
+	}
+	if want := []string{"A\x00B", "é", `<&>"\`}; fmt.Sprintf("%q", got) != fmt.Sprintf("%q", want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+// TestSparseLogIsReadQuickly: positions are dense, but a row far ahead (written
+// behind the store's back, or left by deletions) made reads of the log walk the
+// empty stretch 32,000 positions per query: a read or a subscription that never
+// ended. Empty stretches now cost one lookup, with or without a filter.
+func TestSparseLogIsReadQuickly(t *testing.T) {
+	s := openBounded(t)
+	ctx := t.Context()
+	if _, err := s.Append(ctx, "near", eventstore.NoStream(), newEvent("Placed")); err != nil {
+		t.Fatal(err)
+	}
+	writeRawRow(t, s.Path(), validRow("far", 0).with("position", int64(1)<<40).with("type", "Placed"))
+	if _, err := s.Append(ctx, "after", eventstore.NoStream(), newEvent("Placed")); err != nil {
+		t.Fatal(err)
+	}
+	for name, opts := range map[string][]eventstore.ReadOption{
+		"no filter":   nil,
+		"type filter": {eventstore.EventTypes("Placed")},
+	} {
+		got := within(t, 5*time.Second, "ReadAll, "+name, func() readResult {
+			return readAll(s.ReadAll(ctx, eventstore.Start(), opts...))
+		})
+		if got.err != nil || len(got.evs) != 3 {
+			t.Fatalf("ReadAll, %s: %d events, %v; want 3", name, len(got.evs), got.err)
+		}
+		n := within(t, 5*time.Second, "SubscribeAll, "+name, func() int {
+			n := 0
+			for m, err := range s.SubscribeAll(ctx, eventstore.Start(), opts...) {
+				if err != nil || m.CaughtUp {
+					break
+				}
+				n++
+			}
+			return n
+		})
+		if n != 3 {
+			t.Fatalf("SubscribeAll, %s: %d events before catching up, want 3", name, n)
+		}
+	}
+}

@@ -15,13 +15,21 @@ import (
 //
 // The stream reads select NULL in place of the stream column (streamEventColumns):
 // every row they return is of the stream asked for (stream = ? compares TEXT
-// exactly), and reading the name back costs a string per row.
+// exactly), and reading the name back costs a string per row. A read from revision
+// 0 forwards, or from the end backwards, starts with the query that has no bound
+// on that side, at the same cost: it also meets the rows SQLite sorts beyond
+// revision 0 or the last revision, which hold no revision (see ReadStream).
 const (
-	readStreamForwardQuery  = "SELECT " + streamEventColumns + " FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?"
-	readStreamBackwardQuery = "SELECT " + streamEventColumns + " FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?"
-	readAllQuery            = "SELECT " + eventColumns + " FROM events WHERE position > ? AND position <= ? ORDER BY position LIMIT ?"
-	streamExistsQuery       = "SELECT 1 FROM events WHERE stream = ? LIMIT 1"
-	headQuery               = "SELECT COALESCE(MAX(position), 0) FROM events"
+	readStreamFromStartQuery = "SELECT " + streamEventColumns + " FROM events WHERE stream = ? ORDER BY revision LIMIT ?"
+	readStreamForwardQuery   = "SELECT " + streamEventColumns + " FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?"
+	readStreamFromEndQuery   = "SELECT " + streamEventColumns + " FROM events WHERE stream = ? ORDER BY revision DESC LIMIT ?"
+	readStreamBackwardQuery  = "SELECT " + streamEventColumns + " FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?"
+	streamLowestQuery        = "SELECT " + streamEventColumns + " FROM events WHERE stream = ? ORDER BY revision LIMIT 1"
+	readAllQuery             = "SELECT " + eventColumns + " FROM events WHERE position >= ? AND position <= ? ORDER BY position LIMIT ?"
+	streamExistsQuery        = "SELECT 1 FROM events WHERE stream = ? LIMIT 1"
+	headQuery                = "SELECT MAX(position) FROM events"
+	nextPositionQuery        = "SELECT MIN(position) FROM events WHERE position > ?"
+	eventAtQuery             = "SELECT " + eventColumns + " FROM events WHERE position = ?"
 )
 
 // readStmts are the read pool's prepared statements, by query text. The map is
@@ -31,7 +39,10 @@ type readStmts map[string]*sql.Stmt
 
 func prepareReadStmts(ctx context.Context, db *sql.DB) (readStmts, error) {
 	st := readStmts{}
-	for _, q := range []string{readStreamForwardQuery, readStreamBackwardQuery, readAllQuery, streamExistsQuery, headQuery} {
+	for _, q := range []string{
+		readStreamFromStartQuery, readStreamForwardQuery, readStreamFromEndQuery, readStreamBackwardQuery,
+		streamLowestQuery, readAllQuery, streamExistsQuery, headQuery, nextPositionQuery,
+	} {
 		p, err := db.PrepareContext(ctx, q)
 		if err != nil {
 			st.close()

@@ -1,10 +1,15 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -82,7 +87,7 @@ func TestSchemaTooNew(t *testing.T) {
 }
 
 // TestOpenNotADatabase opens a file that is not SQLite: an error matching
-// eventstore.ErrCorrupt, not a crash.
+// eventstore.ErrIncompatible (retrying will not help), not a crash.
 func TestOpenNotADatabase(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.db")
 	junk := make([]byte, 8192)
@@ -93,8 +98,8 @@ func TestOpenNotADatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := sqlite.Open(context.Background(), path)
-	if !errors.Is(err, eventstore.ErrCorrupt) {
-		t.Fatalf("got %v, want ErrCorrupt", err)
+	if !errors.Is(err, eventstore.ErrIncompatible) || errors.Is(err, eventstore.ErrUnavailable) {
+		t.Fatalf("got %v, want ErrIncompatible", err)
 	}
 }
 
@@ -149,5 +154,162 @@ func TestMigratesPreReleaseVersion1(t *testing.T) {
 	}
 	if res, err := s.Append(ctx, "old", eventstore.Exact(0), newEvent("Next")); err != nil || res.Revision != 1 {
 		t.Fatalf("Exact(0) on the migrated stream: %+v, %v", res, err)
+	}
+}
+
+// TestOpenSchemaVersionOutOfRange: a PRAGMA user_version outside 0..the current
+// version made Open panic (a negative one indexed the migrations before their
+// start). A negative one is a foreign or damaged file, a larger one a newer
+// schema: both are typed errors matching eventstore.ErrIncompatible, and the file
+// is left as it was.
+func TestOpenSchemaVersionOutOfRange(t *testing.T) {
+	for _, c := range []struct {
+		version int
+		tooNew  bool
+	}{{-1, false}, {-2147483648, false}, {3, true}, {2147483647, true}} {
+		t.Run(strconv.Itoa(c.version), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "events.db")
+			s, err := sqlite.Open(t.Context(), path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			db := rawDB(t, path)
+			if _, err := db.Exec(fmt.Sprintf("PRAGMA user_version = %d", c.version)); err != nil {
+				t.Fatal(err)
+			}
+			before := fileBytes(t, path)
+			_, err = sqlite.Open(t.Context(), path)
+			var ve *sqlite.SchemaVersionError
+			if !errors.As(err, &ve) || ve.Found != c.version || !errors.Is(err, eventstore.ErrIncompatible) {
+				t.Fatalf("got %v, want a SchemaVersionError for version %d matching ErrIncompatible", err, c.version)
+			}
+			if errors.Is(err, sqlite.ErrSchemaTooNew) != c.tooNew || errors.Is(err, eventstore.ErrUnavailable) {
+				t.Fatalf("%v: ErrSchemaTooNew %v, want %v; and never ErrUnavailable", err, errors.Is(err, sqlite.ErrSchemaTooNew), c.tooNew)
+			}
+			if !bytes.Equal(fileBytes(t, path), before) {
+				t.Fatal("the refused open changed the file")
+			}
+		})
+	}
+}
+
+// TestOpenRefusesForeignEventsTable: a file that already has an events table of
+// another shape used to fail with ErrUnavailable ("table events already exists"),
+// or, at a schema version of ours, to open and fail later. Open checks the table's
+// columns and its UNIQUE(stream, revision) index and refuses a foreign one with
+// an error matching eventstore.ErrIncompatible, changing nothing: not even the
+// journal mode.
+func TestOpenRefusesForeignEventsTable(t *testing.T) {
+	const ours = `CREATE TABLE events (position INTEGER PRIMARY KEY AUTOINCREMENT, stream TEXT NOT NULL,
+		revision INTEGER NOT NULL, id BLOB NOT NULL, type TEXT NOT NULL, data BLOB, metadata BLOB,
+		recorded_at INTEGER NOT NULL, UNIQUE (stream, revision))`
+	for _, c := range []struct {
+		name    string
+		schema  []string
+		version int
+	}{
+		{"another application's table", []string{`CREATE TABLE events (id INTEGER PRIMARY KEY, title TEXT, starts_at TEXT)`}, 0},
+		{"another application's table at our version", []string{`CREATE TABLE events (id INTEGER PRIMARY KEY, title TEXT)`}, 2},
+		{"our version without the table", []string{`CREATE TABLE other (x)`}, 2},
+		{"no unique index", []string{strings.Replace(ours, ", UNIQUE (stream, revision)", "", 1)}, 2},
+		{"unique index on other columns", []string{strings.Replace(ours, "UNIQUE (stream, revision)", "UNIQUE (revision, stream)", 1)}, 2},
+		{"partial unique index", []string{strings.Replace(ours, ", UNIQUE (stream, revision)", "", 1),
+			`CREATE UNIQUE INDEX by_stream ON events (stream, revision) WHERE revision >= 0`}, 2},
+		{"revision of another type", []string{strings.Replace(ours, "revision INTEGER", "revision TEXT", 1)}, 2},
+		{"stream may be NULL", []string{strings.Replace(ours, "stream TEXT NOT NULL", "stream TEXT", 1)}, 2},
+		{"stream compared without case", []string{strings.Replace(ours, "stream TEXT NOT NULL", "stream TEXT NOT NULL COLLATE NOCASE", 1)}, 2},
+		{"an extra column", []string{strings.Replace(ours, "recorded_at INTEGER NOT NULL,", "recorded_at INTEGER NOT NULL, tenant TEXT NOT NULL,", 1)}, 2},
+		{"a column missing", []string{strings.Replace(ours, "metadata BLOB,", "", 1)}, 2},
+		{"positions may be reused", []string{strings.Replace(ours, " AUTOINCREMENT", "", 1)}, 2},
+		{"a view", []string{`CREATE TABLE t (x)`, `CREATE VIEW events AS SELECT x AS position FROM t`}, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "events.db")
+			db := rawDB(t, path)
+			for _, q := range append(c.schema, fmt.Sprintf("PRAGMA user_version = %d", c.version)) {
+				if _, err := db.Exec(q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			db.Close()
+			before := fileBytes(t, path)
+			s, err := sqlite.Open(t.Context(), path)
+			if err == nil {
+				s.Close()
+				t.Fatal("Open accepted a foreign events table")
+			}
+			if !errors.Is(err, eventstore.ErrIncompatible) || errors.Is(err, eventstore.ErrUnavailable) {
+				t.Fatalf("got %v, want an error matching ErrIncompatible and not ErrUnavailable", err)
+			}
+			if !bytes.Equal(fileBytes(t, path), before) {
+				t.Fatal("the refused open changed the file")
+			}
+			if _, err := os.Stat(path + "-wal"); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("the refused open left a WAL file (%v)", err)
+			}
+		})
+	}
+}
+
+// TestOpenAdoptsEventsTableOfOurShape: a file at schema version 0 whose events
+// table is exactly the one this package creates (made by hand from schema.go, say)
+// is taken as it is, its events kept.
+func TestOpenAdoptsEventsTableOfOurShape(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.db")
+	db := rawDB(t, path)
+	id := uuid.New()
+	for _, q := range []string{
+		`CREATE TABLE events (position INTEGER PRIMARY KEY AUTOINCREMENT, stream TEXT NOT NULL,
+			revision INTEGER NOT NULL, id BLOB NOT NULL, type TEXT NOT NULL, data BLOB, metadata BLOB,
+			recorded_at INTEGER NOT NULL, UNIQUE (stream, revision))`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Exec(`INSERT INTO events (stream, revision, id, type, recorded_at) VALUES ('kept', 0, ?, 'Old', 0)`, id[:]); err != nil {
+		t.Fatal(err)
+	}
+	s, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := streamIDs(t, s, "kept"); len(got) != 1 || got[0] != id {
+		t.Fatalf("kept holds %v, want [%s]", got, id)
+	}
+}
+
+// fileBytes returns the content of the file at path.
+func fileBytes(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestOpenKeepsOtherTables: the file may hold other code's tables. Creating the
+// schema in a file new to this package used to run every migration, the one that
+// drops the pre-release streams table included, and so dropped a table of that
+// name that was someone else's.
+func TestOpenKeepsOtherTables(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.db")
+	db := rawDB(t, path)
+	for _, q := range []string{`CREATE TABLE streams (name TEXT PRIMARY KEY, owner TEXT)`, `INSERT INTO streams VALUES ('s', 'someone else')`} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var owner string
+	if err := db.QueryRow(`SELECT owner FROM streams WHERE name = 's'`).Scan(&owner); err != nil || owner != "someone else" {
+		t.Fatalf("the other table's row: %q, %v", owner, err)
 	}
 }

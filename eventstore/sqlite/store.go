@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"net/url"
 	"runtime"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/eventstore/backend"
+	"github.com/idemkit/idem/internal/quote"
 )
 
 // Store is an eventstore.Store in a SQLite file. It also implements
@@ -59,10 +61,16 @@ var (
 )
 
 // Open opens the event store in the SQLite file at path, creating the file and its
-// schema if needed and migrating an older schema. A file written by a newer version
-// of this package fails with an error matching ErrSchemaTooNew; a file that is not a
-// SQLite database fails with one matching eventstore.ErrCorrupt. Several Stores, in
-// one process or several, may open the same file.
+// schema if needed and migrating an older schema. Several Stores, in one process or
+// several, may open the same file.
+//
+// Open fails, having changed nothing, with an error matching
+// eventstore.ErrIncompatible for a file that is not a SQLite database, whose
+// schema version is not one of this package (ErrSchemaTooNew too for a newer one),
+// or whose events table has another shape; with one matching ErrReadOnly for a
+// file it cannot write (a read-only file, directory or file system);
+// fs.ErrNotExist when the file's directory does not exist; fs.ErrInvalid when path
+// names a directory. See StorageError for the other classes of failure.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	cfg := defaultConfig()
 	for _, opt := range opts {
@@ -71,7 +79,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		}
 	}
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
-		return nil, errors.New("sqlite: open " + strconv.Quote(path) + ": need the path of a database file")
+		return nil, errors.New("sqlite: open " + quote.Q(path) + ": need the path of a database file")
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -81,29 +89,28 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	wdb, err := sql.Open("sqlite3", dsn(path, url.Values{
 		"_txlock":       {"immediate"},
 		"_busy_timeout": {busy},
-		"_journal_mode": {"WAL"},
 		"_synchronous":  {cfg.sync.String()},
 	}))
 	if err != nil {
-		return nil, storageError(ctx, "open "+path, err)
+		return nil, storageError(ctx, "open "+quote.Q(path), err)
 	}
 	wdb.SetMaxOpenConns(1)
 	wdb.SetMaxIdleConns(1)
 	wdb.SetConnMaxLifetime(0)
 	wdb.SetConnMaxIdleTime(0)
-	if err := migrate(ctx, wdb, path, cfg.logger); err != nil {
+	if err := migrate(ctx, wdb, path, cfg.busyTimeout, cfg.logger); err != nil {
 		wdb.Close()
-		return nil, err
+		return nil, explainOpen(path, err)
 	}
 	// The lock wait of appends happens in Go (begin), where a caller can give up.
 	if _, err := wdb.ExecContext(ctx, "PRAGMA busy_timeout = 0"); err != nil {
 		wdb.Close()
-		return nil, storageError(ctx, "open "+path, err)
+		return nil, storageError(ctx, "open "+quote.Q(path), err)
 	}
 	stmts, err := prepareWriterStmts(ctx, wdb)
 	if err != nil {
 		wdb.Close()
-		return nil, storageError(ctx, "prepare statements on "+path, err)
+		return nil, storageError(ctx, "prepare statements on "+quote.Q(path), err)
 	}
 
 	rdb, err := sql.Open("sqlite3", dsn(path, url.Values{
@@ -113,7 +120,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err != nil {
 		stmts.close()
 		wdb.Close()
-		return nil, storageError(ctx, "open "+path, err)
+		return nil, storageError(ctx, "open "+quote.Q(path), err)
 	}
 	readers := max(4, runtime.GOMAXPROCS(0))
 	rdb.SetMaxOpenConns(readers)
@@ -122,14 +129,14 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		rdb.Close()
 		stmts.close()
 		wdb.Close()
-		return nil, storageError(ctx, "open "+path, err)
+		return nil, explainOpen(path, storageError(ctx, "open "+quote.Q(path), err))
 	}
 	rstmts, err := prepareReadStmts(ctx, rdb)
 	if err != nil {
 		rdb.Close()
 		stmts.close()
 		wdb.Close()
-		return nil, storageError(ctx, "prepare statements on "+path, err)
+		return nil, storageError(ctx, "prepare statements on "+quote.Q(path), err)
 	}
 
 	s := &Store{
@@ -190,8 +197,8 @@ func (s *Store) Close() error {
 	s.stmts.close()
 	s.rstmts.close()
 	return errors.Join(
-		storageError(nil, "close writer of "+s.path, s.wdb.Close()),
-		storageError(nil, "close readers of "+s.path, s.rdb.Close()),
+		storageError(nil, "close writer of "+quote.Q(s.path), s.wdb.Close()),
+		storageError(nil, "close readers of "+quote.Q(s.path), s.rdb.Close()),
 	)
 }
 
@@ -206,16 +213,32 @@ func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
 	}
 	head, err := s.head(ctx)
 	if err != nil {
-		return eventstore.Start(), s.readError(ctx, "read head of "+s.path, err)
+		return eventstore.Start(), s.readError(ctx, "read head of "+quote.Q(s.path), err)
 	}
 	return backend.SequencePosition(uint64(head)), nil
 }
 
-// head returns the last position of the log, 0 when it is empty.
+// head returns the last position of the log, 0 when it is empty. A last position
+// that is not positive (only damage can leave one) is reported with a
+// *CorruptEventError for its row: no read could go on from it.
 func (s *Store) head(ctx context.Context) (int64, error) {
-	var head int64
-	err := s.queryRow(ctx, headQuery).Scan(&head)
-	return head, err
+	var head any
+	if err := s.queryRow(ctx, headQuery).Scan(&head); err != nil {
+		return 0, err
+	}
+	if head == nil {
+		return 0, nil
+	}
+	if h, ok := head.(int64); ok && h > 0 {
+		return h, nil
+	}
+	buf := getPage()
+	defer putPage(buf)
+	_, err := s.queryEvents(ctx, buf, "", eventAtQuery, head)
+	if err == nil {
+		err = fmt.Errorf("the last position of the log is %s: %w", describe(head), eventstore.ErrCorrupt)
+	}
+	return 0, err
 }
 
 // readError maps an error of a read: ErrClosed once the store is closed (the pool

@@ -22,8 +22,10 @@ import (
 // The commit signal is taken before each pass, so a commit after the pass's reads
 // always wakes the next one.
 //
-// It ends with no error when ctx is done or the caller stops ranging, and with an
-// error matching eventstore.ErrClosed when the store is closed.
+// It ends with no error when ctx is done or the caller stops ranging, with an
+// error matching eventstore.ErrClosed when the store is closed, and with a
+// *CorruptEventError when it reaches a stored row that is not an event (as
+// ReadAll does).
 func (s *Store) SubscribeAll(ctx context.Context, after eventstore.Position, opts ...eventstore.ReadOption) iter.Seq2[eventstore.Message, error] {
 	o := backend.ResolveReadOptions(opts)
 	o.Limit = 0
