@@ -55,7 +55,7 @@ var projectionNote = map[string]string{
 // of the harness; the raw scan and stream-read baselines read the same file.
 func logFixture(ctx context.Context, env *Env, n int) (string, error) {
 	return env.fixture(ctx, fmt.Sprintf("idem-log-%d", n), func(ctx context.Context, path string) error {
-		st, err := sqlite.Open(ctx, path, sqlite.Synchronous(sqlite.Normal))
+		st, err := sqlite.Open(ctx, path, sqlite.WithSynchronous(sqlite.Normal))
 		if err != nil {
 			return err
 		}

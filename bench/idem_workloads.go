@@ -75,7 +75,7 @@ func openIdemSQLite(ctx context.Context, env *Env, name string, sync Synchronous
 	if sync == SyncNormal {
 		mode = sqlite.Normal
 	}
-	st, err := sqlite.Open(ctx, env.freshPath(name), sqlite.Synchronous(mode))
+	st, err := sqlite.Open(ctx, env.freshPath(name), sqlite.WithSynchronous(mode))
 	if err != nil {
 		return nil, fmt.Errorf("open idem sqlite store: %w", err)
 	}

@@ -183,7 +183,7 @@ func BenchmarkHandleHotAggregates(b *testing.B) {
 	const callers, aggregates = 64, 1000
 	for _, cache := range []int{0, aggregates} {
 		b.Run(fmt.Sprintf("cache=%d", cache), func(b *testing.B) {
-			s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "hot.db"), sqlite.Synchronous(sqlite.Normal))
+			s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "hot.db"), sqlite.WithSynchronous(sqlite.Normal))
 			if err != nil {
 				b.Fatal(err)
 			}

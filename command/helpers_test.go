@@ -161,7 +161,7 @@ func backends() []backend {
 			return s
 		}},
 		{"sqlite", func(t testing.TB) eventstore.Store {
-			s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "events.db"), sqlite.Synchronous(sqlite.Normal))
+			s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "events.db"), sqlite.WithSynchronous(sqlite.Normal))
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = s.Close() })
 			return s

@@ -39,6 +39,9 @@ var (
 	// outcome of an append that fails with it is unknown, and retrying it with the
 	// same ids is safe (G2). It is the one class of failure worth retrying as is.
 	ErrUnavailable = errors.New("event store unavailable")
+	// ErrInvalidOption: a store's constructor was given an option value it cannot
+	// use (a negative limit, a nil clock). Nothing was opened.
+	ErrInvalidOption = errors.New("invalid event store option")
 	// ErrIncompatible: the database holds something this version cannot use, and
 	// retrying will not change that: a table of the same name but another shape, a
 	// schema written by a newer version, a file that is not a database. Nothing was

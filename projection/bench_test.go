@@ -39,7 +39,7 @@ func source(b *testing.B) *sqlite.Store {
 		if s.err != nil {
 			return
 		}
-		s.store, s.err = sqlite.Open(ctx, filepath.Join(s.dir, "events.db"), sqlite.Synchronous(sqlite.Normal))
+		s.store, s.err = sqlite.Open(ctx, filepath.Join(s.dir, "events.db"), sqlite.WithSynchronous(sqlite.Normal))
 		if s.err != nil {
 			return
 		}

@@ -25,7 +25,7 @@ func eachBackend(t *testing.T, f func(t *testing.T, s eventstore.Store)) {
 		f(t, s)
 	})
 	t.Run("sqlite", func(t *testing.T) {
-		s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "r.db"), sqlite.Synchronous(sqlite.Normal))
+		s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "r.db"), sqlite.WithSynchronous(sqlite.Normal))
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = s.Close() })
 		f(t, s)

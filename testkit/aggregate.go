@@ -70,7 +70,12 @@ func Aggregate[S, C, E any](t T, decider aggregate.Decider[S, C, E], codec *aggr
 	if c, ok := t.(interface{ Context() context.Context }); ok {
 		s.ctx = c.Context()
 	}
-	s.store = memory.New(memory.WithClock(s.clock))
+	st, err := memory.Open(memory.WithClock(s.clock))
+	if err != nil {
+		s.fail("Aggregate: %v", err)
+		st = memory.New()
+	}
+	s.store = st
 	var store eventstore.Store = s.store
 	if cfg.wrap != nil {
 		store = cfg.wrap(store)

@@ -25,7 +25,7 @@ const suiteMaxAppendSize = esdb.DefaultServerMaxAppendSize - 1024
 func TestConformanceEmulated(t *testing.T) {
 	t.Log("esdb conformance: emulated wire protocol (eventstore/esdb/esdbtest); not verified against a real server in this run")
 	storetest.Run(t, func(t *testing.T) eventstore.Store {
-		st, _ := openEmulated(t, esdb.MaxAppendSize(suiteMaxAppendSize))
+		st, _ := openEmulated(t, esdb.WithMaxAppendSize(suiteMaxAppendSize))
 		return st
 	}, storetest.MaxAppendSize(suiteMaxAppendSize), storetest.UnknownOutcomes())
 }
@@ -38,7 +38,7 @@ func TestConformanceRealServer(t *testing.T) {
 	}
 	t.Logf("esdb conformance: real server at %s", url)
 	storetest.Run(t, func(t *testing.T) eventstore.Store {
-		st, err := esdb.Open(context.Background(), url, esdb.Logger(quiet), esdb.MaxAppendSize(suiteMaxAppendSize))
+		st, err := esdb.Open(context.Background(), url, esdb.WithLogger(quiet), esdb.WithMaxAppendSize(suiteMaxAppendSize))
 		if err != nil {
 			t.Fatalf("open %s: %v", url, err)
 		}

@@ -17,7 +17,7 @@ func Example() {
 	ctx := context.Background()
 	// Insecure single node; for a secure one: "esdb://admin:changeit@host:2113?tlsCAFile=ca.crt".
 	store, err := esdb.Open(ctx, "esdb://localhost:2113?tls=false",
-		esdb.ServerMaxAppendSize(256<<20)) // KurrentDB 25.1 and later
+		esdb.WithServerMaxAppendSize(256<<20)) // KurrentDB 25.1 and later
 	if err != nil {
 		log.Fatal(err)
 	}

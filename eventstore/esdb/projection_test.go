@@ -86,7 +86,7 @@ func TestProjectionFromESDBChild(t *testing.T) {
 	}
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	store, err := esdb.Open(ctx, cfg.URL, esdb.Logger(logger), esdb.ResubscribeBackoff(10*time.Millisecond, 100*time.Millisecond))
+	store, err := esdb.Open(ctx, cfg.URL, esdb.WithLogger(logger), esdb.WithResubscribeBackoff(10*time.Millisecond, 100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestProjectionFromESDBExactlyOnceAcrossCrashes(t *testing.T) {
 	t.Log("coverage: emulated wire protocol (eventstore/esdb/esdbtest), not verified against a real EventStoreDB/KurrentDB server")
 	srv := esdbtest.Start(t)
 	ctx := context.Background()
-	store, err := esdb.Open(ctx, srv.URL(), esdb.Logger(quiet))
+	store, err := esdb.Open(ctx, srv.URL(), esdb.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}

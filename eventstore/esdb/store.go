@@ -36,8 +36,13 @@ import (
 	"github.com/idemkit/idem/eventstore"
 )
 
-// Option configures a Store.
-type Option func(*options)
+// Option configures a Store. An option given a value it cannot use makes Open fail
+// with eventstore.ErrInvalidOption.
+type Option func(*options) error
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{eventstore.ErrInvalidOption}, args...)...)
+}
 
 type options struct {
 	maxAppendSize       int
@@ -48,38 +53,77 @@ type options struct {
 	configure           func(*esdbclient.Configuration)
 }
 
-// MaxAppendSize sets idem's limit on one append, counted as every idem store counts
-// it: the sum of each event's type, data and metadata (eventstore.DefaultMaxAppendSize,
-// 1 MiB, by default). Larger appends fail with *eventstore.AppendTooLargeError.
-func MaxAppendSize(n int) Option { return func(o *options) { o.maxAppendSize = n } }
+// WithMaxAppendSize sets idem's limit on one append, counted as every idem store
+// counts it: the sum of each event's type, data and metadata
+// (eventstore.DefaultMaxAppendSize, 1 MiB, by default). Larger appends fail with
+// *eventstore.AppendTooLargeError.
+func WithMaxAppendSize(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return invalid("WithMaxAppendSize(%d): need at least 1 byte", n)
+		}
+		o.maxAppendSize = n
+		return nil
+	}
+}
 
 // DefaultServerMaxAppendSize is the server's default MaxAppendSize up to KurrentDB
 // 25.0 (EventStoreDB 24.10 and earlier included): 1 MiB. KurrentDB 25.1 raised it to
 // 256 MiB.
 const DefaultServerMaxAppendSize = 1 << 20
 
-// ServerMaxAppendSize tells the store the server's MaxAppendSize
+// WithServerMaxAppendSize tells the store the server's MaxAppendSize
 // (DefaultServerMaxAppendSize by default). Appends over it, counted as the server
 // counts (data + metadata + 2 × the type's UTF-16 length, KurrentDB Event.SizeOnDisk),
 // are refused before anything is sent, with *eventstore.AppendTooLargeError. Because
 // the server counts types twice, an append of exactly MaxAppendSize bytes can exceed
 // a server limit of the same number: leave headroom (see docs/backends.md).
-func ServerMaxAppendSize(n int) Option { return func(o *options) { o.serverMaxAppendSize = n } }
-
-// Logger sets where the store and the client log (slog.Default() by default). The
-// client's messages are logged at Debug, its warnings and errors at Warn.
-func Logger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
-
-// ResubscribeBackoff sets the delay before resubscribing after a dropped
-// subscription: it starts at min and doubles up to max (100 ms and 5 s by default).
-func ResubscribeBackoff(min, max time.Duration) Option {
-	return func(o *options) { o.backoffMin, o.backoffMax = min, max }
+func WithServerMaxAppendSize(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return invalid("WithServerMaxAppendSize(%d): need at least 1 byte", n)
+		}
+		o.serverMaxAppendSize = n
+		return nil
+	}
 }
 
-// ConfigureClient lets the caller adjust the client configuration parsed from the
-// connection string (root CAs, deadlines, keepalive) before the client is built.
-func ConfigureClient(f func(*esdbclient.Configuration)) Option {
-	return func(o *options) { o.configure = f }
+// WithLogger sets where the store and the client log (slog.Default() by default).
+// The client's messages are logged at Debug, its warnings and errors at Warn.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return invalid("WithLogger(nil)")
+		}
+		o.logger = l
+		return nil
+	}
+}
+
+// WithResubscribeBackoff sets the delay before resubscribing after a dropped
+// subscription: it starts at minimum and doubles up to maximum (100 ms and 5 s by
+// default).
+func WithResubscribeBackoff(minimum, maximum time.Duration) Option {
+	return func(o *options) error {
+		if minimum <= 0 || maximum < minimum {
+			return invalid("WithResubscribeBackoff(%v, %v): need 0 < minimum <= maximum", minimum, maximum)
+		}
+		o.backoffMin, o.backoffMax = minimum, maximum
+		return nil
+	}
+}
+
+// WithClientConfiguration lets the caller adjust the client configuration parsed
+// from the connection string (root CAs, deadlines, keepalive) before the client is
+// built.
+func WithClientConfiguration(f func(*esdbclient.Configuration)) Option {
+	return func(o *options) error {
+		if f == nil {
+			return invalid("WithClientConfiguration(nil)")
+		}
+		o.configure = f
+		return nil
+	}
 }
 
 // Store is an eventstore.Store on EventStoreDB / KurrentDB. It is safe for
@@ -116,20 +160,13 @@ func Open(ctx context.Context, connectionString string, opts ...Option) (*Store,
 		backoffMax:          5 * time.Second,
 	}
 	for _, opt := range opts {
-		if opt != nil {
-			opt(&o)
+		if opt == nil {
+			continue
+		}
+		if err := opt(&o); err != nil {
+			return nil, err
 		}
 	}
-	if o.maxAppendSize <= 0 {
-		o.maxAppendSize = eventstore.DefaultMaxAppendSize
-	}
-	if o.serverMaxAppendSize <= 0 {
-		o.serverMaxAppendSize = DefaultServerMaxAppendSize
-	}
-	if o.backoffMin <= 0 {
-		o.backoffMin = 100 * time.Millisecond
-	}
-	o.backoffMax = max(o.backoffMax, o.backoffMin)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("open eventstoredb: %w", err)
 	}

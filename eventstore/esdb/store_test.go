@@ -24,7 +24,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 func openEmulated(t testing.TB, opts ...esdb.Option) (*esdb.Store, *esdbtest.Server) {
 	t.Helper()
 	srv := esdbtest.Start(t)
-	opts = append([]esdb.Option{esdb.Logger(quiet), esdb.ResubscribeBackoff(10*time.Millisecond, 100*time.Millisecond)}, opts...)
+	opts = append([]esdb.Option{esdb.WithLogger(quiet), esdb.WithResubscribeBackoff(10*time.Millisecond, 100*time.Millisecond)}, opts...)
 	st, err := esdb.Open(context.Background(), srv.URL(), opts...)
 	if err != nil {
 		t.Fatalf("open: %v", err)
@@ -251,7 +251,7 @@ func TestOversizeAppendRefusedBeforeSending(t *testing.T) {
 		t.Fatal("oversize append reached the server")
 	}
 	// With a raised client limit the server's own refusal is mapped too; nothing written.
-	big, err := esdb.Open(ctx, srv.URL(), esdb.Logger(quiet), esdb.MaxAppendSize(4<<20), esdb.ServerMaxAppendSize(4<<20))
+	big, err := esdb.Open(ctx, srv.URL(), esdb.WithLogger(quiet), esdb.WithMaxAppendSize(4<<20), esdb.WithServerMaxAppendSize(4<<20))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,8 @@ func TestConformance(t *testing.T) {
 func TestConformanceSmallLimit(t *testing.T) {
 	const limit = 4 << 10
 	storetest.Run(t, func(t *testing.T) eventstore.Store {
-		s := memory.New(memory.WithMaxAppendSize(limit))
+		s, err := memory.Open(memory.WithMaxAppendSize(limit))
+		require.NoError(t, err)
 		t.Cleanup(func() { _ = s.Close() })
 		return s
 	}, storetest.MaxAppendSize(limit))
@@ -34,9 +35,10 @@ func TestConformanceSmallLimit(t *testing.T) {
 func TestRecordedAtUsesClockInUTC(t *testing.T) {
 	zone := time.FixedZone("UTC+5", 5*60*60)
 	at := time.Date(2025, 3, 1, 12, 0, 0, 0, zone)
-	s := memory.New(memory.WithClock(func() time.Time { return at }))
+	s, err := memory.Open(memory.WithClock(func() time.Time { return at }))
+	require.NoError(t, err)
 	defer s.Close()
-	_, err := s.Append(t.Context(), "clock-1", eventstore.NoStream(), eventstore.EventData{ID: uuid.New(), Type: "A"})
+	_, err = s.Append(t.Context(), "clock-1", eventstore.NoStream(), eventstore.EventData{ID: uuid.New(), Type: "A"})
 	require.NoError(t, err)
 	for ev, err := range s.ReadStream(t.Context(), "clock-1", 0) {
 		require.NoError(t, err)
@@ -161,5 +163,18 @@ func BenchmarkReadStream100(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	}
+}
+
+func TestOpenRefusesBadOptions(t *testing.T) {
+	for name, opt := range map[string]memory.Option{
+		"zero limit": memory.WithMaxAppendSize(0),
+		"nil clock":  memory.WithClock(nil),
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, err := memory.Open(opt)
+			require.ErrorIs(t, err, eventstore.ErrInvalidOption)
+			require.Nil(t, s)
+		})
 	}
 }

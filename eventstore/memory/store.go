@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -40,33 +41,38 @@ var (
 	_ eventstore.HeadReader = (*Store)(nil)
 )
 
-// Option configures a Store.
-type Option func(*Store)
+// Option configures Open. An option given a value it cannot use makes Open fail
+// with eventstore.ErrInvalidOption.
+type Option func(*Store) error
 
 // WithMaxAppendSize sets the limit on the bytes of one append (the sum of every
-// event's type, data and metadata). n <= 0 means eventstore.DefaultMaxAppendSize.
+// event's type, data and metadata); eventstore.DefaultMaxAppendSize by default.
 func WithMaxAppendSize(n int) Option {
-	return func(s *Store) {
-		if n <= 0 {
-			n = eventstore.DefaultMaxAppendSize
+	return func(s *Store) error {
+		if n < 1 {
+			return fmt.Errorf("%w: WithMaxAppendSize(%d): need at least 1 byte", eventstore.ErrInvalidOption, n)
 		}
 		s.maxAppendSize = n
+		return nil
 	}
 }
 
 // WithClock sets the clock that stamps RecordedAt; the time is stored in UTC.
-// The default is time.Now. A nil clock keeps the default.
+// The default is time.Now.
 func WithClock(now func() time.Time) Option {
-	return func(s *Store) {
-		if now != nil {
-			s.now = now
+	return func(s *Store) error {
+		if now == nil {
+			return fmt.Errorf("%w: WithClock(nil)", eventstore.ErrInvalidOption)
 		}
+		s.now = now
+		return nil
 	}
 }
 
-// New returns an empty Store.
-func New(opts ...Option) *Store {
-	s := &Store{
+// New returns an empty Store with the defaults. It cannot fail; Open takes
+// options.
+func New() *Store {
+	return &Store{
 		maxAppendSize: eventstore.DefaultMaxAppendSize,
 		now:           time.Now,
 		streams:       make(map[string][]int),
@@ -75,12 +81,20 @@ func New(opts ...Option) *Store {
 		wake:          make(chan struct{}),
 		done:          make(chan struct{}),
 	}
+}
+
+// Open returns an empty Store configured by opts.
+func Open(opts ...Option) (*Store, error) {
+	s := New()
 	for _, opt := range opts {
-		if opt != nil {
-			opt(s)
+		if opt == nil {
+			continue
+		}
+		if err := opt(s); err != nil {
+			return nil, err
 		}
 	}
-	return s
+	return s, nil
 }
 
 // Close releases the store: later calls fail with eventstore.ErrClosed and running

@@ -22,7 +22,7 @@ import (
 func syncModes(b *testing.B, run func(b *testing.B, s *sqlite.Store)) {
 	for _, m := range []sqlite.SyncMode{sqlite.Full, sqlite.Normal} {
 		b.Run(m.String(), func(b *testing.B) {
-			run(b, openTemp(b, sqlite.Synchronous(m)))
+			run(b, openTemp(b, sqlite.WithSynchronous(m)))
 		})
 	}
 }
@@ -165,7 +165,7 @@ func BenchmarkConcurrentAppend(b *testing.B) {
 	for _, m := range []sqlite.SyncMode{sqlite.Full, sqlite.Normal} {
 		for _, writers := range []int{1, 8, 64} {
 			b.Run(fmt.Sprintf("%s/writers=%d", m, writers), func(b *testing.B) {
-				s := openTemp(b, sqlite.Synchronous(m))
+				s := openTemp(b, sqlite.WithSynchronous(m))
 				ctx := context.Background()
 				var next atomic.Int64
 				b.ResetTimer()

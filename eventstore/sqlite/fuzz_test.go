@@ -142,7 +142,7 @@ func blob(s string) []byte { return append([]byte{fuzzBlob, byte(len(s))}, s...)
 // checkStoredRow runs one fuzzed row through every read path.
 func checkStoredRow(t *testing.T, r row) {
 	ctx := t.Context()
-	s := openBounded(t, sqlite.PollInterval(5*time.Millisecond), sqlite.Synchronous(sqlite.Normal))
+	s := openBounded(t, sqlite.WithPollInterval(5*time.Millisecond), sqlite.WithSynchronous(sqlite.Normal))
 	if _, err := s.Append(ctx, "victim", eventstore.NoStream(), newEvent("Sound"), newEvent("Sound")); err != nil {
 		t.Fatal(err)
 	}

@@ -180,6 +180,7 @@ func (s *Store) runBatch(reqs []*appendRequest) bool {
 	// append is either abandoned before its batch starts or awaits its outcome. A
 	// context that cannot end also spares go-sqlite3 a goroutine per statement.
 	ctx := context.Background()
+	start := time.Now()
 	tx, err := s.begin(reqs[0])
 	if errors.Is(err, errLeaderGone) {
 		return false
@@ -239,6 +240,7 @@ func (s *Store) runBatch(reqs []*appendRequest) bool {
 	default:
 		_ = tx.Rollback() // nothing written: no need for a sync
 	}
+	s.tel.recordCommit(start, len(run))
 	s.stats.batches.Add(1)
 	s.stats.appends.Add(int64(len(run)))
 	for {

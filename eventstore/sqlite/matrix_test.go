@@ -116,7 +116,7 @@ func TestCorruptionMatrix(t *testing.T) {
 // checkDamage runs one case of the corruption matrix.
 func checkDamage(t *testing.T, d damage) {
 	ctx := t.Context()
-	s := openBounded(t, sqlite.PollInterval(5*time.Millisecond), sqlite.Synchronous(sqlite.Normal))
+	s := openBounded(t, sqlite.WithPollInterval(5*time.Millisecond), sqlite.WithSynchronous(sqlite.Normal))
 	sound := []eventstore.EventData{newEvent("Sound"), newEvent("Sound")}
 	if _, err := s.Append(ctx, "victim", eventstore.NoStream(), sound...); err != nil {
 		t.Fatal(err)

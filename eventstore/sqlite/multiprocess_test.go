@@ -19,7 +19,7 @@ import (
 func TestTwoHandlesOneFile(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "events.db")
-	a, err := sqlite.Open(ctx, path, sqlite.PollInterval(10*time.Millisecond))
+	a, err := sqlite.Open(ctx, path, sqlite.WithPollInterval(10*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestTwoHandlesOneFile(t *testing.T) {
 // longer than the busy timeout: the append fails with a typed error matching
 // ErrUnavailable, writes nothing, and the next append succeeds.
 func TestBusyWriteLockIsUnavailable(t *testing.T) {
-	s := openTemp(t, sqlite.BusyTimeout(50*time.Millisecond))
+	s := openTemp(t, sqlite.WithBusyTimeout(50*time.Millisecond))
 	ctx := context.Background()
 	release := holdWriteLock(t, s.Path())
 	_, err := s.Append(ctx, "blocked", eventstore.NoStream(), newEvent("Blocked"))

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +20,7 @@ import (
 // backwards, from the middle and with limits that cut a page: revisions come in
 // order, without gap or repeat.
 func TestReadsPageThroughLongStreams(t *testing.T) {
-	s := openTemp(t, sqlite.Synchronous(sqlite.Normal))
+	s := openTemp(t, sqlite.WithSynchronous(sqlite.Normal))
 	ctx := context.Background()
 	const n = 1234
 	var want []uuid.UUID
@@ -71,7 +73,7 @@ func TestReadsPageThroughLongStreams(t *testing.T) {
 // TestReadAllFiltersAcrossPages: matching events are sparse among many pages of
 // others, and a filter is a prefix in byte order.
 func TestReadAllFiltersAcrossPages(t *testing.T) {
-	s := openTemp(t, sqlite.Synchronous(sqlite.Normal))
+	s := openTemp(t, sqlite.WithSynchronous(sqlite.Normal))
 	ctx := context.Background()
 	var want []uuid.UUID
 	for i := range 1500 {
@@ -127,7 +129,7 @@ func TestReadAllFiltersAcrossPages(t *testing.T) {
 // empty; RecordedAt comes from the clock option, in UTC.
 func TestRoundTrip(t *testing.T) {
 	at := time.Date(2025, 3, 4, 5, 6, 7, 891011, time.FixedZone("X", 3600))
-	s := openTemp(t, sqlite.Clock(func() time.Time { return at }))
+	s := openTemp(t, sqlite.WithClock(func() time.Time { return at }))
 	ctx := context.Background()
 	in := []eventstore.EventData{
 		{ID: uuid.New(), Type: "Nil"},
@@ -253,7 +255,7 @@ func TestSubscriptionEndsOnClose(t *testing.T) {
 // with "too many SQL variables", reported as ErrUnavailable. A filter of any size
 // works.
 func TestLargeFilters(t *testing.T) {
-	s := openTemp(t, sqlite.Synchronous(sqlite.Normal))
+	s := openTemp(t, sqlite.WithSynchronous(sqlite.Normal))
 	ctx := t.Context()
 	var want []uuid.UUID
 	for i := range 20 {
@@ -308,7 +310,7 @@ func TestLargeFilters(t *testing.T) {
 // TestTypeFilterMatchesExactBytes: a type filter matches types byte for byte,
 // a NUL byte, escapes and non-ASCII characters included.
 func TestTypeFilterMatchesExactBytes(t *testing.T) {
-	s := openTemp(t, sqlite.Synchronous(sqlite.Normal))
+	s := openTemp(t, sqlite.WithSynchronous(sqlite.Normal))
 	ctx := t.Context()
 	types := []string{"A\x00B", "A", "é", `<&>"\`, "e\u0301"}
 	for _, typ := range types {
@@ -365,5 +367,67 @@ func TestSparseLogIsReadQuickly(t *testing.T) {
 		if n != 3 {
 			t.Fatalf("SubscribeAll, %s: %d events before catching up, want 3", name, n)
 		}
+	}
+}
+
+// TestSubscriptionCatchesUpThenGoesLive: on a log of several pages, a subscription
+// from the start delivers every event once, in position order, then exactly one
+// CaughtUp carrying the last event's position, then an event appended afterwards;
+// and one that starts from the last position goes straight to CaughtUp.
+func TestSubscriptionCatchesUpThenGoesLive(t *testing.T) {
+	ctx := t.Context()
+	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "events.db"), sqlite.WithSynchronous(sqlite.Normal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const n = 1234 // more than two pages
+	var last eventstore.AppendResult
+	for i := 0; i < n; i += 100 {
+		evs := make([]eventstore.EventData, min(100, n-i))
+		for j := range evs {
+			evs[j] = newEvent("Written")
+		}
+		if last, err = s.Append(ctx, fmt.Sprintf("s-%d", i%7), eventstore.Any(), evs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	subCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	next, done := iter.Pull2(s.SubscribeAll(subCtx, eventstore.Start()))
+	defer done()
+	var prev eventstore.Position
+	for i := range n {
+		m, err, ok := next()
+		if !ok || err != nil || m.CaughtUp {
+			t.Fatalf("message %d: %+v, %v, %v; want event %d", i, m, err, ok, i+1)
+		}
+		if !prev.Less(m.Position) {
+			t.Fatalf("message %d at %s after %s", i, m.Position, prev)
+		}
+		prev = m.Position
+	}
+	m, err, ok := next()
+	if !ok || err != nil || !m.CaughtUp || m.Position != last.Position {
+		t.Fatalf("after %d events: %+v, %v; want CaughtUp at %s", n, m, err, last.Position)
+	}
+	live := newEvent("Live")
+	if _, err := s.Append(ctx, "live", eventstore.NoStream(), live); err != nil {
+		t.Fatal(err)
+	}
+	m, err, ok = next()
+	if !ok || err != nil || m.CaughtUp || m.Event.ID != live.ID {
+		t.Fatalf("live: %+v, %v; want the event appended after CaughtUp", m, err)
+	}
+
+	from, doneFrom := iter.Pull2(s.SubscribeAll(subCtx, last.Position))
+	defer doneFrom()
+	m, err, _ = from()
+	if err != nil || m.CaughtUp {
+		t.Fatalf("from the last position: %+v, %v; want the live event first", m, err)
+	}
+	m, err, _ = from()
+	if err != nil || !m.CaughtUp {
+		t.Fatalf("from the last position: %+v, %v; want CaughtUp", m, err)
 	}
 }

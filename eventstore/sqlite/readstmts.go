@@ -30,6 +30,8 @@ const (
 	headQuery                = "SELECT MAX(position) FROM events"
 	nextPositionQuery        = "SELECT MIN(position) FROM events WHERE position > ?"
 	eventAtQuery             = "SELECT " + eventColumns + " FROM events WHERE position = ?"
+	findEventQuery           = "SELECT " + streamEventColumns + " FROM events WHERE stream = ? AND id = ?"
+	loadSnapshotQuery        = "SELECT revision, data, taken_at FROM idem_snapshots WHERE stream = ?"
 )
 
 // readStmts are the read pool's prepared statements, by query text. The map is
@@ -41,7 +43,8 @@ func prepareReadStmts(ctx context.Context, db *sql.DB) (readStmts, error) {
 	st := readStmts{}
 	for _, q := range []string{
 		readStreamFromStartQuery, readStreamForwardQuery, readStreamFromEndQuery, readStreamBackwardQuery,
-		streamLowestQuery, readAllQuery, streamExistsQuery, headQuery, nextPositionQuery,
+		streamLowestQuery, readAllQuery, streamExistsQuery, headQuery, nextPositionQuery, findEventQuery,
+		loadSnapshotQuery,
 	} {
 		p, err := db.PrepareContext(ctx, q)
 		if err != nil {

@@ -166,7 +166,7 @@ func TestOpenSchemaVersionOutOfRange(t *testing.T) {
 	for _, c := range []struct {
 		version int
 		tooNew  bool
-	}{{-1, false}, {-2147483648, false}, {3, true}, {2147483647, true}} {
+	}{{-1, false}, {-2147483648, false}, {4, true}, {2147483647, true}} {
 		t.Run(strconv.Itoa(c.version), func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "events.db")
 			s, err := sqlite.Open(t.Context(), path)

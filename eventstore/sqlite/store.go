@@ -17,6 +17,7 @@ import (
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/eventstore/backend"
 	"github.com/idemkit/idem/internal/quote"
+	"github.com/idemkit/idem/internal/sqlitedsn"
 )
 
 // Store is an eventstore.Store in a SQLite file. It also implements
@@ -50,6 +51,7 @@ type Store struct {
 
 	commits commitSignal
 	stats   batchStats
+	tel     *instruments
 	// testCommitHook, set only by tests, runs before each commit; an error fails
 	// the batch as a failed commit would.
 	testCommitHook atomic.Pointer[func() error]
@@ -74,8 +76,11 @@ var (
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	cfg := defaultConfig()
 	for _, opt := range opts {
-		if opt != nil {
-			opt(&cfg)
+		if opt == nil {
+			continue
+		}
+		if err := opt(&cfg); err != nil {
+			return nil, err
 		}
 	}
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
@@ -86,7 +91,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 
 	busy := strconv.FormatInt(cfg.busyTimeout.Milliseconds(), 10)
-	wdb, err := sql.Open("sqlite3", dsn(path, url.Values{
+	wdb, err := sql.Open("sqlite3", sqlitedsn.DSN(path, url.Values{
 		"_txlock":       {"immediate"},
 		"_busy_timeout": {busy},
 		"_synchronous":  {cfg.sync.String()},
@@ -113,7 +118,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, storageError(ctx, "prepare statements on "+quote.Q(path), err)
 	}
 
-	rdb, err := sql.Open("sqlite3", dsn(path, url.Values{
+	rdb, err := sql.Open("sqlite3", sqlitedsn.DSN(path, url.Values{
 		"_busy_timeout": {busy},
 		"_query_only":   {"1"},
 	}))
@@ -147,18 +152,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		rdb:    rdb,
 		rstmts: rstmts,
 		done:   make(chan struct{}),
+		tel:    newInstruments(cfg.telemetry),
 	}
 	return s, nil
-}
-
-// dsn builds a go-sqlite3 URI for path with params; characters that mean something
-// in a URI are escaped in the path.
-func dsn(path string, params url.Values) string {
-	escaped := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
-	if strings.HasPrefix(escaped, "//") {
-		escaped = "/" + strings.TrimLeft(escaped, "/")
-	}
-	return "file:" + escaped + "?" + params.Encode()
 }
 
 // DB returns the store's pool of read-only connections to its file, for code that

@@ -15,7 +15,10 @@ import (
 func conformance(t *testing.T) {
 	const limit = 64 << 10
 	storetest.Run(t, func(t *testing.T) eventstore.Store {
-		s := memory.New(memory.WithMaxAppendSize(limit))
+		s, err := memory.Open(memory.WithMaxAppendSize(limit))
+		if err != nil {
+			t.Fatal(err)
+		}
 		t.Cleanup(func() { _ = s.Close() })
 		return s
 	},

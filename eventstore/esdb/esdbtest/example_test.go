@@ -22,7 +22,7 @@ func Example() {
 	defer srv.Close()
 
 	ctx := context.Background()
-	store, err := esdb.Open(ctx, srv.URL(), esdb.Logger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	store, err := esdb.Open(ctx, srv.URL(), esdb.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	if err != nil {
 		panic(err)
 	}

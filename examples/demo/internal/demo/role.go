@@ -91,7 +91,7 @@ func openStore(ctx context.Context, backend, path, synchronous string) (eventsto
 	if strings.EqualFold(synchronous, "NORMAL") {
 		mode = sqlite.Normal
 	}
-	s, err := sqlite.Open(ctx, path, sqlite.Synchronous(mode), sqlite.PollInterval(20e6))
+	s, err := sqlite.Open(ctx, path, sqlite.WithSynchronous(mode), sqlite.WithPollInterval(20e6))
 	if err != nil {
 		return nil, fmt.Errorf("open event store %s: %w", path, err)
 	}
