@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -509,4 +511,60 @@ func readSnapshot(ctx context.Context, db *sql.DB) (gen int, count, sum int64, c
 	}
 	err = tx.QueryRowContext(ctx, `SELECT commit_pos FROM idem_projection_generations WHERE name = 'ledger' AND generation = ?`, gen).Scan(&cp)
 	return
+}
+
+// lockedBuffer collects log output written from the runner's goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// A retired generation whose tables cannot be dropped after the switch is logged,
+// not an error: readers read the new generation already. The next start drops it.
+func TestFailedDropIsLoggedAndRetried(t *testing.T) {
+	ctx := context.Background()
+	store := newStore(t)
+	tg := openTarget(t, "rm.db")
+	db := tg.DB()
+	workload(t, ctx, store, 15, 200, 10)
+	var logs lockedBuffer
+	logger := projection.WithLogger(slog.New(slog.NewTextHandler(&logs, nil)))
+	r := newRunner(t, store, tg, opts(logger), ledger(1))
+	if err := r.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TRIGGER keep_guards BEFORE DELETE ON idem_projection_guards
+		BEGIN SELECT RAISE(ABORT, 'guards are kept'); END`); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Rebuild(ctx, "ledger"); err != nil {
+		t.Fatalf("Rebuild with a failing cleanup: %v, want nil", err)
+	}
+	if !strings.Contains(logs.String(), "retired projection generation not dropped") || !strings.Contains(logs.String(), "guards are kept") {
+		t.Fatalf("the failed cleanup was not logged:\n%s", logs.String())
+	}
+	if s := statusOf(t, r, "ledger"); s.Active == nil || s.Active.Number != 2 || tableCount(t, db, "balances_g1") != 1 {
+		t.Fatalf("after a failed cleanup: status %+v, balances_g1 %d", s, tableCount(t, db, "balances_g1"))
+	}
+	if _, err := db.Exec(`DROP TRIGGER keep_guards`); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if tableCount(t, db, "balances_g1") != 0 {
+		t.Fatal("the next start did not drop the retired generation")
+	}
 }
