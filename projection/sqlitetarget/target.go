@@ -51,13 +51,12 @@ func (t *Target) Write(ctx context.Context, name string, fn func(w projection.Wr
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", storageError(ctx, err))
 	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	w := &writer{t: t, tx: tx, name: name, done: ctx.Done(), quiet: context.WithoutCancel(ctx)}
 	if _, err := w.exec(ctx, lockStatement); err != nil {
-		_ = tx.Rollback()
 		return fmt.Errorf("take the write lock: %w", err)
 	}
 	if err := fn(w); err != nil {
-		_ = tx.Rollback()
 		return err
 	}
 	if err := tx.Commit(); err != nil {
