@@ -74,7 +74,7 @@ func TestStartupIsRetried(t *testing.T) {
 		time.AfterFunc(d, func() { _ = tx.Rollback() })
 	}
 	newR := func(p projection.Projection[Tx]) *projection.Runner[Tx] {
-		r, err := projection.NewRunner(store, tg, projection.WithRetries(8), projection.WithBackoff(20*time.Millisecond, 200*time.Millisecond))
+		r, err := projection.NewRunner(store, tg, projection.WithRetries(20), projection.WithBackoff(20*time.Millisecond, 200*time.Millisecond))
 		require.NoError(t, err)
 		require.NoError(t, r.Add(p))
 		return r
