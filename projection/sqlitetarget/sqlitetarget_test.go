@@ -106,14 +106,18 @@ type fakeDriver struct{}
 
 func (fakeDriver) Open(string) (driver.Conn, error) { return nil, errors.New("no") }
 
+type fakeConnector struct{}
+
+func (fakeConnector) Connect(context.Context) (driver.Conn, error) { return nil, errors.New("no") }
+func (fakeConnector) Driver() driver.Driver                        { return fakeDriver{} }
+
 // TestNew uses a database the caller opened, which Close leaves open, and refuses
 // one opened with another driver.
 func TestNew(t *testing.T) {
 	_, err := sqlitetarget.New(nil)
 	require.ErrorIs(t, err, projection.ErrInvalidOption)
-	sql.Register("sqlitetarget-fake", fakeDriver{})
-	other, err := sql.Open("sqlitetarget-fake", "")
-	require.NoError(t, err)
+	other := sql.OpenDB(fakeConnector{})
+	defer other.Close()
 	_, err = sqlitetarget.New(other)
 	require.ErrorIs(t, err, projection.ErrInvalidOption)
 
