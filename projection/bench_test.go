@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"os"
@@ -15,8 +14,10 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/eventstore/memory"
 	"github.com/idemkit/idem/eventstore/sqlite"
 	"github.com/idemkit/idem/projection"
+	"github.com/idemkit/idem/projection/sqlitetarget"
 )
 
 const benchEvents, benchStreams = 50000, 100
@@ -103,11 +104,12 @@ const floorTxRows = 4096
 // transactions of floorTxRows rows, into a fresh target opened like the runner's.
 // No checkpoint, guard, or framework.
 func rawFloor(ctx context.Context, src *sql.DB, dir string, f floor) error {
-	db, err := projection.OpenDB(filepath.Join(dir, "floor.db"))
+	tg, err := sqlitetarget.Open(ctx, filepath.Join(dir, "floor.db"))
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer tg.Close()
+	db := tg.DB()
 	if _, err := db.ExecContext(ctx, f.setup); err != nil {
 		return err
 	}
@@ -144,28 +146,28 @@ type floor struct {
 	args        func(*rawRow) []any
 }
 
-func counting(version int) projection.SQL {
-	return projection.SQL{
+func counting(version int) projection.Projection[Tx] {
+	return projection.Projection[Tx]{
 		Name: "counts", Version: version, Tables: []string{"counts"},
-		Setup: func(ctx context.Context, tx *projection.Tx) error {
+		Setup: func(ctx context.Context, tx Tx) error {
 			_, err := tx.Exec(ctx, `CREATE TABLE {counts} (type TEXT PRIMARY KEY, n INTEGER NOT NULL)`)
 			return err
 		},
-		Handle: func(ctx context.Context, tx *projection.Tx, e projection.Event) error {
+		Handle: func(ctx context.Context, tx Tx, e projection.Event) error {
 			_, err := tx.Exec(ctx, `INSERT INTO {counts} (type, n) VALUES (?, 1) ON CONFLICT (type) DO UPDATE SET n = n + 1`, e.Type)
 			return err
 		},
 	}
 }
 
-func rowPerEvent(version int) projection.SQL {
-	return projection.SQL{
+func rowPerEvent(version int) projection.Projection[Tx] {
+	return projection.Projection[Tx]{
 		Name: "rows", Version: version, Tables: []string{"rows"},
-		Setup: func(ctx context.Context, tx *projection.Tx) error {
+		Setup: func(ctx context.Context, tx Tx) error {
 			_, err := tx.Exec(ctx, `CREATE TABLE {rows} (id TEXT PRIMARY KEY, stream TEXT NOT NULL, revision INTEGER NOT NULL, data BLOB)`)
 			return err
 		},
-		Handle: func(ctx context.Context, tx *projection.Tx, e projection.Event) error {
+		Handle: func(ctx context.Context, tx Tx, e projection.Event) error {
 			_, err := tx.Exec(ctx, `INSERT INTO {rows} (id, stream, revision, data) VALUES (?, ?, ?, ?)`, e.ID.String(), e.Stream, e.Revision, e.Data)
 			return err
 		},
@@ -189,7 +191,7 @@ func BenchmarkRebuild(b *testing.B) {
 	})
 	for _, c := range []struct {
 		name  string
-		p     func(int) projection.SQL
+		p     func(int) projection.Projection[Tx]
 		floor floor
 	}{
 		{"counting", counting, floor{
@@ -226,15 +228,15 @@ func BenchmarkRebuild(b *testing.B) {
 					return err
 				})
 				best(&flo, func() error { return rawFloor(ctx, store.DB(), b.TempDir(), c.floor) })
-				db, err := projection.OpenDB(filepath.Join(b.TempDir(), "rm.db"))
+				tg, err := sqlitetarget.Open(ctx, filepath.Join(b.TempDir(), "rm.db"))
 				if err != nil {
 					b.Fatal(err)
 				}
-				r, err := projection.NewRunner(store, db, projection.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+				r, err := projection.NewRunner(store, tg, projection.WithLogger(slog.New(slog.DiscardHandler)))
 				if err != nil {
 					b.Fatal(err)
 				}
-				if err := r.AddSQL(c.p(1)); err != nil {
+				if err := r.Add(c.p(1)); err != nil {
 					b.Fatal(err)
 				}
 				b.StartTimer()
@@ -243,7 +245,7 @@ func BenchmarkRebuild(b *testing.B) {
 				if st := r.Stats()[0]; st.Applied != benchEvents {
 					b.Fatalf("applied %d", st.Applied)
 				}
-				db.Close()
+				tg.Close()
 				b.StartTimer()
 			}
 			b.ReportMetric(float64(rebuild)/float64(raw), "x-raw-scan")
@@ -252,5 +254,52 @@ func BenchmarkRebuild(b *testing.B) {
 			b.ReportMetric(float64(benchEvents)/rebuild.Seconds(), "events/s")
 			b.ReportMetric(float64(raw.Milliseconds()), "raw-scan-ms")
 		})
+	}
+}
+
+// BenchmarkLive appends b.N events, one per append over 64 streams, to a memory
+// store while a runner applies them live (batches of what is immediately
+// available, up to the live batch size); the time per event runs to the last
+// commit.
+func BenchmarkLive(b *testing.B) {
+	ctx := context.Background()
+	store := memory.New()
+	defer store.Close()
+	tg, err := sqlitetarget.Open(ctx, filepath.Join(b.TempDir(), "rm.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tg.Close()
+	r, err := projection.NewRunner(store, tg, projection.WithLogger(slog.New(slog.DiscardHandler)), projection.WithoutLagRefresh())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := r.Add(rowPerEvent(1)); err != nil {
+		b.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(runCtx) }()
+	for r.Stats()[0].Mode != projection.Live {
+		time.Sleep(time.Millisecond)
+	}
+	start := time.Now()
+	var last eventstore.Position
+	b.ResetTimer()
+	for i := range b.N {
+		res, err := store.Append(ctx, fmt.Sprintf("acct-%02d", i%64), eventstore.Any(), amountEvent(uuid.New(), 1))
+		if err != nil {
+			b.Fatal(err)
+		}
+		last = res.Position
+	}
+	for r.Stats()[0].Checkpoint != last {
+		time.Sleep(100 * time.Microsecond)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+	cancel()
+	if err := <-done; err != nil {
+		b.Fatal(err)
 	}
 }

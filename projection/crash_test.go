@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/idemkit/idem/projection"
+	"github.com/idemkit/idem/projection/sqlitetarget"
 )
 
 const crashEvents, crashStreams = 3000, 40
@@ -27,23 +28,23 @@ func TestProjectionCrashChild(t *testing.T) {
 	ctx := context.Background()
 	store := newStore(t)
 	workload(t, ctx, store, 42, crashEvents, crashStreams)
-	db, err := projection.OpenDB(path)
+	tg, err := sqlitetarget.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	batch, _ := strconv.Atoi(os.Getenv("IDEM_PROJECTION_CRASH_BATCH"))
 	p := ledger(1)
 	inner := p.Handle
-	p.Handle = func(ctx context.Context, tx *projection.Tx, e projection.Event) error {
+	p.Handle = func(ctx context.Context, tx Tx, e projection.Event) error {
 		// Spend time between the writes and the commit, so kills land there.
 		time.Sleep(50 * time.Microsecond)
 		return inner(ctx, tx, e)
 	}
-	r, err := projection.NewRunner(store, db, projection.Options{BatchSize: batch})
+	r, err := projection.NewRunner(store, tg, projection.WithCatchUpBatchSize(batch))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.AddSQL(p); err != nil {
+	if err := r.Add(p); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.CatchUp(ctx); err != nil {
@@ -62,13 +63,13 @@ func TestProjectionCrashBetweenApplyAndCommit(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))
 	kills, midway := 0, 0
 	checkpoint := func() uint64 {
-		db, err := projection.OpenDB(path)
+		tg, err := sqlitetarget.Open(context.Background(), path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer db.Close()
+		defer tg.Close()
 		var c uint64
-		if err := db.QueryRow(`SELECT commit_pos FROM idem_projections WHERE name = 'ledger'`).Scan(&c); err != nil {
+		if err := tg.DB().QueryRow(`SELECT commit_pos FROM idem_projection_generations WHERE name = 'ledger'`).Scan(&c); err != nil {
 			return 0
 		}
 		return c
@@ -121,12 +122,12 @@ func TestProjectionCrashBetweenApplyAndCommit(t *testing.T) {
 	}
 	ctx := context.Background()
 	want := workload(t, ctx, newStore(t), 42, crashEvents, crashStreams)
-	db, err := projection.OpenDB(path)
+	tg, err := sqlitetarget.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	checkExactlyOnce(t, db, want)
+	defer tg.Close()
+	checkExactlyOnce(t, tg.DB(), want)
 	if c := checkpoint(); c != crashEvents {
 		t.Fatalf("checkpoint %d, want %d", c, crashEvents)
 	}

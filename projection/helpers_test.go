@@ -16,21 +16,25 @@ import (
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/eventstore/memory"
 	"github.com/idemkit/idem/projection"
+	"github.com/idemkit/idem/projection/sqlitetarget"
 )
+
+// Tx is the transaction type of the tests' target.
+type Tx = *sqlitetarget.Tx
 
 // ledger is the projection most tests use: a row per event (entries) and a
 // per-stream aggregate (balances). Applying an event twice would show in both.
-func ledger(version int) projection.SQL {
-	return projection.SQL{
+func ledger(version int) projection.Projection[Tx] {
+	return projection.Projection[Tx]{
 		Name:    "ledger",
 		Version: version,
 		Tables:  []string{"balances", "entries"},
-		Setup: func(ctx context.Context, tx *projection.Tx) error {
+		Setup: func(ctx context.Context, tx Tx) error {
 			_, err := tx.Exec(ctx, `CREATE TABLE {balances} (stream TEXT PRIMARY KEY, n INTEGER NOT NULL, total INTEGER NOT NULL);
 				CREATE TABLE {entries} (event_id TEXT PRIMARY KEY, stream TEXT NOT NULL, revision INTEGER NOT NULL, amount INTEGER NOT NULL)`)
 			return err
 		},
-		Handle: func(ctx context.Context, tx *projection.Tx, e projection.Event) error {
+		Handle: func(ctx context.Context, tx Tx, e projection.Event) error {
 			var body struct{ Amount int64 }
 			if err := json.Unmarshal(e.Data, &body); err != nil {
 				return err
@@ -80,32 +84,47 @@ func workload(t testing.TB, ctx context.Context, store eventstore.Store, seed ui
 	return want
 }
 
-func openDB(t testing.TB, name string) *sql.DB {
+// openTarget opens a SQLite target in the test's directory.
+func openTarget(t testing.TB, name string) *sqlitetarget.Target {
 	t.Helper()
-	db, err := projection.OpenDB(filepath.Join(t.TempDir(), name))
+	tg, err := sqlitetarget.Open(context.Background(), filepath.Join(t.TempDir(), name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	t.Cleanup(func() { tg.Close() })
+	return tg
 }
 
-func newRunner(t testing.TB, store eventstore.Store, db *sql.DB, opts projection.Options, ps ...projection.SQL) *projection.Runner {
+// openTargetAt opens another target (another connection pool, as another process
+// would) on the file at path.
+func openTargetAt(t testing.TB, path string) *sqlitetarget.Target {
 	t.Helper()
-	if opts.Backoff == 0 {
-		opts.Backoff = time.Millisecond
+	tg, err := sqlitetarget.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
 	}
-	r, err := projection.NewRunner(store, db, opts)
+	t.Cleanup(func() { tg.Close() })
+	return tg
+}
+
+// quick is the retry backoff of the tests' runners: short, so retries cost little.
+var quick = projection.WithBackoff(time.Millisecond, 50*time.Millisecond)
+
+func newRunner(t testing.TB, store eventstore.Store, tg *sqlitetarget.Target, opts []projection.Option, ps ...projection.Projection[Tx]) *projection.Runner[Tx] {
+	t.Helper()
+	r, err := projection.NewRunner(store, tg, append([]projection.Option{quick}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range ps {
-		if err := r.AddSQL(p); err != nil {
+		if err := r.Add(p); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return r
 }
+
+func opts(o ...projection.Option) []projection.Option { return o }
 
 // balances reads the balances view.
 func balances(t testing.TB, db *sql.DB) map[string][2]int64 {
@@ -208,11 +227,32 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-func statsOf(r *projection.Runner, name string, version int) projection.Stats {
+func statsOf(r *projection.Runner[Tx], name string) projection.Stats {
 	for _, s := range r.Stats() {
-		if s.Name == name && s.Version == version {
+		if s.Name == name {
 			return s
 		}
 	}
 	return projection.Stats{}
+}
+
+func statusOf(t testing.TB, r *projection.Runner[Tx], name string) projection.Status {
+	t.Helper()
+	s, err := r.Status(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// checkpointOf reads the checkpoint of the active generation of name from the
+// target's bookkeeping (0 if there is none).
+func checkpointOf(t testing.TB, db *sql.DB, name string) uint64 {
+	t.Helper()
+	var c uint64
+	err := db.QueryRow(`SELECT commit_pos FROM idem_projection_generations WHERE name = ? AND state = 'active'`, name).Scan(&c)
+	if err != nil && err != sql.ErrNoRows {
+		t.Fatal(err)
+	}
+	return c
 }

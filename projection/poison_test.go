@@ -28,11 +28,11 @@ func poisonStore(t *testing.T) (eventstore.Store, []uuid.UUID) {
 }
 
 // failing returns a ledger that rejects negative amounts while *broken is true.
-func failing(broken *bool, policy projection.PoisonPolicy) projection.SQL {
+func failing(broken *bool, policy projection.PoisonPolicy) projection.Projection[Tx] {
 	p := ledger(1)
 	inner := p.Handle
 	p.Poison = policy
-	p.Handle = func(ctx context.Context, tx *projection.Tx, e projection.Event) error {
+	p.Handle = func(ctx context.Context, tx Tx, e projection.Event) error {
 		if *broken && string(e.Data) == `{"Amount":-999}` {
 			return errors.New("negative amounts are not supported")
 		}
@@ -46,9 +46,10 @@ func failing(broken *bool, policy projection.PoisonPolicy) projection.SQL {
 func TestProjectionPoisonStops(t *testing.T) {
 	ctx := context.Background()
 	store, ids := poisonStore(t)
-	db := openDB(t, "rm.db")
+	tg := openTarget(t, "rm.db")
+	db := tg.DB()
 	broken := true
-	r := newRunner(t, store, db, projection.Options{Retries: 2}, failing(&broken, projection.PoisonStop))
+	r := newRunner(t, store, tg, opts(projection.WithRetries(2)), failing(&broken, projection.PoisonStop))
 	err := r.CatchUp(ctx)
 	var herr *projection.HandlerError
 	if !errors.Is(err, projection.ErrHandlerFailed) || !errors.As(err, &herr) {
@@ -60,8 +61,8 @@ func TestProjectionPoisonStops(t *testing.T) {
 	if got := balances(t, db)["acct-1"]; got != [2]int64{4, 4} {
 		t.Fatalf("balance %v, want the 4 events before the poison", got)
 	}
-	st := statsOf(r, "ledger", 1)
-	if st.Retries != 2 || st.Err == nil {
+	st := statsOf(r, "ledger")
+	if st.Retries != 2 || st.Err == nil || st.State != projection.Failed {
 		t.Fatalf("stats %+v", st)
 	}
 	// Fixed handler: a restart resumes at the poison event.
@@ -79,9 +80,10 @@ func TestProjectionPoisonStops(t *testing.T) {
 func TestProjectionPoisonParksAndReruns(t *testing.T) {
 	ctx := context.Background()
 	store, ids := poisonStore(t)
-	db := openDB(t, "rm.db")
+	tg := openTarget(t, "rm.db")
+	db := tg.DB()
 	broken := true
-	r := newRunner(t, store, db, projection.Options{Retries: 1}, failing(&broken, projection.PoisonPark))
+	r := newRunner(t, store, tg, opts(projection.WithRetries(1)), failing(&broken, projection.PoisonPark))
 	if err := r.CatchUp(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -89,15 +91,23 @@ func TestProjectionPoisonParksAndReruns(t *testing.T) {
 		t.Fatalf("balance %v, want all but the parked event", got)
 	}
 	parked, err := r.Parked(ctx, "ledger")
-	if err != nil || len(parked) != 1 || parked[0].Event.ID != ids[4] || parked[0].Attempts != 2 || parked[0].Err == "" {
+	if err != nil || len(parked) != 1 || parked[0].Event.ID != ids[4] || parked[0].Attempts != 2 || parked[0].Err == "" ||
+		parked[0].Generation != 1 || parked[0].Event.Stream != "acct-1" || parked[0].Event.Revision != 4 ||
+		string(parked[0].Event.Data) != `{"Amount":-999}` || parked[0].ParkedAt.IsZero() || parked[0].Event.RecordedAt.IsZero() {
 		t.Fatalf("Parked = %+v, %v", parked, err)
 	}
-	if st := statsOf(r, "ledger", 1); st.Parked != 1 || st.Applied != 9 {
+	if st := statsOf(r, "ledger"); st.Parked != 1 || st.Applied != 9 {
 		t.Fatalf("stats %+v", st)
+	}
+	if s := statusOf(t, r, "ledger"); s.Parked != 1 {
+		t.Fatalf("status %+v, want 1 parked", s)
 	}
 	// Still broken: the re-run fails and the event stays parked.
 	if err := r.RetryParked(ctx, "ledger", ids[4]); !errors.Is(err, projection.ErrHandlerFailed) {
 		t.Fatalf("RetryParked while broken = %v", err)
+	}
+	if parked, _ := r.Parked(ctx, "ledger"); len(parked) != 1 || parked[0].Attempts != 3 {
+		t.Fatalf("after a failed re-run: %+v, want the event still parked with 3 attempts", parked)
 	}
 	broken = false
 	if err := r.RetryParked(ctx, "ledger", ids[4]); err != nil {
@@ -115,5 +125,78 @@ func TestProjectionPoisonParksAndReruns(t *testing.T) {
 	// A replay of the stream does not apply it again.
 	if res, err := r.ReplayStream(ctx, "ledger", "acct-1"); err != nil || res.Applied != 0 {
 		t.Fatalf("replay after re-run: %+v %v", res, err)
+	}
+}
+
+// SkipParked removes a parked event without applying it: the read model stays
+// without it, and a replay does not apply it either (its stream's guard is past it).
+func TestProjectionSkipParked(t *testing.T) {
+	ctx := context.Background()
+	store, ids := poisonStore(t)
+	tg := openTarget(t, "rm.db")
+	broken := true
+	r := newRunner(t, store, tg, opts(projection.WithRetries(0)), failing(&broken, projection.PoisonPark))
+	if err := r.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SkipParked(ctx, "ledger", uuid.New()); !errors.Is(err, projection.ErrParkedNotFound) {
+		t.Fatalf("SkipParked of an event not parked = %v", err)
+	}
+	if err := r.SkipParked(ctx, "ledger", ids[4]); err != nil {
+		t.Fatal(err)
+	}
+	if parked, err := r.Parked(ctx, "ledger"); err != nil || len(parked) != 0 {
+		t.Fatalf("Parked after skip = %+v, %v", parked, err)
+	}
+	broken = false
+	if res, err := r.ReplayStream(ctx, "ledger", "acct-1"); err != nil || res.Applied != 0 || res.Skipped != 10 {
+		t.Fatalf("replay after skip: %+v %v", res, err)
+	}
+	if got := balances(t, tg.DB())["acct-1"]; got != [2]int64{9, 9} {
+		t.Fatalf("balance %v, want all but the skipped event", got)
+	}
+	if err := r.RetryParked(ctx, "nope", ids[4]); !errors.Is(err, projection.ErrUnknownProjection) {
+		t.Fatalf("RetryParked of an unknown projection = %v", err)
+	}
+}
+
+// A reactor parks too; RetryParked calls it again with the event's idempotency key
+// and removes the event once it succeeded.
+func TestReactorPoisonParksAndReruns(t *testing.T) {
+	ctx := context.Background()
+	store, ids := poisonStore(t)
+	tg := openTarget(t, "rm.db")
+	broken := true
+	var keys []string
+	re := projection.Reactor{Name: "mailer", Poison: projection.PoisonPark, Handle: func(_ context.Context, e projection.ReactorEvent) error {
+		if broken && string(e.Data) == `{"Amount":-999}` {
+			return errors.New("mail server says no")
+		}
+		keys = append(keys, e.IdempotencyKey)
+		return nil
+	}}
+	r := newRunner(t, store, tg, opts(projection.WithRetries(1)))
+	if err := r.AddReactor(re); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	parked, err := r.Parked(ctx, "mailer")
+	if err != nil || len(parked) != 1 || parked[0].Event.ID != ids[4] || parked[0].Attempts != 2 {
+		t.Fatalf("Parked = %+v, %v", parked, err)
+	}
+	if len(keys) != 9 {
+		t.Fatalf("reactor ran for %d events, want 9", len(keys))
+	}
+	broken = false
+	if err := r.RetryParked(ctx, "mailer", ids[4]); err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 10 || keys[9] != ids[4].String() {
+		t.Fatalf("keys %v, want the parked event's id last", keys)
+	}
+	if parked, _ := r.Parked(ctx, "mailer"); len(parked) != 0 {
+		t.Fatalf("still parked: %+v", parked)
 	}
 }

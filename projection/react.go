@@ -2,7 +2,6 @@ package projection
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 
@@ -10,53 +9,70 @@ import (
 	"github.com/idemkit/idem/internal/callback"
 )
 
+// reactorGeneration is the number of a reactor's one generation: a reactor is never
+// rebuilt (G10), so it has one checkpoint.
+const reactorGeneration = 1
+
 // reactorWorker runs a reactor: handle one event (the side effect), then commit the
 // reactor's checkpoint and per-stream guard. See Reactor for the crash window.
-type reactorWorker struct {
-	r      *Runner
+type reactorWorker[Tx any] struct {
+	r      *Runner[Tx]
 	re     Reactor
+	opts   []eventstore.ReadOption
+	handle string // the callback name of Handle, for panics
 	st     stats
 	guards map[string]uint64 // cache of the per-stream guard; only this worker writes it
 }
 
-func (w *reactorWorker) stats() *stats                        { return &w.st }
-func (w *reactorWorker) readOptions() []eventstore.ReadOption { return w.re.readOptions() }
+func newReactorWorker[Tx any](r *Runner[Tx], re Reactor) *reactorWorker[Tx] {
+	w := &reactorWorker[Tx]{r: r, re: re, opts: readOptions(re.EventTypes, re.StreamPrefixes),
+		handle: label(re.Name, true, 0) + " Handle", guards: map[string]uint64{}}
+	w.st.name, w.st.reactor = re.Name, true
+	return w
+}
 
-func (w *reactorWorker) run(ctx context.Context, untilCaughtUp bool) error {
-	w.st.set(func(s *stats) { s.name, s.reactor, s.err = w.re.Name, true, nil })
+func (w *reactorWorker[Tx]) stats() *stats                    { return &w.st }
+func (w *reactorWorker[Tx]) filters() []eventstore.ReadOption { return w.opts }
+
+func (w *reactorWorker[Tx]) run(ctx context.Context, untilCaughtUp bool) error {
+	w.st.set(func(s *stats) { s.state, s.err = Running, nil })
 	err := w.loop(ctx, untilCaughtUp)
 	if err == nil || (ctx.Err() != nil && errors.Is(err, ctx.Err())) {
+		w.st.set(func(s *stats) { s.state = Idle })
 		return nil
 	}
-	w.st.set(func(s *stats) { s.err = err })
+	w.st.set(func(s *stats) { s.state, s.err = Failed, err })
 	w.r.log.Error("reactor stopped", "reactor", w.re.Name, "error", err)
 	return err
 }
 
-func (w *reactorWorker) loop(ctx context.Context, untilCaughtUp bool) error {
+func (w *reactorWorker[Tx]) loop(ctx context.Context, untilCaughtUp bool) error {
 	cp, err := w.prepare(ctx)
 	if err != nil {
-		return fmt.Errorf("prepare %s: %w", label(w.re.Name, 0), err)
+		return fmt.Errorf("prepare %s: %w", label(w.re.Name, true, 0), err)
 	}
 	clear(w.guards)
 	mode := CatchUp
-	w.st.set(func(s *stats) { s.state, s.mode, s.checkpoint = stateActive, mode, cp })
+	w.st.set(func(s *stats) { s.generation, s.mode, s.checkpoint = reactorGeneration, mode, cp })
 	w.r.log.Info("reactor starting", "reactor", w.re.Name, "checkpoint", cp.String())
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	f := startFeed(ctx, w.r.store, cp, w.re.readOptions(), w.r.opts.BatchSize)
+	fctx, cancel := context.WithCancel(ctx)
+	size := w.r.set.batchSize
+	f := startFeed(fctx, w.r.store, cp, w.opts, size)
 	defer f.stop()
 	defer cancel()
-	batch := make([]eventstore.RecordedEvent, 0, w.r.opts.BatchSize)
+	batch := make([]eventstore.RecordedEvent, 0, size)
 	for {
 		var caughtUp bool
 		// A reactor commits per event: batches only spare handoffs, never wait.
-		batch, caughtUp, err = f.next(ctx, batch[:0], w.r.opts.BatchSize, false)
+		batch, caughtUp, err = f.next(fctx, batch[:0], size, false)
 		if err != nil {
-			return fmt.Errorf("%s: read events: %w", label(w.re.Name, 0), err)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("%s: read events: %w", label(w.re.Name, true, 0), err)
 		}
 		for _, e := range batch {
-			if err := w.react(ctx, e, mode); err != nil {
+			if cp, err = w.react(ctx, cp, e, mode); err != nil {
 				return err
 			}
 		}
@@ -70,156 +86,158 @@ func (w *reactorWorker) loop(ctx context.Context, untilCaughtUp bool) error {
 	}
 }
 
-// react handles one event with retries, then commits the checkpoint and guard.
-func (w *reactorWorker) react(ctx context.Context, e eventstore.RecordedEvent, mode Mode) error {
-	g, err := w.guard(ctx, e.Stream)
+// react handles one event with retries, then commits the checkpoint and guard, and
+// returns the new checkpoint.
+func (w *reactorWorker[Tx]) react(ctx context.Context, cp eventstore.Position, e eventstore.RecordedEvent, mode Mode) (eventstore.Position, error) {
+	g, known, err := w.guard(ctx, e.Stream)
 	if err != nil {
-		return err
+		return cp, err
 	}
-	if g >= 0 && e.Revision <= uint64(g) {
+	if known && e.Revision <= g {
 		w.st.skipped.Add(1)
-		return w.commit(ctx, e, nil, 0)
+		return w.commit(ctx, cp, e, nil)
 	}
 	ev := ReactorEvent{RecordedEvent: e, Mode: mode, IdempotencyKey: e.ID.String()}
-	opts := w.r.opts
+	set := &w.r.set
 	attempts := 0
 	for {
 		attempts++
-		err = callback.Call(label(w.re.Name, 0)+" Handle", func() error { return w.re.Handle(ctx, ev) })
+		err = callback.Call(w.handle, func() error { return w.re.Handle(ctx, ev) })
 		if err == nil {
 			w.st.applied.Add(1)
-			return w.commit(ctx, e, nil, 0)
+			return w.commit(ctx, cp, e, nil)
 		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return cp, ctx.Err()
 		}
-		if attempts > opts.Retries {
+		if attempts > set.retries {
 			break
 		}
 		w.r.log.Warn("reactor failed, retrying", "reactor", w.re.Name, "event", e.ID, "stream", e.Stream,
 			"revision", e.Revision, "attempt", attempts, "error", err)
-		if err := sleep(ctx, opts.backoff(attempts)); err != nil {
-			return err
+		if err := sleep(ctx, set.backoffFor(attempts)); err != nil {
+			return cp, err
 		}
 		w.st.retries.Add(1)
 	}
-	herr := newHandlerError(w.re.Name, 0, e, attempts, err)
+	herr := newHandlerError(w.re.Name, true, reactorGeneration, e, attempts, err)
 	if w.re.Poison != PoisonPark {
-		return herr
+		return cp, herr
 	}
-	if err := w.commit(ctx, e, herr, attempts); err != nil {
-		return err
+	cp, err = w.commit(ctx, cp, e, herr)
+	if err != nil {
+		return cp, err
 	}
 	w.st.parked.Add(1)
 	w.r.log.Warn("reactor event parked", "reactor", w.re.Name, "event", e.ID, "error", herr)
-	return nil
+	return cp, nil
 }
 
-// guard returns the last revision handled for stream, or -1.
-func (w *reactorWorker) guard(ctx context.Context, stream string) (int64, error) {
+// guard returns the last revision handled from stream, if any.
+func (w *reactorWorker[Tx]) guard(ctx context.Context, stream string) (uint64, bool, error) {
 	if g, ok := w.guards[stream]; ok {
-		return int64(g), nil
+		return g, true, nil
 	}
-	var g int64 = -1
-	err := w.r.db.QueryRowContext(ctx, `SELECT revision FROM idem_projection_streams WHERE name = ? AND version = 0 AND stream = ?`,
-		w.re.Name, stream).Scan(&g)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("%s: read stream guard: %w", label(w.re.Name, 0), err)
+	gs, err := w.r.target.Guards(ctx, w.re.Name, reactorGeneration, []string{stream})
+	if err != nil {
+		return 0, false, fmt.Errorf("%s: read stream guard: %w", label(w.re.Name, true, 0), err)
 	}
-	if g >= 0 {
-		w.remember(stream, uint64(g))
+	g, ok := gs[stream]
+	if ok {
+		w.remember(stream, g)
 	}
-	return g, nil
+	return g, ok, nil
 }
 
 // maxGuardCache bounds the reactor's cache of per-stream guards: one entry per
 // stream it has seen would grow with every payment ever made. Past the bound the
-// cache starts afresh; the guards themselves are in the database.
+// cache starts afresh; the guards themselves are in the target.
 const maxGuardCache = 4096
 
 // remember caches the guard of stream.
-func (w *reactorWorker) remember(stream string, revision uint64) {
+func (w *reactorWorker[Tx]) remember(stream string, revision uint64) {
 	if _, ok := w.guards[stream]; !ok && len(w.guards) >= maxGuardCache {
 		clear(w.guards)
 	}
 	w.guards[stream] = revision
 }
 
-// commit moves the checkpoint to e and the guard of e's stream to e's revision,
-// recording e as parked when park is set. Database failures are retried.
-func (w *reactorWorker) commit(ctx context.Context, e eventstore.RecordedEvent, park error, attempts int) error {
-	from := w.st.getCheckpoint()
+// commit moves the checkpoint from cp to e and the guard of e's stream to e's
+// revision, recording e as parked when park is set. Target failures are retried.
+func (w *reactorWorker[Tx]) commit(ctx context.Context, cp eventstore.Position, e eventstore.RecordedEvent, park *HandlerError) (eventstore.Position, error) {
+	set := &w.r.set
 	for attempt := 1; ; attempt++ {
-		err := w.r.writeTx(ctx, func(tx *sql.Tx) error {
-			if err := claim(ctx, tx, w.re.Name, 0, true, from, e.Position); err != nil {
+		err := w.r.target.Write(ctx, w.re.Name, func(wr Writer[Tx]) error {
+			if err := wr.Advance(ctx, reactorGeneration, cp, e.Position); err != nil {
 				return err
 			}
 			if park != nil {
-				if err := insertParked(ctx, tx, w.re.Name, 0, e, park, attempts); err != nil {
+				pe := ParkedEvent{Projection: w.re.Name, Generation: reactorGeneration, Event: e, Err: park.Error(), Attempts: park.Attempts}
+				if err := wr.Park(ctx, reactorGeneration, pe); err != nil {
 					return err
 				}
 			}
-			return saveGuards(ctx, tx, w.re.Name, 0, map[string]uint64{e.Stream: e.Revision})
+			return wr.SaveGuards(ctx, reactorGeneration, map[string]uint64{e.Stream: e.Revision})
 		})
 		if err == nil {
 			w.remember(e.Stream, e.Revision)
 			w.st.set(func(s *stats) { s.checkpoint = e.Position })
-			return nil
+			return e.Position, nil
 		}
-		if errors.Is(err, ErrCheckpointMoved) || errors.Is(err, ErrRetired) || ctx.Err() != nil || attempt > w.r.opts.Retries {
-			return fmt.Errorf("%s: commit checkpoint %s: %w", label(w.re.Name, 0), e.Position, err)
+		if permanent(err) || ctx.Err() != nil || attempt > set.retries {
+			return cp, fmt.Errorf("%s: commit checkpoint %s: %w", label(w.re.Name, true, 0), e.Position, err)
 		}
 		w.st.retries.Add(1)
-		if err := sleep(ctx, w.r.opts.backoff(attempt)); err != nil {
-			return err
+		if err := sleep(ctx, set.backoffFor(attempt)); err != nil {
+			return cp, err
 		}
 	}
 }
 
-// prepare creates the reactor's bookkeeping row on its first run (at Start, or at
-// the head of the log with NewOnly) and returns its checkpoint.
-func (w *reactorWorker) prepare(ctx context.Context) (eventstore.Position, error) {
+// prepare creates the reactor's generation on its first run (at Start, or at the
+// head of the log with NewOnly), retried when the target fails transiently, and
+// returns its checkpoint.
+func (w *reactorWorker[Tx]) prepare(ctx context.Context) (eventstore.Position, error) {
 	var start eventstore.Position
 	if w.re.NewOnly {
 		h, err := head(ctx, w.r.store)
 		if err != nil {
-			return start, err
+			return start, fmt.Errorf("read the head of the log: %w", err)
 		}
 		start = h
 	}
 	var cp eventstore.Position
-	err := w.r.writeTx(ctx, func(tx *sql.Tx) error {
-		recs, err := records(ctx, tx, w.re.Name)
-		if err != nil {
-			return err
-		}
-		for v, rec := range recs {
-			if rec.kind != kindReactor {
-				return fmt.Errorf("%w: the name is used by a SQL projection", ErrInvalidProjection)
+	err := w.r.retrying(ctx, "prepare "+label(w.re.Name, true, 0), func() error {
+		return w.r.target.Write(ctx, w.re.Name, func(wr Writer[Tx]) error {
+			gens, err := wr.Generations(ctx)
+			if err != nil {
+				return err
 			}
-			cp = recs[v].checkpoint
+			if err := checkKind(gens, KindReactor); err != nil {
+				return err
+			}
+			for _, g := range gens {
+				if g.Number == reactorGeneration {
+					cp = g.Checkpoint
+					return nil
+				}
+			}
+			g := Generation{Name: w.re.Name, Number: reactorGeneration, Kind: KindReactor, State: Building}
+			if err := wr.Create(ctx, g, nil); err != nil {
+				return err
+			}
+			if err := wr.Activate(ctx, reactorGeneration); err != nil {
+				return err
+			}
+			cp = eventstore.Start()
+			if start != cp {
+				if err := wr.Advance(ctx, reactorGeneration, cp, start); err != nil {
+					return err
+				}
+				cp = start
+			}
 			return nil
-		}
-		cp = start
-		_, err = tx.ExecContext(ctx, `INSERT INTO idem_projections (name, version, kind, state, commit_pos, prepare_pos, created_at, updated_at)
-			VALUES (?, 0, ?, ?, ?, ?, ?, ?)`, w.re.Name, kindReactor, stateActive, int64(start.Commit), int64(start.Prepare), now(), now())
-		return err
+		})
 	})
 	return cp, err
-}
-
-// head returns the position of the last event of the log: from a HeadReader, or by
-// reading the whole log.
-func head(ctx context.Context, store eventstore.Store) (eventstore.Position, error) {
-	if hr, ok := store.(eventstore.HeadReader); ok {
-		return hr.Head(ctx)
-	}
-	var last eventstore.Position
-	for e, err := range store.ReadAll(ctx, eventstore.Start()) {
-		if err != nil {
-			return last, err
-		}
-		last = e.Position
-	}
-	return last, nil
 }

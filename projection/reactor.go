@@ -8,20 +8,20 @@ import (
 )
 
 // Reactor defines a handler with side effects (emails, calls to other systems).
-// Unlike a SQL projection it has no read model, so its effects cannot commit with
-// its checkpoint: a reactor is at-least-once, made safe by an idempotency key.
+// Unlike a projection it has no read model, so its effects cannot commit with its
+// checkpoint: a reactor is at-least-once, made safe by an idempotency key.
 //
 // For each event the runner calls Handle, then commits the reactor's checkpoint and
-// per-stream guard in the target database. A crash between the two means Handle is
-// called again for that event (at most one event per reactor) after a restart, with
-// the same IdempotencyKey: the downstream system must dedupe on it.
+// per-stream guard in the target. A crash between the two means Handle is called
+// again for that event (at most one event per reactor) after a restart, with the
+// same IdempotencyKey: the downstream system must dedupe on it.
 //
-// Reactors are never run by a rebuild (DESIGN G10): a new projection version does not
-// resend emails. They run in CatchUp mode after downtime (the events they missed are
-// still theirs to act on) and in Live mode after that.
+// Reactors are never run by a rebuild (G10): a new generation of a projection does
+// not resend emails. They run in CatchUp mode after downtime (the events they
+// missed are still theirs to act on) and in Live mode after that.
 type Reactor struct {
-	// Name identifies the reactor's checkpoint in the target database. It must not
-	// be the name of a SQL projection in the same database.
+	// Name identifies the reactor's checkpoint in the target. It must not be the
+	// name of a projection in the same target.
 	Name string
 	// EventTypes and StreamPrefixes select the events it receives.
 	EventTypes     []string
@@ -49,7 +49,7 @@ type ReactorEvent struct {
 
 func (re Reactor) validate() error {
 	bad := func(reason string) error {
-		return fmt.Errorf("reactor %q: %w: %s", re.Name, ErrInvalidProjection, reason)
+		return fmt.Errorf("reactor %s: %w: %s", quoteShort(re.Name), ErrInvalidProjection, reason)
 	}
 	switch {
 	case re.Name == "":
@@ -60,8 +60,4 @@ func (re Reactor) validate() error {
 		return bad("unknown poison policy")
 	}
 	return nil
-}
-
-func (re Reactor) readOptions() []eventstore.ReadOption {
-	return SQL{EventTypes: re.EventTypes, StreamPrefixes: re.StreamPrefixes}.readOptions()
 }

@@ -3,6 +3,7 @@ package projection_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -46,23 +47,24 @@ func (m *mailbox) check(t *testing.T, want int) {
 }
 
 // A reactor runs once per event live, with the event id as idempotency key, and
-// not at all during a rebuild of a projection (G10).
+// not at all during a rebuild of a projection, by a deploy of new code or by a
+// Rebuild call (G10).
 func TestProjectionReactorNotRunDuringRebuild(t *testing.T) {
 	ctx := context.Background()
 	store := newStore(t)
-	db := openDB(t, "rm.db")
+	tg := openTarget(t, "rm.db")
 	mb := &mailbox{calls: map[string]int{}, modes: map[projection.Mode]int{}}
-	r := newRunner(t, store, db, projection.Options{}, ledger(1))
+	r := newRunner(t, store, tg, nil, ledger(1))
 	if err := r.AddReactor(mb.reactor("mailer")); err != nil {
 		t.Fatal(err)
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- r.Run(runCtx) }()
-	waitFor(t, "reactor live", func() bool { return statsOf(r, "mailer", 0).Mode == projection.Live })
+	waitFor(t, "reactor live", func() bool { return statsOf(r, "mailer").Mode == projection.Live })
 	workload(t, ctx, store, 11, 200, 10)
 	h := head(t, store)
-	waitFor(t, "reactor checkpoint", func() bool { return statsOf(r, "mailer", 0).Checkpoint == h })
+	waitFor(t, "reactor checkpoint", func() bool { return statsOf(r, "mailer").Checkpoint == h })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -72,32 +74,38 @@ func TestProjectionReactorNotRunDuringRebuild(t *testing.T) {
 		t.Fatalf("modes %v, want 200 live", mb.modes)
 	}
 
-	// A new deployment rebuilds the projection (v2) with the same reactor: the
-	// rebuild replays 200 events into v2; the reactor sends nothing again.
+	// A new deployment rebuilds the projection (version 2) with the same reactor:
+	// the rebuild replays 200 events into generation 2; the reactor sends nothing
+	// again.
 	var rebuildModes sync.Map
 	v2 := ledger(2)
 	inner := v2.Handle
-	v2.Handle = func(ctx context.Context, tx *projection.Tx, e projection.Event) error {
+	v2.Handle = func(ctx context.Context, tx Tx, e projection.Event) error {
 		rebuildModes.Store(e.Mode, true)
 		return inner(ctx, tx, e)
 	}
-	r2 := newRunner(t, store, db, projection.Options{}, v2)
+	r2 := newRunner(t, store, tg, nil, v2)
 	if err := r2.AddReactor(mb.reactor("mailer")); err != nil {
 		t.Fatal(err)
 	}
 	if err := r2.CatchUp(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if st := statsOf(r2, "ledger", 2); st.Applied != 200 || st.State != "active" {
+	if st := statsOf(r2, "ledger"); st.Applied != 200 || st.Generation != 2 {
 		t.Fatalf("rebuild stats %+v", st)
 	}
 	if _, ok := rebuildModes.Load(projection.Rebuild); !ok {
 		t.Fatal("v2 was not built in Rebuild mode")
 	}
 	mb.check(t, 200)
-	if st := statsOf(r2, "mailer", 0); st.Applied != 0 {
+	if st := statsOf(r2, "mailer"); st.Applied != 0 {
 		t.Fatalf("reactor stats during rebuild %+v", st)
 	}
+	// An operator's rebuild, no code change: the reactor is not run either.
+	if err := r2.Rebuild(ctx, "ledger"); err != nil {
+		t.Fatal(err)
+	}
+	mb.check(t, 200)
 
 	// Live again: each new event once.
 	for range 10 {
@@ -115,12 +123,12 @@ func TestProjectionReactorNotRunDuringRebuild(t *testing.T) {
 func TestProjectionReactorNewOnly(t *testing.T) {
 	ctx := context.Background()
 	store := newStore(t)
-	db := openDB(t, "rm.db")
+	tg := openTarget(t, "rm.db")
 	workload(t, ctx, store, 12, 50, 5)
 	mb := &mailbox{calls: map[string]int{}, modes: map[projection.Mode]int{}}
 	re := mb.reactor("welcome")
 	re.NewOnly = true
-	r := newRunner(t, store, db, projection.Options{})
+	r := newRunner(t, store, tg, nil)
 	if err := r.AddReactor(re); err != nil {
 		t.Fatal(err)
 	}
@@ -133,4 +141,32 @@ func TestProjectionReactorNewOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	mb.check(t, 5)
+}
+
+// The reactor's cache of per-stream guards stays bounded, however many streams it
+// sees; the guards themselves are in the target.
+func TestReactorGuardCacheIsBounded(t *testing.T) {
+	ctx := context.Background()
+	store := newStore(t)
+	tg := openTarget(t, "rm.db")
+	n := projection.MaxGuardCache + 100
+	evs := make([]eventstore.EventData, 1)
+	for i := range n {
+		evs[0] = amountEvent(uuid.New(), 1)
+		if _, err := store.Append(ctx, fmt.Sprintf("s-%05d", i), eventstore.NoStream(), evs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mb := &mailbox{calls: map[string]int{}, modes: map[projection.Mode]int{}}
+	r := newRunner(t, store, tg, nil)
+	if err := r.AddReactor(mb.reactor("mailer")); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mb.check(t, n)
+	if got := projection.GuardCacheLen(r, "mailer"); got > projection.MaxGuardCache {
+		t.Fatalf("guard cache holds %d streams, bound %d", got, projection.MaxGuardCache)
+	}
 }

@@ -2,6 +2,7 @@ package projection_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/google/uuid"
@@ -15,9 +16,10 @@ import (
 func TestProjectionReplayTwiceChangesNothing(t *testing.T) {
 	ctx := context.Background()
 	store := newStore(t)
-	db := openDB(t, "rm.db")
+	tg := openTarget(t, "rm.db")
+	db := tg.DB()
 	want := workload(t, ctx, store, 5, 1000, 25)
-	r := newRunner(t, store, db, projection.Options{BatchSize: 100}, ledger(1))
+	r := newRunner(t, store, tg, opts(projection.WithCatchUpBatchSize(100)), ledger(1))
 	if err := r.CatchUp(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -50,9 +52,10 @@ func TestProjectionReplayTwiceChangesNothing(t *testing.T) {
 func TestProjectionReplayPastCheckpoint(t *testing.T) {
 	ctx := context.Background()
 	store := newStore(t)
-	db := openDB(t, "rm.db")
+	tg := openTarget(t, "rm.db")
+	db := tg.DB()
 	want := workload(t, ctx, store, 6, 300, 10)
-	r := newRunner(t, store, db, projection.Options{BatchSize: 50}, ledger(1))
+	r := newRunner(t, store, tg, opts(projection.WithCatchUpBatchSize(50)), ledger(1))
 	if err := r.CatchUp(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +73,29 @@ func TestProjectionReplayPastCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkExactlyOnce(t, db, want)
-	if st := statsOf(r, "ledger", 1); st.Skipped != 20 || st.Checkpoint != head(t, store) {
+	if st := statsOf(r, "ledger"); st.Skipped != 20 || st.Checkpoint != head(t, store) {
 		t.Fatalf("stats %+v, want the 20 replayed events skipped by the runner", st)
+	}
+}
+
+// Replays go to the generations built by the runner's version only, and need one.
+func TestReplayNeedsAGenerationOfItsVersion(t *testing.T) {
+	ctx := context.Background()
+	store := newStore(t)
+	tg := openTarget(t, "rm.db")
+	workload(t, ctx, store, 7, 20, 2)
+	r1 := newRunner(t, store, tg, nil, ledger(1))
+	if _, err := r1.ReplayStream(ctx, "ledger", "acct-000"); !errors.Is(err, projection.ErrUnknownProjection) {
+		t.Fatalf("replay before the first run: %v, want ErrUnknownProjection", err)
+	}
+	if err := r1.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r2 := newRunner(t, store, tg, nil, ledger(2))
+	if _, err := r2.ReplayStream(ctx, "ledger", "acct-000"); !errors.Is(err, projection.ErrVersionMismatch) {
+		t.Fatalf("replay by version 2 into version 1's generation: %v, want ErrVersionMismatch", err)
+	}
+	if _, err := r1.ReplayStream(ctx, "acct", "acct-000"); !errors.Is(err, projection.ErrUnknownProjection) {
+		t.Fatalf("replay into a projection not added: %v", err)
 	}
 }

@@ -9,33 +9,72 @@ import (
 	"github.com/idemkit/idem/eventstore"
 )
 
-// Stats is a snapshot of one projection version's or reactor's counters (G12).
+// RunState is what a runner is doing with a projection or reactor.
+type RunState uint8
+
+const (
+	// Idle: not running (before Run or CatchUp, or after they returned).
+	Idle RunState = iota
+	// Running: catching up, rebuilding or live (see Mode).
+	Running
+	// SteppedAside: the projection's active generation was built by newer code (a
+	// higher Version); this runner leaves it alone until restarted with that code.
+	SteppedAside
+	// Failed: stopped with an error (see Err).
+	Failed
+)
+
+// String returns "idle", "running", "stepped aside" or "failed".
+func (s RunState) String() string {
+	switch s {
+	case Idle:
+		return "idle"
+	case Running:
+		return "running"
+	case SteppedAside:
+		return "stepped aside"
+	case Failed:
+		return "failed"
+	default:
+		return "unknown"
+	}
+}
+
+// Stats is a snapshot of the counters of one projection or reactor in this runner
+// (G12), kept in memory: see Status for the target's view.
 type Stats struct {
 	Name string
-	// Version is the projection version; 0 for a reactor.
-	Version int
 	// Reactor is true for a reactor.
 	Reactor bool
-	// State is "building", "active" or "retired" ("" before the first run).
-	State string
+	// Version is the projection's code version (0 for a reactor).
+	Version int
+	// Generation is the generation Run applies events to (0 before the first run,
+	// or when stepped aside).
+	Generation int
+	// State is what the runner does with it.
+	State RunState
 	// Mode is the mode events are applied in now (0 before the first run).
 	Mode Mode
-	// Applied counts events applied (handled, for a reactor) by this runner;
-	// Skipped the events the per-stream guard skipped; Parked the events parked;
-	// Retries the handler or database retries.
+	// Applied counts events applied (handled, for a reactor) by this runner, to
+	// any generation (Rebuild and replays included); Skipped the events the
+	// per-stream guard skipped; Parked the events parked; Retries the handler or
+	// target retries.
 	Applied, Skipped, Parked, Retries uint64
-	// Checkpoint is the position of the last event committed.
+	// Checkpoint is the position of the last event Run committed to Generation.
 	Checkpoint eventstore.Position
 	// Head is the position of the last event of the source log, when the store is
-	// an eventstore.HeadReader, as of the last refresh (see Options.LagEvery).
+	// an eventstore.HeadReader, as of the last refresh (WithLagInterval).
 	Head eventstore.Position
 	// Lag is the number of events, of the types and streams the projection wants,
-	// after Checkpoint: counted by reading the log from the checkpoint, up to
-	// Options.LagLimit (LagCapped then says it is a lower bound). Lag is counted,
-	// not computed from positions, because positions are not contiguous (on
+	// after Checkpoint: counted by reading the log from the checkpoint, up to the
+	// lag limit (LagCapped then says it is a lower bound). Lag is counted, not
+	// computed from positions, because positions are not contiguous (on
 	// EventStoreDB they are byte offsets).
 	Lag       uint64
 	LagCapped bool
+	// LagAge is the age of the oldest event not yet applied (from its RecordedAt);
+	// 0 when there is none, or when the store records no time.
+	LagAge time.Duration
 	// LagAt is when Head and Lag were refreshed.
 	LagAt time.Time
 	// Err is the error the projection stopped with, if any.
@@ -48,24 +87,23 @@ type stats struct {
 
 	mu         sync.Mutex
 	name       string
-	version    int
 	reactor    bool
-	state      string
+	version    int
+	generation int
+	state      RunState
 	mode       Mode
 	checkpoint eventstore.Position
-	head       eventstore.Position
-	lag        uint64
-	lagCapped  bool
-	lagAt      time.Time
+	lag        lag
 	err        error
 }
 
 func (s *stats) snapshot() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Stats{Name: s.name, Version: s.version, Reactor: s.reactor, State: s.state, Mode: s.mode,
+	return Stats{Name: s.name, Reactor: s.reactor, Version: s.version, Generation: s.generation, State: s.state, Mode: s.mode,
 		Applied: s.applied.Load(), Skipped: s.skipped.Load(), Parked: s.parked.Load(), Retries: s.retries.Load(),
-		Checkpoint: s.checkpoint, Head: s.head, Lag: s.lag, LagCapped: s.lagCapped, LagAt: s.lagAt, Err: s.err}
+		Checkpoint: s.checkpoint, Head: s.lag.head, Lag: s.lag.events, LagCapped: s.lag.capped, LagAge: s.lag.age,
+		LagAt: s.lag.at, Err: s.err}
 }
 
 func (s *stats) set(f func(s *stats)) {
@@ -80,9 +118,9 @@ func (s *stats) getCheckpoint() eventstore.Position {
 	return s.checkpoint
 }
 
-// Stats returns a snapshot of every projection version and reactor of the runner,
-// in the order they were added.
-func (r *Runner) Stats() []Stats {
+// Stats returns a snapshot of every projection and reactor of the runner, in the
+// order they were added.
+func (r *Runner[Tx]) Stats() []Stats {
 	r.mu.Lock()
 	ws := r.workers()
 	r.mu.Unlock()
@@ -93,8 +131,8 @@ func (r *Runner) Stats() []Stats {
 	return out
 }
 
-func (r *Runner) lagLoop(ctx context.Context, ws []worker) {
-	t := time.NewTicker(r.opts.LagEvery)
+func (r *Runner[Tx]) lagLoop(ctx context.Context, ws []worker) {
+	t := time.NewTicker(r.set.lagEvery)
 	defer t.Stop()
 	for {
 		r.refreshLag(ctx, ws)
@@ -107,28 +145,51 @@ func (r *Runner) lagLoop(ctx context.Context, ws []worker) {
 }
 
 // refreshLag reads the head once, then counts each worker's events behind.
-func (r *Runner) refreshLag(ctx context.Context, ws []worker) {
-	var head eventstore.Position
-	hasHead := false
-	if hr, ok := r.store.(eventstore.HeadReader); ok {
-		if h, err := hr.Head(ctx); err == nil {
-			head, hasHead = h, true
-		}
-	}
+func (r *Runner[Tx]) refreshLag(ctx context.Context, ws []worker) {
+	h, hasHead := r.head(ctx)
 	for _, w := range ws {
 		s := w.stats()
-		cp := s.getCheckpoint()
-		var lag uint64
-		if !hasHead || head.Compare(cp) > 0 {
-			for _, err := range r.store.ReadAll(ctx, cp, append(w.readOptions(), eventstore.Limit(r.opts.LagLimit))...) {
-				if err != nil {
-					break
-				}
-				lag++
-			}
-		}
-		s.set(func(s *stats) {
-			s.head, s.lag, s.lagCapped, s.lagAt = head, lag, lag >= uint64(r.opts.LagLimit), time.Now()
-		})
+		l := r.countLag(ctx, s.getCheckpoint(), h, hasHead, w.filters())
+		s.set(func(s *stats) { s.lag = l })
 	}
+}
+
+// lag is how far a checkpoint is behind the log.
+type lag struct {
+	head   eventstore.Position
+	events uint64
+	capped bool
+	age    time.Duration
+	at     time.Time
+}
+
+// head reads the head of the log, if the store can tell it cheaply.
+func (r *Runner[Tx]) head(ctx context.Context) (eventstore.Position, bool) {
+	if hr, ok := r.store.(eventstore.HeadReader); ok {
+		if h, err := hr.Head(ctx); err == nil {
+			return h, true
+		}
+	}
+	return eventstore.Position{}, false
+}
+
+// countLag counts the events of filters after cp, up to the lag limit, and the age
+// of the first of them. With the head known and not after cp, nothing is read.
+func (r *Runner[Tx]) countLag(ctx context.Context, cp, h eventstore.Position, hasHead bool, filters []eventstore.ReadOption) lag {
+	l := lag{head: h, at: time.Now()}
+	if hasHead && h.Compare(cp) <= 0 {
+		return l
+	}
+	opts := append(append([]eventstore.ReadOption(nil), filters...), eventstore.Limit(r.set.lagLimit))
+	for e, err := range r.store.ReadAll(ctx, cp, opts...) {
+		if err != nil {
+			break
+		}
+		if l.events == 0 && !e.RecordedAt.IsZero() {
+			l.age = max(l.at.Sub(e.RecordedAt), 0)
+		}
+		l.events++
+	}
+	l.capped = l.events >= uint64(r.set.lagLimit)
+	return l
 }

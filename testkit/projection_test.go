@@ -10,13 +10,14 @@ import (
 
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/projection"
+	"github.com/idemkit/idem/projection/sqlitetarget"
 	"github.com/idemkit/idem/testkit"
 )
 
-func invoiceTotals(handle func(ctx context.Context, tx *projection.Tx, e projection.Event) error) projection.SQL {
-	return projection.SQL{
+func invoiceTotals(handle func(ctx context.Context, tx *sqlitetarget.Tx, e projection.Event) error) projection.Projection[*sqlitetarget.Tx] {
+	return projection.Projection[*sqlitetarget.Tx]{
 		Name: "invoice_totals", Version: 1, Tables: []string{"invoice_totals"},
-		Setup: func(ctx context.Context, tx *projection.Tx) error {
+		Setup: func(ctx context.Context, tx *sqlitetarget.Tx) error {
 			_, err := tx.Exec(ctx, `CREATE TABLE {invoice_totals} (invoice TEXT PRIMARY KEY, lines INTEGER NOT NULL, total INTEGER NOT NULL)`)
 			return err
 		},
@@ -24,7 +25,7 @@ func invoiceTotals(handle func(ctx context.Context, tx *projection.Tx, e project
 	}
 }
 
-func addLine(ctx context.Context, tx *projection.Tx, e projection.Event) error {
+func addLine(ctx context.Context, tx *sqlitetarget.Tx, e projection.Event) error {
 	var amount int
 	if _, err := fmt.Sscanf(string(e.Data), "%d", &amount); err != nil {
 		return err
@@ -84,7 +85,7 @@ func TestProjectionScenarioReportsWrongAssertion(t *testing.T) {
 // A handler that behaves differently in a rebuild breaks G9: the scenario says so.
 func TestProjectionScenarioCatchesRebuildDifference(t *testing.T) {
 	f := &fakeT{T: t}
-	sloppy := func(ctx context.Context, tx *projection.Tx, e projection.Event) error {
+	sloppy := func(ctx context.Context, tx *sqlitetarget.Tx, e projection.Event) error {
 		if e.Mode == projection.Rebuild {
 			return nil // forgets the event
 		}
@@ -101,7 +102,7 @@ func TestProjectionScenarioCatchesRebuildDifference(t *testing.T) {
 func TestProjectionScenarioCatchesNondeterminism(t *testing.T) {
 	f := &fakeT{T: t}
 	var calls atomic.Int64
-	impure := func(ctx context.Context, tx *projection.Tx, e projection.Event) error {
+	impure := func(ctx context.Context, tx *sqlitetarget.Tx, e projection.Event) error {
 		_, err := tx.Exec(ctx, `INSERT INTO {invoice_totals} (invoice, lines, total) VALUES (?, 1, ?)
 			ON CONFLICT (invoice) DO UPDATE SET lines = lines + 1`, e.Stream, calls.Add(1))
 		return err

@@ -22,6 +22,7 @@ import (
 	"github.com/idemkit/idem/eventstore/esdb"
 	"github.com/idemkit/idem/eventstore/esdb/esdbtest"
 	"github.com/idemkit/idem/projection"
+	"github.com/idemkit/idem/projection/sqlitetarget"
 )
 
 // feedChildEnv carries a feedChild configuration (JSON) from the parent test to
@@ -46,18 +47,18 @@ type feedChild struct {
 // feedProjection writes one row per event (applied, no unique key, so a double
 // apply shows as a duplicate row instead of failing the handler) and a per-stream
 // counter (counters): after a clean run, rows == counters == events.
-func feedProjection() projection.SQL {
-	return projection.SQL{
+func feedProjection() projection.Projection[*sqlitetarget.Tx] {
+	return projection.Projection[*sqlitetarget.Tx]{
 		Name:           feedProjectionName,
 		Version:        1,
 		Tables:         []string{"applied", "counters"},
 		StreamPrefixes: []string{"acct-"}, // filtered on the server: checkpoints, system events skipped
-		Setup: func(ctx context.Context, tx *projection.Tx) error {
+		Setup: func(ctx context.Context, tx *sqlitetarget.Tx) error {
 			_, err := tx.Exec(ctx, `CREATE TABLE {applied} (event_id TEXT NOT NULL, stream TEXT NOT NULL, revision INTEGER NOT NULL, commit_pos INTEGER NOT NULL);
 				CREATE TABLE {counters} (stream TEXT PRIMARY KEY, n INTEGER NOT NULL)`)
 			return err
 		},
-		Handle: func(ctx context.Context, tx *projection.Tx, e projection.Event) error {
+		Handle: func(ctx context.Context, tx *sqlitetarget.Tx, e projection.Event) error {
 			// Spend time between the writes and the commit, so that kills land inside
 			// a batch's transaction, not only between batches.
 			time.Sleep(50 * time.Microsecond)
@@ -91,21 +92,22 @@ func TestProjectionFromESDBChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	db, err := projection.OpenDB(cfg.DB)
+	tg, err := sqlitetarget.Open(ctx, cfg.DB)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	r, err := projection.NewRunner(store, db, projection.Options{
-		BatchSize: cfg.Batch,
-		Backoff:   5 * time.Millisecond,
-		Logger:    logger,
-		LagEvery:  -1, // no periodic lag reads of $all: they prove nothing here
-	})
+	defer tg.Close()
+	r, err := projection.NewRunner(store, tg,
+		projection.WithBatchSize(cfg.Batch),
+		projection.WithCatchUpBatchSize(cfg.Batch),
+		projection.WithBackoff(5*time.Millisecond, time.Second),
+		projection.WithLogger(logger),
+		projection.WithoutLagRefresh(), // no periodic lag reads of $all: they prove nothing here
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.AddSQL(feedProjection()); err != nil {
+	if err := r.Add(feedProjection()); err != nil {
 		t.Fatal(err)
 	}
 	if cfg.CatchUp {
@@ -191,12 +193,12 @@ func TestProjectionFromESDBExactlyOnceAcrossCrashes(t *testing.T) {
 	final := startFeedChild(t, feedChild{URL: srv.URL(), DB: path, Batch: 128, CatchUp: true})
 	final.wait(60 * time.Second)
 
-	db, err := projection.OpenDB(path)
+	tg, err := sqlitetarget.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	checkFeedExactlyOnce(t, db, w)
+	defer tg.Close()
+	checkFeedExactlyOnce(t, tg.DB(), w)
 	if got := checkpoint(); got != w.last {
 		t.Fatalf("checkpoint in SQLite is %v, want the last event's position %v", got, w.last)
 	}
@@ -251,13 +253,13 @@ func (w *feedWriter) append(ctx context.Context, n int) {
 // the child has created it).
 func feedCheckpoint(t *testing.T, path string) eventstore.Position {
 	t.Helper()
-	db, err := projection.OpenDB(path)
+	tg, err := sqlitetarget.Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer tg.Close()
 	var c, p int64
-	err = db.QueryRow(`SELECT commit_pos, prepare_pos FROM idem_projections WHERE name = ? AND version = 1`,
+	err = tg.DB().QueryRow(`SELECT commit_pos, prepare_pos FROM idem_projection_generations WHERE name = ? AND generation = 1`,
 		feedProjectionName).Scan(&c, &p)
 	if err != nil {
 		return eventstore.Start() // no bookkeeping yet
@@ -308,7 +310,7 @@ func checkFeedExactlyOnce(t *testing.T, db *sql.DB, w *feedWriter) {
 			t.Fatalf("stream %s: counter %d, %d rows; want %d", s, n, perStream[s], next)
 		}
 		var guard int64
-		if err := db.QueryRow(`SELECT revision FROM idem_projection_streams WHERE name = ? AND version = 1 AND stream = ?`,
+		if err := db.QueryRow(`SELECT revision FROM idem_projection_guards WHERE name = ? AND generation = 1 AND stream = ?`,
 			feedProjectionName, s).Scan(&guard); err != nil || uint64(guard) != next-1 {
 			t.Fatalf("stream %s: guard revision %d (%v), want %d", s, guard, err, next-1)
 		}

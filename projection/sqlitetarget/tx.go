@@ -1,22 +1,22 @@
-package projection
+package sqlitetarget
 
 import (
 	"context"
 	"database/sql"
 )
 
-// Tx is the transaction a SQL projection's Setup and Handle write through. It is
-// the batch's transaction: the runner commits it together with the checkpoint and
-// the per-stream guard, or rolls it all back.
+// Tx is the transaction a projection's Setup and Handle write through: the Write's
+// transaction, which the runner commits together with the checkpoint and the
+// per-stream guard, or rolls back whole (G8).
 //
 // In every query, {t} for a logical table t of the projection is replaced by the
-// version's physical table (invoices_v2). Statements with arguments are prepared
-// once per batch.
+// generation's physical table (invoices_g2, see PhysicalTable). Statements with
+// arguments are prepared once per transaction.
 //
 // Given the context the runner passed to Setup or Handle, Exec, Query and QueryRow
 // check it before each statement and abort when it is done; a statement already
-// running completes, and the batch is then rolled back. Any other context (one
-// with its own deadline, say) is passed to the driver as is.
+// running completes, and the transaction is then rolled back. Any other context
+// (one with its own deadline, say) is passed to the driver as is.
 type Tx struct {
 	tx     *sql.Tx
 	tables *tables
@@ -25,7 +25,6 @@ type Tx struct {
 	quiet  context.Context // the runner's context without its cancellation
 }
 
-// newTx wraps tx, begun with ctx, for a projection's Setup or Handle.
 func newTx(ctx context.Context, tx *sql.Tx, t *tables) *Tx {
 	return &Tx{tx: tx, tables: t, done: ctx.Done(), quiet: context.WithoutCancel(ctx)}
 }
@@ -35,18 +34,19 @@ func newTx(ctx context.Context, tx *sql.Tx, t *tables) *Tx {
 // costs more than a small INSERT. For the runner's own context that watch is
 // redundant: the transaction was begun with it, so database/sql rolls the whole
 // batch back when it ends. Checking it before each statement is enough.
-func (t *Tx) stmtContext(ctx context.Context) (context.Context, error) {
-	if t.done == nil || ctx.Done() != t.done {
+func stmtContext(ctx context.Context, done <-chan struct{}, quiet context.Context) (context.Context, error) {
+	if done == nil || ctx.Done() != done {
 		return ctx, nil
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return t.quiet, nil
+	return quiet, nil
 }
 
-// Table returns the physical name of logical table t for this version: t_v<N>.
-func (t *Tx) Table(name string) string { return PhysicalTable(name, t.tables.version) }
+// Table returns the physical name of logical table name in this generation:
+// name_g<N>.
+func (t *Tx) Table(name string) string { return PhysicalTable(name, t.tables.generation) }
 
 // stmt prepares each distinct query once per transaction.
 func (t *Tx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
@@ -68,7 +68,7 @@ func (t *Tx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 // arguments, the statement is prepared once per transaction and must be a single
 // statement; without, query may hold several statements (as in Setup).
 func (t *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	ctx, err := t.stmtContext(ctx)
+	ctx, err := stmtContext(ctx, t.done, t.quiet)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +84,7 @@ func (t *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, e
 
 // Query runs a query, after expanding {table} names.
 func (t *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	ctx, err := t.stmtContext(ctx)
+	ctx, err := stmtContext(ctx, t.done, t.quiet)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +98,7 @@ func (t *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, e
 // QueryRow runs a query expected to return at most one row, after expanding
 // {table} names. Errors are deferred to Row.Scan.
 func (t *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	qctx, err := t.stmtContext(ctx)
+	qctx, err := stmtContext(ctx, t.done, t.quiet)
 	if err != nil {
 		// Let Row.Scan report the context's error.
 		return t.tx.QueryRowContext(ctx, t.tables.expand(query), args...)
