@@ -20,6 +20,7 @@ import (
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/eventstore/sqlite"
 	"github.com/idemkit/idem/projection"
+	"github.com/idemkit/idem/projection/sqlitetarget"
 )
 
 // projectionWorkloads are P4 (rebuild throughput against a raw scan) and P7 (peak
@@ -103,17 +104,17 @@ func rebuild(ctx context.Context, storePath, targetPath, kind string) (int, erro
 		return 0, err
 	}
 	defer st.Close()
-	db, err := projection.OpenDB(targetPath)
+	target, err := sqlitetarget.Open(ctx, targetPath)
 	if err != nil {
 		return 0, err
 	}
-	defer db.Close()
-	r, err := projection.NewRunner(st, db, projection.Options{Logger: quietLogger, LagEvery: -1})
+	defer target.Close()
+	r, err := projection.NewRunner(st, target, projection.WithLogger(quietLogger), projection.WithoutLagRefresh())
 	if err != nil {
 		return 0, err
 	}
 	var applied atomic.Int64
-	if err := r.AddSQL(benchProjection(kind, &applied)); err != nil {
+	if err := r.Add(benchProjection(kind, &applied)); err != nil {
 		return 0, err
 	}
 	if err := r.CatchUp(ctx); err != nil {
@@ -124,29 +125,29 @@ func rebuild(ctx context.Context, storePath, targetPath, kind string) (int, erro
 
 // benchProjection is the counting or the row-per-event projection; applied counts
 // the events it handled.
-func benchProjection(kind string, applied *atomic.Int64) projection.SQL {
+func benchProjection(kind string, applied *atomic.Int64) projection.Projection[*sqlitetarget.Tx] {
 	if kind == "count" {
-		return projection.SQL{Name: "deposit_totals", Version: 1, Tables: []string{"totals"},
-			Setup: func(ctx context.Context, tx *projection.Tx) error {
+		return projection.Projection[*sqlitetarget.Tx]{Name: "deposit_totals", Version: 1, Tables: []string{"totals"},
+			Setup: func(ctx context.Context, tx *sqlitetarget.Tx) error {
 				if _, err := tx.Exec(ctx, `CREATE TABLE {totals} (id INTEGER PRIMARY KEY, events INTEGER NOT NULL)`); err != nil {
 					return err
 				}
 				_, err := tx.Exec(ctx, `INSERT INTO {totals} (id, events) VALUES (1, 0)`)
 				return err
 			},
-			Handle: func(ctx context.Context, tx *projection.Tx, e projection.Event) error {
+			Handle: func(ctx context.Context, tx *sqlitetarget.Tx, e projection.Event) error {
 				applied.Add(1)
-				// With an argument the statement is prepared once per batch (projection.Tx).
+				// With an argument the statement is prepared once per batch (sqlitetarget.Tx).
 				_, err := tx.Exec(ctx, `UPDATE {totals} SET events = events + ? WHERE id = 1`, 1)
 				return err
 			}}
 	}
-	return projection.SQL{Name: "deposits", Version: 1, Tables: []string{"deposits"},
-		Setup: func(ctx context.Context, tx *projection.Tx) error {
+	return projection.Projection[*sqlitetarget.Tx]{Name: "deposits", Version: 1, Tables: []string{"deposits"},
+		Setup: func(ctx context.Context, tx *sqlitetarget.Tx) error {
 			_, err := tx.Exec(ctx, `CREATE TABLE {deposits} (stream TEXT NOT NULL, revision INTEGER NOT NULL, amount INTEGER NOT NULL, PRIMARY KEY (stream, revision))`)
 			return err
 		},
-		Handle: func(ctx context.Context, tx *projection.Tx, e projection.Event) error {
+		Handle: func(ctx context.Context, tx *sqlitetarget.Tx, e projection.Event) error {
 			applied.Add(1)
 			var d deposited
 			if err := json.Unmarshal(e.Data, &d); err != nil {

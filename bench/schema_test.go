@@ -61,6 +61,9 @@ func TestRawSchemaIsIdemsEventsTable(t *testing.T) {
 	raw.Close()
 
 	idemTables, rawTables := tableSQL(t, idemPath), tableSQL(t, rawPath)
+	// idem_snapshots is written only when a handler takes a snapshot, which the
+	// append workloads compared against the raw baselines never do.
+	delete(idemTables, "idem_snapshots")
 	if len(idemTables) != 1 || idemTables["events"] == "" {
 		t.Fatalf("idem's store has tables %v; the raw baselines write only events", keys(idemTables))
 	}

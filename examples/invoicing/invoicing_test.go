@@ -14,6 +14,7 @@ import (
 	"github.com/idemkit/idem/eventstore/memory"
 	"github.com/idemkit/idem/examples/invoicing"
 	"github.com/idemkit/idem/projection"
+	"github.com/idemkit/idem/projection/sqlitetarget"
 	"github.com/idemkit/idem/reservation"
 	"github.com/idemkit/idem/testkit"
 )
@@ -153,11 +154,15 @@ func TestReadModelsAndNotifications(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 { // a second runner finds nothing left to do: no second mail
-		r, err := projection.NewRunner(store, readDB, projection.Options{})
+		target, err := sqlitetarget.New(readDB)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, err := range []error{r.AddSQL(invoicing.InvoicesPerCustomer()), r.AddSQL(invoicing.RevenueTotals()), r.AddReactor(invoicing.Notifier(mail))} {
+		r, err := projection.NewRunner(store, target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, err := range []error{r.Add(invoicing.InvoicesPerCustomer()), r.Add(invoicing.RevenueTotals()), r.AddReactor(invoicing.Notifier(mail))} {
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/idemkit/idem/projection"
+	"github.com/idemkit/idem/projection/sqlitetarget"
 )
 
 // Read-model tables, as readers name them (views kept by the projection runner).
@@ -19,19 +20,19 @@ const (
 // InvoicesPerCustomer is the read model of invoices per customer: how many
 // invoices each customer has and their total amount. Each InvoiceIssued is applied
 // once, in the transaction that moves the checkpoint (G8).
-func InvoicesPerCustomer() projection.SQL {
-	return projection.SQL{
+func InvoicesPerCustomer() projection.Projection[*sqlitetarget.Tx] {
+	return projection.Projection[*sqlitetarget.Tx]{
 		Name:           "invoices_per_customer",
 		Version:        1,
 		Tables:         []string{CustomerInvoicesTable},
 		EventTypes:     []string{TypeInvoiceIssued},
 		StreamPrefixes: []string{Category + "-"},
-		Setup: func(ctx context.Context, tx *projection.Tx) error {
+		Setup: func(ctx context.Context, tx *sqlitetarget.Tx) error {
 			_, err := tx.Exec(ctx, `CREATE TABLE {customer_invoices} (
 				customer TEXT PRIMARY KEY, invoices INTEGER NOT NULL, amount INTEGER NOT NULL)`)
 			return err
 		},
-		Handle: func(ctx context.Context, tx *projection.Tx, e projection.Event) error {
+		Handle: func(ctx context.Context, tx *sqlitetarget.Tx, e projection.Event) error {
 			inv, err := decodeIssued(e.Data)
 			if err != nil {
 				return err
@@ -45,19 +46,19 @@ func InvoicesPerCustomer() projection.SQL {
 }
 
 // RevenueTotals is the read model of invoiced revenue per currency.
-func RevenueTotals() projection.SQL {
-	return projection.SQL{
+func RevenueTotals() projection.Projection[*sqlitetarget.Tx] {
+	return projection.Projection[*sqlitetarget.Tx]{
 		Name:           "revenue_totals",
 		Version:        1,
 		Tables:         []string{RevenueTable},
 		EventTypes:     []string{TypeInvoiceIssued},
 		StreamPrefixes: []string{Category + "-"},
-		Setup: func(ctx context.Context, tx *projection.Tx) error {
+		Setup: func(ctx context.Context, tx *sqlitetarget.Tx) error {
 			_, err := tx.Exec(ctx, `CREATE TABLE {revenue} (
 				currency TEXT PRIMARY KEY, invoices INTEGER NOT NULL, invoiced INTEGER NOT NULL)`)
 			return err
 		},
-		Handle: func(ctx context.Context, tx *projection.Tx, e projection.Event) error {
+		Handle: func(ctx context.Context, tx *sqlitetarget.Tx, e projection.Event) error {
 			inv, err := decodeIssued(e.Data)
 			if err != nil {
 				return err

@@ -12,6 +12,7 @@ import (
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/examples/invoicing"
 	"github.com/idemkit/idem/projection"
+	"github.com/idemkit/idem/projection/sqlitetarget"
 )
 
 // readSide is what the live read models need: their database, the simulated mail
@@ -20,7 +21,7 @@ import (
 type readSide struct {
 	readDB, mailDB *sql.DB
 	mail           *invoicing.MailService
-	runner         *projection.Runner
+	runner         *projection.Runner[*sqlitetarget.Tx]
 }
 
 // openReadSide opens the read-model and mail databases beside the event store file
@@ -41,14 +42,17 @@ func openReadSide(ctx context.Context, store eventstore.Store, dbPath string) (r
 	if rs.mail, err = invoicing.NewMailService(ctx, rs.mailDB); err != nil {
 		return nil, err
 	}
-	rs.runner, err = projection.NewRunner(store, rs.readDB, projection.Options{
-		Logger: slog.New(slog.DiscardHandler), LagEvery: 250 * time.Millisecond,
-	})
+	target, err := sqlitetarget.New(rs.readDB)
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range []projection.SQL{invoicing.InvoicesPerCustomer(), invoicing.RevenueTotals()} {
-		if err := rs.runner.AddSQL(p); err != nil {
+	rs.runner, err = projection.NewRunner(store, target,
+		projection.WithLogger(slog.New(slog.DiscardHandler)), projection.WithLagInterval(250*time.Millisecond))
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range []projection.Projection[*sqlitetarget.Tx]{invoicing.InvoicesPerCustomer(), invoicing.RevenueTotals()} {
+		if err := rs.runner.Add(p); err != nil {
 			return nil, err
 		}
 	}
@@ -105,7 +109,7 @@ func runProjector(ctx context.Context, r role) error {
 
 // projectorStateOf sums a runner's figures: events applied, and the least
 // checkpoint and the total lag of its projections and reactor.
-func projectorStateOf(r *projection.Runner) *projectorState {
+func projectorStateOf(r *projection.Runner[*sqlitetarget.Tx]) *projectorState {
 	st := &projectorState{CaughtUp: true}
 	var least *eventstore.Position
 	for _, s := range r.Stats() {

@@ -12,6 +12,7 @@ import (
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/examples/invoicing"
 	"github.com/idemkit/idem/projection"
+	"github.com/idemkit/idem/projection/sqlitetarget"
 	"github.com/idemkit/idem/testkit/delivery"
 )
 
@@ -173,14 +174,18 @@ func finishReadModels(ctx context.Context, cfg Config, store eventstore.Store, r
 	}
 
 	t0 := time.Now()
-	rebuild, err := projection.NewRunner(store, readDB, projection.Options{Logger: quietLogger()})
+	target, err := sqlitetarget.New(readDB)
 	if err != nil {
 		return err
 	}
-	for _, p := range []projection.SQL{invoicing.InvoicesPerCustomer(), invoicing.RevenueTotals()} {
+	rebuild, err := projection.NewRunner(store, target, projection.WithLogger(quietLogger()))
+	if err != nil {
+		return err
+	}
+	for _, p := range []projection.Projection[*sqlitetarget.Tx]{invoicing.InvoicesPerCustomer(), invoicing.RevenueTotals()} {
 		next := p
-		next.Version++
-		if err := errors.Join(rebuild.AddSQL(p), rebuild.AddSQL(next)); err != nil {
+		next.Version++ // new code: built as a new generation beside the active one, then switched in
+		if err := rebuild.Add(next); err != nil {
 			return err
 		}
 	}
