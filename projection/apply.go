@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/internal/callback"
+	"github.com/idemkit/idem/internal/telemetry"
 )
 
 // build applies events to one generation of a projection: the worker's running
@@ -21,6 +23,7 @@ type build[Tx any] struct {
 	handle string // the callback name of Handle, for panics
 	unlock func() // releases the build lock once switched in (Rebuild mode)
 	report []func(Progress)
+	replay bool // events are re-applied by ReplayStream or ReplayRange
 }
 
 func newBuild[Tx any](w *projWorker[Tx], g Generation, mode Mode, track bool) *build[Tx] {
@@ -29,6 +32,7 @@ func newBuild[Tx any](w *projWorker[Tx], g Generation, mode Mode, track bool) *b
 	if w.r.set.progress != nil {
 		b.report = append(b.report, w.r.set.progress)
 	}
+	b.report = append(b.report, func(p Progress) { w.st.m.recordProgress(context.Background(), p) })
 	if track {
 		w.st.set(func(s *stats) { s.generation, s.mode, s.checkpoint = g.Number, mode, g.Checkpoint })
 	}
@@ -70,7 +74,7 @@ func (b *build[Tx]) follow(ctx context.Context, untilCaughtUp bool) error {
 			return fmt.Errorf("%s: read events: %w", b.label(), err)
 		}
 		if len(batch) > 0 {
-			if err := b.apply(ctx, batch, true, nil); err != nil {
+			if err := b.applyBatch(ctx, batch, true, nil); err != nil {
 				return err
 			}
 			if b.mode != Live {
@@ -93,6 +97,20 @@ func (b *build[Tx]) follow(ctx context.Context, untilCaughtUp bool) error {
 			return nil
 		}
 	}
+}
+
+// applyBatch is apply in a span (idem.projection.batch) linked to the commands
+// that wrote the events, timed by idem.projection.batch.duration.
+func (b *build[Tx]) applyBatch(ctx context.Context, batch []eventstore.RecordedEvent, move bool, tally *ReplayResult) error {
+	mode := modeName(b.mode, b.replay)
+	ctx, span := b.w.st.m.startSpan(ctx, "idem.projection.batch", batch,
+		telemetry.Mode.String(mode), telemetry.Generation.Int(b.g.Number), telemetry.Events.Int(len(batch)),
+		telemetry.Position.String(batch[len(batch)-1].Position.String()))
+	began := time.Now()
+	err := b.apply(ctx, batch, move, tally)
+	b.w.st.m.recordBatch(ctx, mode, time.Since(began))
+	endSpan(span, err)
+	return err
 }
 
 // apply commits batch, splitting it around events whose handler fails: the events
@@ -137,7 +155,7 @@ func (b *build[Tx]) poison(ctx context.Context, e eventstore.RecordedEvent, move
 		if err := sleep(ctx, r.set.backoffFor(attempt)); err != nil {
 			return err
 		}
-		b.w.st.retries.Add(1)
+		b.w.st.countRetry(ctx, CauseHandler)
 		attempts++
 		err := b.commitRetrying(ctx, []eventstore.RecordedEvent{e}, move, nil, tally)
 		if err == nil {
@@ -174,7 +192,7 @@ func (b *build[Tx]) commitRetrying(ctx context.Context, batch []eventstore.Recor
 		case err == nil, errors.As(err, &hf), permanent(err), ctx.Err() != nil, attempt > r.set.retries:
 			return err
 		}
-		b.w.st.retries.Add(1)
+		b.w.st.countRetry(ctx, CauseTarget)
 		r.log.Warn("projection batch failed, retrying", "projection", b.w.p.Name, "generation", b.g.Number,
 			"events", len(batch), "attempt", attempt, "error", err)
 		if err := sleep(ctx, r.set.backoffFor(attempt)); err != nil {
@@ -252,12 +270,13 @@ func (b *build[Tx]) commit(ctx context.Context, batch []eventstore.RecordedEvent
 			b.w.st.set(func(s *stats) { s.checkpoint = to })
 		}
 	}
+	mode := modeName(b.mode, b.replay)
 	if park != nil {
-		b.w.st.parked.Add(applied)
+		b.w.st.countEvents(ctx, OutcomeParked, mode, applied)
 	} else {
-		b.w.st.applied.Add(applied)
+		b.w.st.countEvents(ctx, OutcomeApplied, mode, applied)
 	}
-	b.w.st.skipped.Add(skipped)
+	b.w.st.countEvents(ctx, OutcomeSkipped, mode, skipped)
 	if tally != nil {
 		if park != nil {
 			tally.Parked += applied

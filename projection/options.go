@@ -4,6 +4,11 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/idemkit/idem/internal/telemetry"
 )
 
 // Option configures NewRunner. An option given a value out of its range makes
@@ -23,6 +28,7 @@ type settings struct {
 	lagEvery         time.Duration
 	lagRefresh       bool
 	lagLimit         int
+	telemetry        telemetry.Providers
 }
 
 // Defaults of the options.
@@ -207,4 +213,30 @@ func (s *settings) backoffFor(attempt int) time.Duration {
 		d *= 2
 	}
 	return min(d, s.maxBackoff)
+}
+
+// WithMeterProvider sets where the runner's metrics go; by default the OTel global
+// provider, a no-op until the application installs an SDK. See
+// docs/observability.md for the instruments.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(s *settings) error {
+		if mp == nil {
+			return invalidOption("WithMeterProvider", "nil provider")
+		}
+		s.telemetry.Meter = mp
+		return nil
+	}
+}
+
+// WithTracerProvider sets where the runner's spans go (a span per batch of a
+// projection and per event of a reactor, linked to the commands that wrote the
+// events); by default the OTel global provider.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(s *settings) error {
+		if tp == nil {
+			return invalidOption("WithTracerProvider", "nil provider")
+		}
+		s.telemetry.Tracer = tp
+		return nil
+	}
 }

@@ -143,7 +143,7 @@ func (w *projWorker[Tx]) retryParked(ctx context.Context, pe ParkedEvent) error 
 	if err != nil {
 		return fmt.Errorf("retry parked event %s of %s: %w", pe.Event.ID, label(w.p.Name, false, g.Number), err)
 	}
-	w.st.applied.Add(1)
+	w.st.countEvents(ctx, OutcomeApplied, ModeRedrive, 1)
 	r.log.Info("parked event re-run", "projection", w.p.Name, "generation", g.Number, "event", pe.Event.ID)
 	return nil
 }
@@ -159,7 +159,7 @@ func (w *reactorWorker[Tx]) retryParked(ctx context.Context, pe ParkedEvent) err
 	if err != nil {
 		return fmt.Errorf("retry parked event %s of %s: remove it: %w", pe.Event.ID, label(w.re.Name, true, 0), err)
 	}
-	w.st.applied.Add(1)
+	w.st.countEvents(ctx, OutcomeApplied, ModeRedrive, 1)
 	w.r.log.Info("parked event re-run", "reactor", w.re.Name, "event", pe.Event.ID)
 	return nil
 }

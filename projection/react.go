@@ -7,6 +7,7 @@ import (
 
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/internal/callback"
+	"github.com/idemkit/idem/internal/telemetry"
 )
 
 // reactorGeneration is the number of a reactor's one generation: a reactor is never
@@ -27,7 +28,7 @@ type reactorWorker[Tx any] struct {
 func newReactorWorker[Tx any](r *Runner[Tx], re Reactor) *reactorWorker[Tx] {
 	w := &reactorWorker[Tx]{r: r, re: re, opts: readOptions(re.EventTypes, re.StreamPrefixes),
 		handle: label(re.Name, true, 0) + " Handle", guards: map[string]uint64{}}
-	w.st.name, w.st.reactor = re.Name, true
+	w.st.name, w.st.reactor, w.st.m = re.Name, true, newMeters(r.inst, re.Name, true)
 	return w
 }
 
@@ -88,13 +89,16 @@ func (w *reactorWorker[Tx]) loop(ctx context.Context, untilCaughtUp bool) error 
 
 // react handles one event with retries, then commits the checkpoint and guard, and
 // returns the new checkpoint.
-func (w *reactorWorker[Tx]) react(ctx context.Context, cp eventstore.Position, e eventstore.RecordedEvent, mode Mode) (eventstore.Position, error) {
+func (w *reactorWorker[Tx]) react(ctx context.Context, cp eventstore.Position, e eventstore.RecordedEvent, mode Mode) (next eventstore.Position, err error) {
+	ctx, span := w.st.m.startSpan(ctx, "idem.reactor.event", []eventstore.RecordedEvent{e}, telemetry.Mode.String(modeName(mode, false)),
+		telemetry.Stream.String(e.Stream), telemetry.Revision.Int64(int64(e.Revision)), telemetry.Position.String(e.Position.String()))
+	defer func() { endSpan(span, err) }()
 	g, known, err := w.guard(ctx, e.Stream)
 	if err != nil {
 		return cp, err
 	}
 	if known && e.Revision <= g {
-		w.st.skipped.Add(1)
+		w.st.countEvents(ctx, OutcomeSkipped, modeName(mode, false), 1)
 		return w.commit(ctx, cp, e, nil)
 	}
 	ev := ReactorEvent{RecordedEvent: e, Mode: mode, IdempotencyKey: e.ID.String()}
@@ -104,7 +108,7 @@ func (w *reactorWorker[Tx]) react(ctx context.Context, cp eventstore.Position, e
 		attempts++
 		err = callback.Call(w.handle, func() error { return w.re.Handle(ctx, ev) })
 		if err == nil {
-			w.st.applied.Add(1)
+			w.st.countEvents(ctx, OutcomeApplied, modeName(mode, false), 1)
 			return w.commit(ctx, cp, e, nil)
 		}
 		if ctx.Err() != nil {
@@ -118,7 +122,7 @@ func (w *reactorWorker[Tx]) react(ctx context.Context, cp eventstore.Position, e
 		if err := sleep(ctx, set.backoffFor(attempts)); err != nil {
 			return cp, err
 		}
-		w.st.retries.Add(1)
+		w.st.countRetry(ctx, CauseHandler)
 	}
 	herr := newHandlerError(w.re.Name, true, reactorGeneration, e, attempts, err)
 	if w.re.Poison != PoisonPark {
@@ -128,7 +132,7 @@ func (w *reactorWorker[Tx]) react(ctx context.Context, cp eventstore.Position, e
 	if err != nil {
 		return cp, err
 	}
-	w.st.parked.Add(1)
+	w.st.countEvents(ctx, OutcomeParked, modeName(mode, false), 1)
 	w.r.log.Warn("reactor event parked", "reactor", w.re.Name, "event", e.ID, "error", herr)
 	return cp, nil
 }
@@ -187,7 +191,7 @@ func (w *reactorWorker[Tx]) commit(ctx context.Context, cp eventstore.Position, 
 		if permanent(err) || ctx.Err() != nil || attempt > set.retries {
 			return cp, fmt.Errorf("%s: commit checkpoint %s: %w", label(w.re.Name, true, 0), e.Position, err)
 		}
-		w.st.retries.Add(1)
+		w.st.countRetry(ctx, CauseTarget)
 		if err := sleep(ctx, set.backoffFor(attempt)); err != nil {
 			return cp, err
 		}

@@ -82,12 +82,13 @@ func (r *Runner[Tx]) replay(ctx context.Context, name, what string, read func(w 
 	o := backend.ResolveReadOptions(w.opts)
 	for _, g := range targets {
 		b := newBuild(w, g, CatchUp, false)
+		b.replay = true
 		batch := make([]eventstore.RecordedEvent, 0, r.set.catchUpBatchSize)
 		flush := func() error {
 			if len(batch) == 0 {
 				return nil
 			}
-			err := b.apply(ctx, batch, false, &res)
+			err := b.applyBatch(ctx, batch, false, &res)
 			batch = batch[:0]
 			return err
 		}

@@ -19,6 +19,7 @@ type Runner[Tx any] struct {
 	target Target[Tx]
 	set    settings
 	log    *slog.Logger
+	inst   *instruments
 
 	mu       sync.Mutex
 	projs    []*projWorker[Tx]
@@ -40,7 +41,7 @@ func NewRunner[Tx any](store eventstore.Store, target Target[Tx], opts ...Option
 	if err != nil {
 		return nil, fmt.Errorf("new projection runner: %w", err)
 	}
-	return &Runner[Tx]{store: store, target: target, set: set, log: set.logger}, nil
+	return &Runner[Tx]{store: store, target: target, set: set, log: set.logger, inst: newInstruments(set.telemetry)}, nil
 }
 
 // Add adds a projection. Names are unique in a runner, across projections and

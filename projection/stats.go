@@ -95,6 +95,28 @@ type stats struct {
 	checkpoint eventstore.Position
 	lag        lag
 	err        error
+
+	m *meters // the worker's instruments; set at creation
+}
+
+// countEvents adds n events of outcome, applied in mode, to the counters and the
+// idem.projection.events metric, which therefore always agree.
+func (s *stats) countEvents(ctx context.Context, outcome, mode string, n uint64) {
+	switch outcome {
+	case OutcomeApplied:
+		s.applied.Add(n)
+	case OutcomeSkipped:
+		s.skipped.Add(n)
+	case OutcomeParked:
+		s.parked.Add(n)
+	}
+	s.m.countEvents(ctx, outcome, mode, n)
+}
+
+// countRetry counts one retry, of a handler or of a target write.
+func (s *stats) countRetry(ctx context.Context, cause string) {
+	s.retries.Add(1)
+	s.m.countRetry(ctx, cause)
 }
 
 func (s *stats) snapshot() Stats {
@@ -151,6 +173,7 @@ func (r *Runner[Tx]) refreshLag(ctx context.Context, ws []worker) {
 		s := w.stats()
 		l := r.countLag(ctx, s.getCheckpoint(), h, hasHead, w.filters())
 		s.set(func(s *stats) { s.lag = l })
+		s.m.recordLag(ctx, l)
 	}
 }
 

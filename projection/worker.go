@@ -32,7 +32,7 @@ var errRedecide = errors.New("projection generation switched: deciding again")
 
 func newProjWorker[Tx any](r *Runner[Tx], p Projection[Tx]) *projWorker[Tx] {
 	w := &projWorker[Tx]{r: r, p: p, opts: readOptions(p.EventTypes, p.StreamPrefixes), buildLock: make(chan struct{}, 1)}
-	w.st.name, w.st.version = p.Name, p.Version
+	w.st.name, w.st.version, w.st.m = p.Name, p.Version, newMeters(r.inst, p.Name, false)
 	return w
 }
 

@@ -8,6 +8,9 @@ import (
 	"testing"
 
 	_ "github.com/mattn/go-sqlite3"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/idemkit/idem/command"
 	"github.com/idemkit/idem/eventstore"
@@ -83,13 +86,13 @@ func TestNumberBelongsToOneInvoice(t *testing.T) {
 	}
 }
 
-func newHandler(t *testing.T, store eventstore.Store) *command.Handler[invoicing.State, invoicing.IssueInvoice, invoicing.InvoiceIssued] {
+func newHandler(t *testing.T, store eventstore.Store, opts ...command.Option) *command.Handler[invoicing.State, invoicing.IssueInvoice, invoicing.InvoiceIssued] {
 	t.Helper()
 	codec, err := invoicing.NewCodec()
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := command.NewHandler(store, invoicing.Decider, codec)
+	h, err := command.NewHandler(store, invoicing.Decider, codec, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,5 +194,55 @@ func TestReadModelsAndNotifications(t *testing.T) {
 	}
 	if st.Sent != 3 || st.Invoices != 3 {
 		t.Errorf("mail %+v, want 3 sent about 3 invoices", st)
+	}
+}
+
+// TestProjectionSpansLinkToCommands: the trace context of the command that issued
+// an invoice is recorded in its event, so the projection's batch span and the
+// notifier's span link back to the command's span, across the store.
+func TestProjectionSpansLinkToCommands(t *testing.T) {
+	ctx := context.Background()
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	store := memory.New()
+	h := newHandler(t, store, command.WithTracerProvider(tp))
+	if _, err := h.Handle(ctx, command.Command[invoicing.IssueInvoice]{ID: shipment.CommandID(0),
+		AggregateID: invoicing.InvoiceID(shipment.ShipmentRef), Payload: shipment.Command(0)}); err != nil {
+		t.Fatal(err)
+	}
+	target, err := sqlitetarget.New(openDB(t, "read.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mail, err := invoicing.NewMailService(ctx, openDB(t, "mail.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := projection.NewRunner(store, target, projection.WithTracerProvider(tp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(r.Add(invoicing.InvoicesPerCustomer()), r.AddReactor(invoicing.Notifier(mail))); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var handled trace.SpanID
+	linked := map[string]bool{}
+	for _, sp := range spans.Ended() {
+		if sp.Name() == "idem.command.handle" {
+			handled = sp.SpanContext().SpanID()
+		}
+	}
+	for _, sp := range spans.Ended() {
+		for _, l := range sp.Links() {
+			if l.SpanContext.SpanID() == handled && l.SpanContext.TraceID().IsValid() {
+				linked[sp.Name()] = true
+			}
+		}
+	}
+	if !handled.IsValid() || !linked["idem.projection.batch"] || !linked["idem.reactor.event"] {
+		t.Fatalf("command span %s; spans linking to it: %v, want the projection batch and the reactor event", handled, linked)
 	}
 }

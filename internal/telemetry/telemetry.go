@@ -31,6 +31,9 @@ const (
 	Revision   = attribute.Key("idem.revision")
 	Attempts   = attribute.Key("idem.attempts")
 	Events     = attribute.Key("idem.events")
+	Cause      = attribute.Key("idem.cause")
+	Generation = attribute.Key("idem.generation")
+	Position   = attribute.Key("idem.position")
 )
 
 // Providers are the meter and tracer providers a component uses: the ones its
