@@ -248,8 +248,14 @@ func TestNewConsumerRefusesBadOptions(t *testing.T) {
 		"nil inbox": func() error { _, err := kafka.NewConsumer(nil, "g", []string{"t"}); return err },
 		"no group":  func() error { _, err := kafka.NewConsumer(in, "", []string{"t"}); return err },
 		"no topic":  func() error { _, err := kafka.NewConsumer(in, "g", nil); return err },
-		"interval":  func() error { _, err := kafka.NewConsumer(in, "g", []string{"t"}, kafka.WithCommitInterval(0)); return err },
-		"dlq":       func() error { _, err := kafka.NewConsumer(in, "g", []string{"t"}, kafka.WithDeadLetterTopic("")); return err },
+		"interval": func() error {
+			_, err := kafka.NewConsumer(in, "g", []string{"t"}, kafka.WithCommitInterval(0))
+			return err
+		},
+		"dlq": func() error {
+			_, err := kafka.NewConsumer(in, "g", []string{"t"}, kafka.WithDeadLetterTopic(""))
+			return err
+		},
 		"publisher": func() error { _, err := kafka.NewPublisher(nil); return err },
 	} {
 		if err := f(); !errors.Is(err, brokers.ErrInvalidOption) {
