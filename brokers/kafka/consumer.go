@@ -136,11 +136,19 @@ func (c *Consumer) Run(ctx context.Context) error {
 		if fetches.IsClientClosed() || ctx.Err() != nil {
 			break
 		}
+		failed := false
 		fetches.EachError(func(topic string, p int32, err error) {
 			if !errors.Is(err, context.Canceled) {
+				failed = true
 				c.log.Warn("kafka: fetch error", "topic", topic, "partition", p, "error", err)
 			}
 		})
+		if failed && fetches.NumRecords() == 0 {
+			// A broker that fails at once (a missing topic) must not spin the loop.
+			c.cl.AllowRebalance()
+			pause(ctx, 100*time.Millisecond)
+			continue
+		}
 		fetches.EachPartition(c.dispatch)
 		c.cl.AllowRebalance()
 	}
@@ -324,4 +332,14 @@ func commitError(resp *kmsg.OffsetCommitResponse, err error) error {
 		}
 	}
 	return nil
+}
+
+// pause waits d or until ctx ends.
+func pause(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }
