@@ -37,7 +37,7 @@ type broker struct {
 	nextID  uint64
 	delayed int // redeliveries waiting for their delay
 	closing bool
-	stats   brokerStats
+	stats   DeliveryStats
 	// failures counts the failed attempts of each message (index into messages).
 	failures map[int]int
 }
@@ -49,7 +49,8 @@ type queued struct {
 	redelivered bool
 }
 
-type brokerStats struct {
+// DeliveryStats is what a delivery did: the in-process broker's, or a Transport's.
+type DeliveryStats struct {
 	Delivered, Acked                        int
 	Originals, Duplicates, Replays, Races   int
 	RetriesAfterError, RedeliveredAfterKill int
@@ -330,7 +331,7 @@ func (b *broker) progress() (delivered, acked, queued, kills int) {
 
 // stop closes every worker's input, so that each finishes what it holds and exits,
 // and waits for them.
-func (b *broker) stop() brokerStats {
+func (b *broker) stop() DeliveryStats {
 	b.mu.Lock()
 	b.closing = true
 	workers := append([]*workerProc(nil), b.workers...)

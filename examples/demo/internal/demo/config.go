@@ -69,6 +69,9 @@ type Config struct {
 	Cache int
 	// Timeout bounds the whole run.
 	Timeout time.Duration
+	// Transport, if set, makes the transport that delivers the run's messages
+	// (see Transport); nil delivers them through the in-process broker.
+	Transport func(cfg Config, messages []Message) (Transport, error)
 }
 
 // DefaultConfig returns the defaults: 20,000 messages, seed 1, 3 workers of 4

@@ -16,7 +16,9 @@ type Report struct {
 	// Planned is the number of deliveries in the at-least-once schedule (before
 	// redeliveries after errors and kills).
 	Planned int
-	Broker  brokerStats
+	// Transport names what delivered the messages.
+	Transport string
+	Broker    DeliveryStats
 	// ProjectorKills and ProjectorRestarts count the projector's crashes.
 	ProjectorKills, ProjectorRestarts int
 	// FinalCatchUp counts the events the parent applied to finish the read models
@@ -73,7 +75,7 @@ func (r *Report) Print(w io.Writer) {
 		return "VIOLATED"
 	}
 	p("")
-	p("idem demo, seed %d: %d workers x %d consumers on %s", c.Seed, c.Workers, c.Consumers, backend)
+	p("idem demo, seed %d: %d workers x %d consumers on %s; delivered by %s", c.Seed, c.Workers, c.Consumers, backend, r.Transport)
 	p("")
 	p("Workload")
 	p("  %-30s %d (%d shipments, %d of them sent twice by two paths with different message ids;", "messages", len(wl.Messages), wl.Shipments, wl.ShipmentsTwoPaths)

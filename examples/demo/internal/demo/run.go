@@ -75,27 +75,30 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := proj.start(); err != nil {
 		return nil, err
 	}
-	b := newBroker(cfg, all, func(slot int) (*exec.Cmd, error) {
+	spawnWorker := func(slot int) (*exec.Cmd, error) {
 		r := base
 		r.Kind, r.Slot = "worker", slot
 		return spawn(r)
-	})
-	b.killProjector = proj.kill
-	if err := b.start(); err != nil {
+	}
+	b, err := newTransport(cfg, all)
+	if err != nil {
+		proj.stop()
+		return nil, err
+	}
+	rep.Transport = b.Name()
+	if err := b.Start(spawnWorker, proj.kill); err != nil {
 		proj.stop()
 		return nil, err
 	}
 
 	stopProgress := startProgress(cfg, b, proj, store, started)
-	b.enqueue(mainSchedule, 0)
-	derr := b.dispatch(ctx)
+	derr := b.Deliver(ctx, mainSchedule, 0)
 	if derr == nil {
 		// The planted key reuses come last: a client retrying long after, with a
 		// changed payload, under an id that is by now recorded.
-		b.enqueue(lateSchedule, len(wl.Messages))
-		derr = b.dispatch(ctx)
+		derr = b.Deliver(ctx, lateSchedule, len(wl.Messages))
 	}
-	rep.Broker = b.stop()
+	rep.Broker = b.Stop()
 	rep.DeliveryTime = time.Since(started)
 	waitProjector(ctx, proj, 15*time.Second)
 	stopProgress()
@@ -201,7 +204,7 @@ func finishReadModels(ctx context.Context, cfg Config, store eventstore.Store, r
 
 // startProgress prints a line of progress every cfg.ProgressEvery until the
 // returned function is called.
-func startProgress(cfg Config, b *broker, p *projectorProc, store eventstore.Store, started time.Time) func() {
+func startProgress(cfg Config, b Transport, p *projectorProc, store eventstore.Store, started time.Time) func() {
 	if cfg.Progress == nil {
 		return func() {}
 	}
@@ -223,8 +226,8 @@ func startProgress(cfg Config, b *broker, p *projectorProc, store eventstore.Sto
 	return func() { close(done); <-finished }
 }
 
-func printProgress(w io.Writer, b *broker, p *projectorProc, started time.Time) {
-	delivered, acked, queued, kills := b.progress()
+func printProgress(w io.Writer, b Transport, p *projectorProc, started time.Time) {
+	delivered, acked, queued, kills := b.Progress()
 	st := p.snapshot()
 	fmt.Fprintf(w, "  %5.1fs  delivered %7d  acknowledged %7d  queued %6d  workers killed %3d  projector killed %2d, lag %d events\n",
 		time.Since(started).Seconds(), delivered, acked, queued, kills, p.killCount(), st.Lag)

@@ -60,13 +60,22 @@ func (h *handlers) stats() command.Stats {
 
 // handle handles one delivery and says what came of it.
 func (h *handlers) handle(ctx context.Context, m Message) ack {
+	res, renumbered, err := h.run(ctx, m)
+	a := classify(res, err)
+	a.Renumbered = renumbered
+	return a
+}
+
+// run handles one delivery and returns the handler's answer, and how many
+// invoice numbers were found taken on the way.
+func (h *handlers) run(ctx context.Context, m Message) (command.Result, int, error) {
 	if m.Shipment != nil {
 		return h.handleShipment(ctx, *m.Shipment)
 	}
 	res, err := h.payments.Handle(ctx, command.Command[payments.Command]{
 		ID: m.CommandID, AggregateID: m.PaymentID, Payload: m.Payload(), CorrelationID: m.PaymentID,
 	})
-	return classify(res, err)
+	return res, 0, err
 }
 
 // handleShipment issues the shipment's invoice, proposing number candidates until
@@ -78,7 +87,7 @@ func (h *handlers) handle(ctx context.Context, m Message) ack {
 // same shipment by its second path) is joined, never taken back by the command
 // that loses the race, so the number the invoice is written with stays reserved
 // by it.
-func (h *handlers) handleShipment(ctx context.Context, s invoicing.ShipmentCompleted) ack {
+func (h *handlers) handleShipment(ctx context.Context, s invoicing.ShipmentCompleted) (command.Result, int, error) {
 	renumbered := 0
 	invoiceID := invoicing.InvoiceID(s.ShipmentRef)
 	for attempt := range maxNumberAttempts {
@@ -89,11 +98,9 @@ func (h *handlers) handleShipment(ctx context.Context, s invoicing.ShipmentCompl
 			renumbered++
 			continue
 		}
-		a := classify(res, err)
-		a.Renumbered = renumbered
-		return a
+		return res, renumbered, err
 	}
-	return ack{Outcome: outRetry, Err: fmt.Sprintf("shipment %s: no free invoice number in %d candidates", s.ShipmentRef, maxNumberAttempts), Renumbered: renumbered}
+	return command.Result{}, renumbered, fmt.Errorf("shipment %s: no free invoice number in %d candidates", s.ShipmentRef, maxNumberAttempts)
 }
 
 // classify turns a handler's answer into an outcome.
