@@ -11,6 +11,7 @@ import (
 	"github.com/idemkit/idem/command"
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/projection"
+	"github.com/idemkit/idem/projection/sqlitetarget"
 )
 
 // The wiring of docs/brokers.md: a command topic consumed into a handler, and
@@ -21,7 +22,7 @@ func Example_wiring() {
 	var (
 		store  eventstore.Store // the event store
 		h      *command.Handler[brokertest.State, brokertest.Command, brokertest.Event]
-		runner *projection.Runner // over store, with its reactor checkpoints
+		runner *projection.Runner[*sqlitetarget.Tx] // over store, with its reactor checkpoints
 	)
 	codec, _ := brokertest.NewCodec()
 

@@ -14,6 +14,7 @@ import (
 	"github.com/idemkit/idem/brokers/kafka"
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/projection"
+	"github.com/idemkit/idem/projection/sqlitetarget"
 )
 
 // The relay is SIGKILLed between the broker's acknowledgement of an event and
@@ -66,7 +67,7 @@ func TestRelayKilledBetweenPublishAndCheckpoint(t *testing.T) {
 
 // newRelay returns a relay to the events topic run by a projection runner whose
 // reactor checkpoint is in the database at checkpoints.
-func newRelay(t testing.TB, addrs []string, env *brokertest.Env, checkpoints string) (*brokers.Relay, *projection.Runner) {
+func newRelay(t testing.TB, addrs []string, env *brokertest.Env, checkpoints string) (*brokers.Relay, *projection.Runner[*sqlitetarget.Tx]) {
 	t.Helper()
 	relay, runner, err := openRelay(addrs, env.Store, checkpoints, nil)
 	if err != nil {
@@ -76,7 +77,7 @@ func newRelay(t testing.TB, addrs []string, env *brokertest.Env, checkpoints str
 }
 
 // openRelay builds the relay; wrap, if set, wraps its publisher.
-func openRelay(addrs []string, store eventstore.Store, checkpoints string, wrap func(brokers.Publisher) brokers.Publisher) (*brokers.Relay, *projection.Runner, error) {
+func openRelay(addrs []string, store eventstore.Store, checkpoints string, wrap func(brokers.Publisher) brokers.Publisher) (*brokers.Relay, *projection.Runner[*sqlitetarget.Tx], error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
 	if err != nil {
 		return nil, nil, err
@@ -93,11 +94,11 @@ func openRelay(addrs []string, store eventstore.Store, checkpoints string, wrap 
 	if err != nil {
 		return nil, nil, err
 	}
-	db, err := projection.OpenDB(checkpoints)
+	db, err := sqlitetarget.Open(context.Background(), checkpoints)
 	if err != nil {
 		return nil, nil, err
 	}
-	runner, err := projection.NewRunner(store, db, projection.Options{Logger: brokertest.Quiet()})
+	runner, err := projection.NewRunner(store, db, projection.WithLogger(brokertest.Quiet()))
 	if err != nil {
 		return nil, nil, err
 	}

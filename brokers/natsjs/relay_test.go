@@ -14,6 +14,7 @@ import (
 	"github.com/idemkit/idem/brokers/natsjs"
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/projection"
+	"github.com/idemkit/idem/projection/sqlitetarget"
 )
 
 // The relay is SIGKILLed between JetStream's acknowledgement of an event and
@@ -62,7 +63,7 @@ func TestRelayKilledBetweenPublishAndCheckpoint(t *testing.T) {
 // openRelay builds a relay to the events subject (4 partitions) run by a
 // projection runner whose reactor checkpoint is in the database at checkpoints;
 // wrap, if set, wraps its publisher.
-func openRelay(js jetstream.JetStream, store eventstore.Store, checkpoints string, wrap func(brokers.Publisher) brokers.Publisher) (*brokers.Relay, *projection.Runner, error) {
+func openRelay(js jetstream.JetStream, store eventstore.Store, checkpoints string, wrap func(brokers.Publisher) brokers.Publisher) (*brokers.Relay, *projection.Runner[*sqlitetarget.Tx], error) {
 	pub, err := natsjs.NewPublisher(js, 4)
 	if err != nil {
 		return nil, nil, err
@@ -75,11 +76,11 @@ func openRelay(js jetstream.JetStream, store eventstore.Store, checkpoints strin
 	if err != nil {
 		return nil, nil, err
 	}
-	db, err := projection.OpenDB(checkpoints)
+	db, err := sqlitetarget.Open(context.Background(), checkpoints)
 	if err != nil {
 		return nil, nil, err
 	}
-	runner, err := projection.NewRunner(store, db, projection.Options{Logger: brokertest.Quiet()})
+	runner, err := projection.NewRunner(store, db, projection.WithLogger(brokertest.Quiet()))
 	if err != nil {
 		return nil, nil, err
 	}

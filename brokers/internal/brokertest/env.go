@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/idemkit/idem/aggregate"
 	"github.com/idemkit/idem/brokers"
@@ -38,7 +39,7 @@ func NewEnv(t testing.TB) *Env {
 // OpenEnv opens the event store at path with a ledger handler (no cache, so that
 // several processes on the file decide on what is stored).
 func OpenEnv(ctx context.Context, path string) (*Env, error) {
-	store, err := sqlite.Open(ctx, path, sqlite.PollInterval(20e6))
+	store, err := sqlite.Open(ctx, path, sqlite.WithPollInterval(20*time.Millisecond))
 	if err != nil {
 		return nil, err
 	}
@@ -47,7 +48,7 @@ func OpenEnv(ctx context.Context, path string) (*Env, error) {
 		store.Close()
 		return nil, err
 	}
-	h, err := command.NewHandler(store, Decider, codec, command.WithLogger(Quiet()))
+	h, err := command.NewHandler(store, Decider, codec, command.WithLogger(Quiet()), command.WithCache(0))
 	if err != nil {
 		store.Close()
 		return nil, err
