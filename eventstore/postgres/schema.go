@@ -99,15 +99,25 @@ var migrations = []string{
 // parallel transactions, which commit in any order (only the benchmarks and the
 // test that shows why it is wrong use it).
 func appendFunction(schema, name string, serialise bool) string {
-	lock := ""
-	if serialise {
-		lock = fmt.Sprintf("PERFORM pg_advisory_xact_lock(%d, %d);", positionLock, lockKey(schema))
+	seq := quoteLiteral(pgx.Identifier{schema, "events_position_seq"}.Sanitize())
+	// Serialised, the positions of an append are taken at once (nextval, then
+	// setval past them): no other transaction takes any while the lock is held.
+	lock := fmt.Sprintf("PERFORM pg_advisory_xact_lock(%d, %d);", positionLock, lockKey(schema))
+	take := "v_pos := nextval(" + seq + ");\n\tIF v_n > 1 THEN\n\t\tPERFORM setval(" + seq + ", v_pos + v_n - 1);\n\tEND IF;"
+	position := "v_pos + u.i - 1"
+	last := ""
+	if !serialise {
+		// Naive: a nextval per row, concurrent with other transactions'.
+		lock, take, position = "", "", "nextval("+seq+")"
+		last = "SELECT max(e.position) + 1 - v_n INTO v_pos FROM " + pgx.Identifier{schema, "events"}.Sanitize() + " e WHERE e.stream = p_stream AND e.revision >= v_first;"
 	}
 	r := strings.NewReplacer(
+		"{{take}}", take,
+		"{{position}}", position,
+		"{{last}}", last,
 		"{{schema}}", pgx.Identifier{schema}.Sanitize(),
 		"{{name}}", pgx.Identifier{schema, name}.Sanitize(),
 		"{{lock}}", lock,
-		"{{seq}}", quoteLiteral(pgx.Identifier{schema, "events_position_seq"}.Sanitize()),
 		"{{channel}}", quoteLiteral(channel(schema)),
 	)
 	return r.Replace(`CREATE OR REPLACE FUNCTION {{name}}(
@@ -164,13 +174,11 @@ BEGIN
 		END IF;
 	END IF;
 	v_first := CASE WHEN v_exists THEN v_last + 1 ELSE 0 END;
-	v_pos := nextval({{seq}});
-	IF v_n > 1 THEN
-		PERFORM setval({{seq}}, v_pos + v_n - 1);
-	END IF;
+	{{take}}
 	INSERT INTO {{schema}}.events (position, stream, revision, id, type, data, metadata, recorded_at)
-		SELECT v_pos + u.i - 1, p_stream, v_first + u.i - 1, u.id, u.type, u.data, u.metadata, p_recorded_at
+		SELECT {{position}}, p_stream, v_first + u.i - 1, u.id, u.type, u.data, u.metadata, p_recorded_at
 		FROM unnest(p_ids, p_types, p_data, p_metadata) WITH ORDINALITY AS u(id, type, data, metadata, i);
+	{{last}}
 	PERFORM pg_notify({{channel}}, '');
 	o_outcome := 1; o_revision := v_first + v_n - 1; o_position := v_pos + v_n - 1;
 END

@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -78,6 +79,10 @@ func Drop(t testing.TB, url, schema string) {
 	}
 }
 
+// Logger is the logger of the stores Open and OpenSchema make: warnings and
+// errors only (every test schema is migrated, which the default logs).
+var Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
 // Open opens a Store in a new schema (see Schema) with opts, and closes it when t
 // ends.
 func Open(t testing.TB, opts ...postgres.Option) *postgres.Store {
@@ -90,7 +95,7 @@ func Open(t testing.TB, opts ...postgres.Option) *postgres.Store {
 // schema is not dropped: use it for a second store on a schema of Schema.
 func OpenSchema(t testing.TB, schema string, opts ...postgres.Option) *postgres.Store {
 	t.Helper()
-	s, err := postgres.Open(context.Background(), URL(t), append([]postgres.Option{postgres.WithSchema(schema)}, opts...)...)
+	s, err := postgres.Open(context.Background(), URL(t), append([]postgres.Option{postgres.WithSchema(schema), postgres.WithLogger(Logger)}, opts...)...)
 	if err != nil {
 		t.Fatalf("open store in schema %s: %v", schema, err)
 	}
