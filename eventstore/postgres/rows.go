@@ -113,11 +113,18 @@ func describeInt8(v pgtype.Int8) string {
 	return fmt.Sprint(v.Int64)
 }
 
-// streamExists reports whether stream has at least one event.
+// streamExists reports whether stream has at least one event. It is asked when a
+// read of the stream found nothing: a stream whose only rows have a revision no
+// read can reach (NULL, negative: a damaged table) is reported as corrupt, not as
+// missing or empty.
 func (s *Store) streamExists(ctx context.Context, stream string) (bool, error) {
 	var exists bool
+	var damaged *int64
 	err := s.withConn(ctx, "read stream", func(c *pgxpool.Conn) error {
-		return c.QueryRow(ctx, s.sql.streamExists, stream).Scan(&exists)
+		return c.QueryRow(ctx, s.sql.streamExists, stream).Scan(&exists, &damaged)
 	})
+	if err == nil && damaged != nil {
+		err = corruptRow(*damaged, "revision is not a non-negative integer")
+	}
 	return exists, err
 }

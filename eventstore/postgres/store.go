@@ -263,9 +263,10 @@ func newStatements(schema, appendFn string) statements {
 			"($1, $2, $3, $4, $5, $6, $7, $8)",
 		streamForward:  "SELECT " + streamColumns + " FROM " + events + " WHERE stream = $1 AND revision >= $2 ORDER BY revision LIMIT $3",
 		streamBackward: "SELECT " + streamColumns + " FROM " + events + " WHERE stream = $1 AND revision <= $2 ORDER BY revision DESC LIMIT $3",
-		streamExists:   "SELECT EXISTS (SELECT 1 FROM " + events + " WHERE stream = $1)",
-		head:           "SELECT COALESCE(MAX(position), 0) FROM " + events,
-		readAll:        "SELECT " + eventColumns + " FROM " + events + " WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3",
+		streamExists: "SELECT EXISTS (SELECT 1 FROM " + events + " WHERE stream = $1)," +
+			" (SELECT position FROM " + events + " WHERE stream = $1 AND (revision IS NULL OR revision < 0) LIMIT 1)",
+		head:    "SELECT COALESCE(MAX(position), 0) FROM " + events,
+		readAll: "SELECT " + eventColumns + " FROM " + events + " WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3",
 		readAllFilter: "SELECT " + eventColumns + " FROM " + events + " WHERE position > $1 AND position <= $2" +
 			" AND ($4::text[] IS NULL OR EXISTS (SELECT 1 FROM unnest($4::text[]) AS p(prefix) WHERE starts_with(stream, p.prefix)))" +
 			" AND ($5::text[] IS NULL OR type = ANY ($5::text[]))" +
