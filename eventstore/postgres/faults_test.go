@@ -294,7 +294,6 @@ func (c *cutBeforeAppend) Append(ctx context.Context, stream string, e eventstor
 	return c.Store.Append(ctx, stream, e, evs...)
 }
 
-
 // TestServerRestartMidRun restarts the throwaway cluster (pg_ctl restart, through
 // .ci/postgres.sh) while writers append: calls fail with errors matching
 // eventstore.ErrUnavailable while it is down and succeed afterwards; every
@@ -388,4 +387,3 @@ func TestServerRestartMidRun(t *testing.T) {
 	t.Logf("restart: %d appends acknowledged, %d calls failed with ErrUnavailable, %d appends succeeded on retry", total, failures.Load(), retriedOK.Load())
 	require.Positive(t, failures.Load(), "the restart was noticed")
 }
-
