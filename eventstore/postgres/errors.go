@@ -78,6 +78,13 @@ func (e *Error) Is(target error) bool { return target == e.Kind }
 // Unwrap returns the driver's error.
 func (e *Error) Unwrap() error { return e.Err }
 
+// MapError maps an error of pgx (from a query on the store's pool, say, by code
+// that keeps read models or snapshots beside the events) to the typed errors of
+// this package: *Error with Kind eventstore.ErrUnavailable, ErrIncompatible or
+// ErrCorrupt, wrapping the driver's error, or ctx's error when ctx is done. op
+// says what was being done ("save snapshot"). nil stays nil.
+func MapError(ctx context.Context, op string, err error) error { return storageError(ctx, op, err) }
+
 // storageError maps a driver error to a typed one. The caller's context decides
 // first: when it is done, its error is returned as is (a query interrupted
 // because the caller gave up is not a storage failure). Errors already typed are
