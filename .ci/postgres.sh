@@ -1,24 +1,40 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL cluster for idem's tests, for CI and for developers.
 #
-#   .ci/postgres.sh start     # install PostgreSQL if missing, initdb, start; prints export lines
-#   .ci/postgres.sh env       # print the export lines of the running cluster
-#   .ci/postgres.sh restart   # pg_ctl restart (the fault tests use it)
-#   .ci/postgres.sh stop      # stop the cluster and delete its folder
+#   .ci/postgres.sh start [main|faults]    # install PostgreSQL if missing, initdb, start; prints exports
+#   .ci/postgres.sh env [main|faults]      # print the export lines of the running cluster
+#   .ci/postgres.sh restart [main|faults]  # pg_ctl restart (the restart test uses it on "faults")
+#   .ci/postgres.sh stop [main|faults]     # stop the cluster and delete its folder
 #
-#   eval "$(.ci/postgres.sh start)" && go test -race ./eventstore/postgres/...
+#   eval "$(.ci/postgres.sh start)" && eval "$(.ci/postgres.sh start faults)"
+#   go test -race ./eventstore/postgres/...
 #
-# The cluster lives in $IDEM_POSTGRES_HOME (default /tmp/idem-postgres-<uid>): data/, the unix
-# socket in run/, the server log and an env file. It is initialised by an unprivileged user (the
+# "main" is the cluster every test uses (IDEM_POSTGRES_URL); "faults" is a second one that only
+# the restart test uses and restarts (IDEM_POSTGRES_FAULTS_URL), so that no other test sees it go
+# down. A cluster lives in $IDEM_POSTGRES_HOME, or $IDEM_POSTGRES_FAULTS_HOME (default
+# /tmp/idem-postgres-<cluster>-<uid>): data/, the unix socket in run/, the server log, an env file. It is initialised by an unprivileged user (the
 # Debian package's "postgres" when run as root), listens on 127.0.0.1 on a free port and on the
 # socket, and keeps fsync and synchronous_commit on: what an acknowledged append survives is
 # measured as in production. It never touches another cluster (the machine's own on :5432 included).
 #
-# Exported: IDEM_POSTGRES_URL (database "idem", user "postgres", trust auth), IDEM_POSTGRES_HOME
-# (this cluster's folder: the restart test restarts only the cluster named there).
+# Exported: IDEM_POSTGRES_URL (database "idem", user "postgres", trust auth) and IDEM_POSTGRES_HOME
+# (the cluster's folder); for "faults", IDEM_POSTGRES_FAULTS_URL and IDEM_POSTGRES_FAULTS_HOME (the
+# restart test restarts only the cluster named there, and only if its env file names that URL).
 set -euo pipefail
 
-home="${IDEM_POSTGRES_HOME:-${TMPDIR:-/tmp}/idem-postgres-$(id -u)}"
+# Two clusters can run side by side: "main", for every test, and "faults", which only the
+# restart test uses (it restarts it while the other packages' tests keep using main).
+cluster="${2:-main}"
+case "$cluster" in
+main) prefix=IDEM_POSTGRES ;;
+faults) prefix=IDEM_POSTGRES_FAULTS ;;
+*)
+  echo "postgres.sh: unknown cluster $cluster (main or faults)" >&2
+  exit 2
+  ;;
+esac
+home_var="${prefix}_HOME"
+home="${!home_var:-${TMPDIR:-/tmp}/idem-postgres-$cluster-$(id -u)}"
 data="$home/data"
 db=idem
 
@@ -118,8 +134,8 @@ EOF
     { tail -n 50 "$home/server.log" >&2; exit 1; }
   as_owner "$bin/psql" -h "$home/run" -p "$port" -U postgres -d postgres -qAtc "CREATE DATABASE $db" >&2
   cat >"$home/env" <<EOF
-export IDEM_POSTGRES_URL='postgres://postgres@127.0.0.1:$port/$db?sslmode=disable'
-export IDEM_POSTGRES_HOME='$home'
+export ${prefix}_URL='postgres://postgres@127.0.0.1:$port/$db?sslmode=disable'
+export ${prefix}_HOME='$home'
 EOF
   chmod 644 "$home/env"
   log "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port, data in $data"
@@ -147,7 +163,7 @@ env) print_env ;;
 restart) restart ;;
 stop) stop ;;
 *)
-  echo "usage: $0 start|env|restart|stop" >&2
+  echo "usage: $0 start|env|restart|stop [main|faults]" >&2
   exit 2
   ;;
 esac

@@ -294,30 +294,34 @@ func (c *cutBeforeAppend) Append(ctx context.Context, stream string, e eventstor
 	return c.Store.Append(ctx, stream, e, evs...)
 }
 
-// TestServerRestartMidRun restarts the throwaway cluster (pg_ctl restart, through
-// .ci/postgres.sh) while writers append: calls fail with errors matching
-// eventstore.ErrUnavailable while it is down and succeed afterwards; every
-// append acknowledged before, during or after is in the log, once; every append
-// that failed is retried with the same ids and answered Written or Replayed.
+// TestServerRestartMidRun restarts the "faults" throwaway cluster (pg_ctl restart,
+// through .ci/postgres.sh; no other test uses that cluster) while writers append:
+// calls fail with errors matching eventstore.ErrUnavailable while it is down and
+// succeed afterwards; every append acknowledged before, during or after is in the
+// log, once; every append that failed is retried with the same ids and answered
+// Written or Replayed.
 func TestServerRestartMidRun(t *testing.T) {
-	home := os.Getenv(pgtest.EnvHome)
-	url := pgtest.URL(t)
-	if home == "" {
+	home, url := os.Getenv(pgtest.EnvFaultsHome), os.Getenv(pgtest.EnvFaultsURL)
+	if home == "" || url == "" {
 		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is unset under CI: the restart test must run on the throwaway cluster", pgtest.EnvHome)
+			t.Fatalf("%s or %s is unset under CI: .ci/run starts the faults cluster for the restart test", pgtest.EnvFaultsHome, pgtest.EnvFaultsURL)
 		}
-		t.Skipf("needs the throwaway cluster of .ci/postgres.sh (%s unset): it restarts the server", pgtest.EnvHome)
+		t.Skipf("needs the faults cluster, which it restarts: eval \"$(.ci/postgres.sh start faults)\" (%s unset)", pgtest.EnvFaultsHome)
 	}
 	script, err := filepath.Abs("../../.ci/postgres.sh")
 	require.NoError(t, err)
-	// Restart only the cluster the tests were told about: its env file must name
+	// Restart only the cluster the test was told about: its env file must name
 	// the same URL.
 	envFile, err := os.ReadFile(filepath.Join(home, "env"))
 	require.NoError(t, err)
 	require.Contains(t, string(envFile), url, "%s/env does not name %s: refusing to restart another server", home, url)
 
 	ctx := t.Context()
-	s := pgtest.Open(t, postgres.WithTimeout(5*time.Second))
+	schema := pgtest.NewSchemaName("idem_test")
+	s, err := postgres.Open(ctx, url, postgres.WithSchema(schema), postgres.WithTimeout(5*time.Second), postgres.WithLogger(pgtest.Logger))
+	require.NoError(t, err)
+	t.Cleanup(func() { pgtest.Drop(t, url, schema) })
+	t.Cleanup(func() { _ = s.Close() })
 	const writers = 4
 	var acked [writers][]eventstore.EventData
 	var failures, retriedOK atomic.Int64
@@ -359,7 +363,7 @@ func TestServerRestartMidRun(t *testing.T) {
 		})
 	}
 	time.Sleep(300 * time.Millisecond)
-	out, err := exec.CommandContext(ctx, script, "restart").CombinedOutput()
+	out, err := exec.CommandContext(ctx, script, "restart", "faults").CombinedOutput()
 	require.NoError(t, err, "restart: %s", out)
 	// Reads fail typed while the pool's connections are stale, then work.
 	require.Eventually(t, func() bool {

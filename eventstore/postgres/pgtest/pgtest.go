@@ -26,9 +26,13 @@ import (
 const (
 	// EnvURL names the server the tests use.
 	EnvURL = "IDEM_POSTGRES_URL"
-	// EnvHome is the folder of the throwaway cluster behind EnvURL; only the
-	// tests that restart the server need it, and they restart only that cluster.
+	// EnvHome is the folder of the throwaway cluster behind EnvURL.
 	EnvHome = "IDEM_POSTGRES_HOME"
+	// EnvFaultsURL and EnvFaultsHome name a second throwaway cluster that only
+	// the restart test uses: it restarts that one, never the one every other test
+	// is using.
+	EnvFaultsURL  = "IDEM_POSTGRES_FAULTS_URL"
+	EnvFaultsHome = "IDEM_POSTGRES_FAULTS_HOME"
 )
 
 // URL returns the test server's connection string, or skips t when EnvURL is
