@@ -46,3 +46,6 @@ func PositionLockKeys(schema string) (int32, int32) { return positionLock, lockK
 
 // SchemaVersion is the schema version this package writes.
 const SchemaVersion = schemaVersion
+
+// NotifyChannel is the NOTIFY channel of schema's appends.
+func NotifyChannel(schema string) string { return channel(schema) }
