@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -29,6 +27,7 @@ type SchemaVersionError struct {
 	Supported int
 }
 
+// Error names the schema and both versions.
 func (e *SchemaVersionError) Error() string {
 	return fmt.Sprintf("open schema %s: %v: version %d, this version supports up to %d",
 		e.Schema, ErrSchemaTooNew, e.Found, e.Supported)
@@ -65,6 +64,8 @@ type Error struct {
 	Err error
 }
 
+// Error says what the store was doing, the kind, the SQLSTATE and the driver's
+// message.
 func (e *Error) Error() string {
 	if e.Code != "" {
 		return fmt.Sprintf("postgres %s: %v (SQLSTATE %s): %v", e.Op, e.Kind, e.Code, e.Err)
@@ -142,17 +143,6 @@ func kindOf(code string) error {
 		return eventstore.ErrIncompatible
 	}
 	return eventstore.ErrUnavailable
-}
-
-// isConnectionLoss reports whether err says the connection is gone: the server
-// shut down or restarted, or the network failed.
-func isConnectionLoss(err error) bool {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return pgErr.Code[:2] == "08" || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
-	}
-	var netErr net.Error
-	return errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
 }
 
 // corruptRow reports a stored event that could not be decoded.
