@@ -49,3 +49,10 @@ const SchemaVersion = schemaVersion
 
 // NotifyChannel is the NOTIFY channel of schema's appends.
 func NotifyChannel(schema string) string { return channel(schema) }
+
+// QueueLen is the number of appends queued behind the running batch's leader.
+func QueueLen(s *Store) int {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return len(s.waiting)
+}
