@@ -90,6 +90,7 @@ func allWorkloads(cfg Config) []Workload {
 	ws = append(ws, idemWorkloads(cfg)...)
 	ws = append(ws, hallgrenWorkloads(cfg)...)
 	ws = append(ws, memoryPeerWorkloads(cfg)...)
+	ws = append(ws, postgresWorkloads()...)
 	order := runOrder(cfg)
 	rank := func(key string) int {
 		for i, group := range order {
@@ -124,7 +125,9 @@ func runOrder(cfg Config) [][]string {
 		[]string{"raw/scan", "idem/P4/"},
 		[]string{"raw/stream1000", "idem/P5/"},
 		[]string{"idem/P7/"},
-		[]string{"mem/"})
+		[]string{"mem/"},
+		[]string{"raw/pg/revcheck/c1", "idem/pg/append/c1", "idem/pg/append1/c1", "idem/pg/command/c1"},
+		[]string{"raw/pg/revcheck/c64", "idem/pg/append/c64", "idem/pg/append1/c64", "idem/pg/command/c64"})
 }
 
 func main() {

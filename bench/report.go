@@ -76,7 +76,7 @@ func atLeastWithLowerP99(x float64) func(i, b Result, r float64) bool {
 // comparisons are the rows of the main table, in the order of the issue.
 func comparisons() []comparison {
 	mib := float64(1 << 20)
-	return []comparison{
+	return append([]comparison{
 		{Workload: "P1 one command on an existing aggregate, 1 caller (FULL)", Idem: "idem/P1/FULL", Base: "raw/revcheck/FULL",
 			Target: ">= 0.9x raw revision-checked insert", Met: atLeast(0.9),
 			Peers: []string{"idem/P1cache/FULL", "hallgren/P1/begin", "hallgren/P1/immediate", "hallgren/P1/singlewriter"}},
@@ -111,7 +111,7 @@ func comparisons() []comparison {
 			Target: ">= 0.5x raw stream read (events-equivalent)", Met: atLeast(0.5)},
 		{Workload: "P7 peak RSS rebuilding a projection", Idem: "idem/P7/rss", Target: "< 64 MiB",
 			Met: func(i, _ Result, _ float64) bool { return i.Median < 64*mib }},
-	}
+	}, postgresComparisons()...)
 }
 
 // WriteAll writes results.json, results.md and the chart into out, and the docs

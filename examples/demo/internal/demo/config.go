@@ -49,7 +49,10 @@ type Config struct {
 	// rebuilt beside them as version 2) go to DBPath+".read" and the simulated mail
 	// service to DBPath+".mail". Existing files are replaced.
 	DBPath string
-	// Backend is "sqlite" or an EventStoreDB connection string (esdb://...).
+	// Backend is "sqlite", a PostgreSQL connection string (postgres://...: the
+	// events go to a schema of the run's own, named after DBPath and replaced by
+	// the run; the workers are replicas on it), or an EventStoreDB connection
+	// string (esdb://...).
 	Backend string
 	// Synchronous is the SQLite event store's synchronous mode: "FULL" or "NORMAL".
 	Synchronous string
@@ -144,8 +147,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("demo config: cache %d: want 0 (none) or more", c.Cache)
 	case c.Synchronous != "FULL" && c.Synchronous != "NORMAL":
 		return c, fmt.Errorf("demo config: synchronous %q: want FULL or NORMAL", c.Synchronous)
-	case c.Backend != "sqlite" && !strings.HasPrefix(c.Backend, "esdb://") && !strings.HasPrefix(c.Backend, "kurrentdb://"):
-		return c, fmt.Errorf("demo config: backend %q: want sqlite or an esdb:// connection string", c.Backend)
+	case c.Backend != "sqlite" && !isPostgres(c.Backend) && !strings.HasPrefix(c.Backend, "esdb://") && !strings.HasPrefix(c.Backend, "kurrentdb://"):
+		return c, fmt.Errorf("demo config: backend %q: want sqlite, a postgres:// or an esdb:// connection string", c.Backend)
 	}
 	for name, r := range map[string]float64{"duplicate rate": c.DuplicateRate, "replay rate": c.ReplayRate,
 		"race rate": c.RaceRate, "two-path rate": c.TwoPathRate, "key-reuse rate": c.KeyReuseRate, "crash rate": c.CrashRate} {

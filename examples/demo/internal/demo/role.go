@@ -5,13 +5,18 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	_ "github.com/mattn/go-sqlite3" // the read models' and mail service's databases
 
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/eventstore/esdb"
+	"github.com/idemkit/idem/eventstore/postgres"
 	"github.com/idemkit/idem/eventstore/sqlite"
 )
 
@@ -78,8 +83,12 @@ func runWorker(ctx context.Context, r role) error {
 	return serveWorker(ctx, h, r.Consumers, os.Stdin, os.Stdout)
 }
 
-// openStore opens the event store of a run: the SQLite file, or EventStoreDB.
+// openStore opens the event store of a run: the SQLite file, PostgreSQL (the
+// run's own schema, see demoSchema), or EventStoreDB.
 func openStore(ctx context.Context, backend, path, synchronous string) (eventstore.Store, error) {
+	if isPostgres(backend) {
+		return openPostgres(ctx, backend, path)
+	}
 	if backend != "sqlite" {
 		s, err := esdb.Open(ctx, backend)
 		if err != nil {
@@ -94,6 +103,46 @@ func openStore(ctx context.Context, backend, path, synchronous string) (eventsto
 	s, err := sqlite.Open(ctx, path, sqlite.WithSynchronous(mode), sqlite.WithPollInterval(20e6))
 	if err != nil {
 		return nil, fmt.Errorf("open event store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// isPostgres reports whether backend is a PostgreSQL connection string.
+func isPostgres(backend string) bool {
+	return strings.HasPrefix(backend, "postgres://") || strings.HasPrefix(backend, "postgresql://")
+}
+
+// demoSchema is the PostgreSQL schema of a run's events: named after the run's
+// DBPath, so that the parent and its worker and projector processes (told the
+// same path) meet in it, and two runs with other paths share a database without
+// meeting.
+func demoSchema(path string) string {
+	h := fnv.New64a()
+	h.Write([]byte(path))
+	return fmt.Sprintf("idem_demo_%016x", h.Sum64())
+}
+
+// openPostgres opens the run's schema. The parent, which opens the store before
+// it starts any child, first drops what an earlier run with the same path left
+// there, as it replaces the files of an earlier SQLite run; the children open the
+// schema as it is. The workers are replicas of one service: each process has its
+// own Store and pool on the one schema.
+func openPostgres(ctx context.Context, url, path string) (eventstore.Store, error) {
+	schema := demoSchema(path)
+	if !IsChild() {
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			return nil, fmt.Errorf("open PostgreSQL: %w", postgres.MapError(ctx, "connect", err))
+		}
+		_, err = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+		conn.Close(context.WithoutCancel(ctx))
+		if err != nil {
+			return nil, fmt.Errorf("open PostgreSQL: drop the schema of an earlier run: %w", postgres.MapError(ctx, "drop schema", err))
+		}
+	}
+	s, err := postgres.Open(ctx, url, postgres.WithSchema(schema), postgres.WithPollInterval(20*time.Millisecond))
+	if err != nil {
+		return nil, fmt.Errorf("open PostgreSQL event store in schema %s: %w", schema, err)
 	}
 	return s, nil
 }

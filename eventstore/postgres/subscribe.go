@@ -1,0 +1,103 @@
+package postgres
+
+import (
+	"context"
+	"iter"
+	"time"
+
+	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/eventstore/backend"
+)
+
+// SubscribeAll yields the events after the given position, then one Message with
+// CaughtUp set, then new events as they are committed; see eventstore.Store.
+// Filters apply; Limit does not.
+//
+// Appends through this Store wake the subscription on commit; appends of other
+// Stores and processes wake it through LISTEN/NOTIFY (one connection per Store,
+// opened by the first subscription), and every poll interval it reads anyway, so
+// a lost notification costs at most that long. There is no gap and no repeat
+// between catch-up and live, and none later: positions are taken under a lock
+// held until commit (see the package doc), so they become visible in order, and
+// each pass reads everything after the last position scanned up to a head it read
+// first: everything at or below a visible head is final. The signal is taken
+// before each pass, so a commit after the pass's reads always wakes the next one.
+//
+// It ends with no error when ctx is done or the caller stops ranging, with an
+// error matching eventstore.ErrClosed when the store is closed, and with the
+// storage error when a read fails (eventstore.ErrUnavailable when the server went
+// away): resubscribe after the last position delivered.
+func (s *Store) SubscribeAll(ctx context.Context, after eventstore.Position, opts ...eventstore.ReadOption) iter.Seq2[eventstore.Message, error] {
+	o := backend.ResolveReadOptions(opts)
+	o.Limit = 0
+	return func(yield func(eventstore.Message, error) bool) {
+		fail := func(err error) { yield(eventstore.Message{}, backend.SubscribeError(after, err)) }
+		if err := backend.ValidateReadAll(o); err != nil {
+			fail(err)
+			return
+		}
+		s.listener.ensure()
+		r := newLogRange(s, o)
+		cursor := positionCursor(after) // the last position scanned
+		delivered := after              // the last position delivered
+		caughtUp := false
+		var poll *time.Ticker
+		defer func() {
+			if poll != nil {
+				poll.Stop()
+			}
+		}()
+		for {
+			if ctx.Err() != nil {
+				return
+			}
+			if s.isClosed.Load() {
+				fail(eventstore.ErrClosed)
+				return
+			}
+			wake := s.commits.wait()
+			head, err := s.head(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				fail(err)
+				return
+			}
+			for cursor < head {
+				page, next, err := r.page(ctx, cursor, head, pageSize)
+				if err != nil {
+					if ctx.Err() != nil {
+						return
+					}
+					fail(err)
+					return
+				}
+				for _, e := range page {
+					if ctx.Err() != nil {
+						return
+					}
+					delivered = e.Position
+					if !yield(eventstore.Message{Event: e, Position: e.Position}, nil) {
+						return
+					}
+				}
+				cursor = next
+			}
+			if !caughtUp {
+				caughtUp = true
+				if !yield(eventstore.Message{CaughtUp: true, Position: delivered}, nil) {
+					return
+				}
+				poll = time.NewTicker(s.cfg.pollInterval)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.done:
+			case <-wake:
+			case <-poll.C:
+			}
+		}
+	}
+}
