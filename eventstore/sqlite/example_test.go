@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -60,4 +61,25 @@ func Example() {
 	// append to account-42 expecting no stream: wrong expected revision: actual revision 0
 	// 0 AccountOpened {"owner":"ada"}
 	// 1 MoneyDeposited {"amount":100}
+}
+
+// Open with its settings spelled out; each value here is the default.
+func ExampleOpen() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "idem-example")
+	defer os.RemoveAll(dir)
+
+	store, err := sqlite.Open(ctx, filepath.Join(dir, "app.db"),
+		sqlite.WithSynchronous(sqlite.Full),           // FULL: an acknowledged append survives a power loss
+		sqlite.WithBusyTimeout(5*time.Second),         // how long to wait for another process's write lock
+		sqlite.WithPollInterval(100*time.Millisecond), // how often subscriptions look for other processes' appends
+		sqlite.WithMaxBatch(256),                      // appends per group-commit transaction; 1 disables it
+	)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer store.Close()
+	fmt.Println("opened")
+	// Output: opened
 }
