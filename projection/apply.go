@@ -206,56 +206,16 @@ func (b *build[Tx]) commitRetrying(ctx context.Context, batch []eventstore.Recor
 // of being handled. A handler failure is returned as *handlerFailure, with
 // everything rolled back.
 func (b *build[Tx]) commit(ctx context.Context, batch []eventstore.RecordedEvent, move bool, park *HandlerError, tally *ReplayResult) error {
-	p, n := b.w.p, b.g.Number
 	to := batch[len(batch)-1].Position
 	move = move && to.Compare(b.cp) > 0 // already past: nothing to move (positions only grow)
-	var applied, skipped uint64
-	err := b.w.r.target.Write(ctx, p.Name, func(wr Writer[Tx]) error {
-		applied, skipped = 0, 0
+	var n batchCount
+	err := b.w.r.target.Write(ctx, b.w.p.Name, func(wr Writer[Tx]) error {
+		if err := b.claim(ctx, wr, move, to); err != nil {
+			return err
+		}
 		var err error
-		if move {
-			err = wr.Advance(ctx, n, b.cp, to)
-		} else {
-			err = wr.Claim(ctx, n)
-		}
-		if err != nil {
-			return err
-		}
-		streams := make([]string, 0, len(batch))
-		seen := make(map[string]bool, len(batch))
-		for _, e := range batch {
-			if !seen[e.Stream] {
-				seen[e.Stream] = true
-				streams = append(streams, e.Stream)
-			}
-		}
-		guards, err := wr.Guards(ctx, n, streams)
-		if err != nil {
-			return err
-		}
-		if guards == nil {
-			guards = make(map[string]uint64, len(streams))
-		}
-		tx := wr.Tx(ctx, b.g)
-		dirty := make(map[string]uint64, len(streams))
-		for i, e := range batch {
-			if g, ok := guards[e.Stream]; ok && e.Revision <= g {
-				skipped++ // G8: applied before (a replay, or a crash after commit)
-				continue
-			}
-			if park != nil {
-				pe := ParkedEvent{Projection: p.Name, Generation: n, Event: e, Err: park.Error(), Attempts: park.Attempts}
-				if err := wr.Park(ctx, n, pe); err != nil {
-					return err
-				}
-			} else if err := callback.Call(b.handle, func() error { return p.Handle(ctx, tx, Event{RecordedEvent: e, Mode: b.mode}) }); err != nil {
-				return &handlerFailure{at: i, err: err}
-			}
-			guards[e.Stream] = e.Revision
-			dirty[e.Stream] = e.Revision
-			applied++
-		}
-		return wr.SaveGuards(ctx, n, dirty)
+		n, err = b.applyGuarded(ctx, wr, batch, park)
+		return err
 	})
 	if err != nil {
 		var hf *handlerFailure
@@ -270,22 +230,88 @@ func (b *build[Tx]) commit(ctx context.Context, batch []eventstore.RecordedEvent
 			b.w.st.set(func(s *stats) { s.checkpoint = to })
 		}
 	}
-	mode := modeName(b.mode, b.replay)
-	if park != nil {
-		b.w.st.countEvents(ctx, OutcomeParked, mode, applied)
-	} else {
-		b.w.st.countEvents(ctx, OutcomeApplied, mode, applied)
-	}
-	b.w.st.countEvents(ctx, OutcomeSkipped, mode, skipped)
-	if tally != nil {
-		if park != nil {
-			tally.Parked += applied
-		} else {
-			tally.Applied += applied
-		}
-		tally.Skipped += skipped
-	}
+	b.count(ctx, n, park != nil, tally)
 	return nil
+}
+
+// batchCount is what a committed batch did: events applied (or parked), and
+// events the per-stream guard skipped.
+type batchCount struct{ applied, skipped uint64 }
+
+// claim moves the checkpoint from b.cp to `to` in wr, or, when it does not move
+// (a replay), checks that the generation may still be written.
+func (b *build[Tx]) claim(ctx context.Context, wr Writer[Tx], move bool, to eventstore.Position) error {
+	if move {
+		return wr.Advance(ctx, b.g.Number, b.cp, to)
+	}
+	return wr.Claim(ctx, b.g.Number)
+}
+
+// applyGuarded handles (or parks) each event of batch that its stream's guard has
+// not seen, and moves the guards past them, in wr's transaction (G8).
+func (b *build[Tx]) applyGuarded(ctx context.Context, wr Writer[Tx], batch []eventstore.RecordedEvent, park *HandlerError) (batchCount, error) {
+	var n batchCount
+	gen := b.g.Number
+	streams := streamsOf(batch)
+	guards, err := wr.Guards(ctx, gen, streams)
+	if err != nil {
+		return n, err
+	}
+	if guards == nil {
+		guards = make(map[string]uint64, len(streams))
+	}
+	tx := wr.Tx(ctx, b.g)
+	moved := make(map[string]uint64, len(streams))
+	for i, e := range batch {
+		if g, ok := guards[e.Stream]; ok && e.Revision <= g {
+			n.skipped++ // applied before: a replay, or a crash after the commit
+			continue
+		}
+		if park != nil {
+			pe := ParkedEvent{Projection: b.w.p.Name, Generation: gen, Event: e, Err: park.Error(), Attempts: park.Attempts}
+			if err := wr.Park(ctx, gen, pe); err != nil {
+				return n, err
+			}
+		} else if err := callback.Call(b.handle, func() error { return b.w.p.Handle(ctx, tx, Event{RecordedEvent: e, Mode: b.mode}) }); err != nil {
+			return n, &handlerFailure{at: i, err: err}
+		}
+		guards[e.Stream] = e.Revision
+		moved[e.Stream] = e.Revision
+		n.applied++
+	}
+	return n, wr.SaveGuards(ctx, gen, moved)
+}
+
+// streamsOf returns the distinct streams of batch, in order of first appearance.
+func streamsOf(batch []eventstore.RecordedEvent) []string {
+	streams := make([]string, 0, len(batch))
+	seen := make(map[string]bool, len(batch))
+	for _, e := range batch {
+		if !seen[e.Stream] {
+			seen[e.Stream] = true
+			streams = append(streams, e.Stream)
+		}
+	}
+	return streams
+}
+
+// count adds a committed batch to the stats and metrics, and to tally if set.
+func (b *build[Tx]) count(ctx context.Context, n batchCount, parked bool, tally *ReplayResult) {
+	mode, outcome := modeName(b.mode, b.replay), OutcomeApplied
+	if parked {
+		outcome = OutcomeParked
+	}
+	b.w.st.countEvents(ctx, outcome, mode, n.applied)
+	b.w.st.countEvents(ctx, OutcomeSkipped, mode, n.skipped)
+	if tally == nil {
+		return
+	}
+	if parked {
+		tally.Parked += n.applied
+	} else {
+		tally.Applied += n.applied
+	}
+	tally.Skipped += n.skipped
 }
 
 func newHandlerError(name string, reactor bool, generation int, e eventstore.RecordedEvent, attempts int, err error) *HandlerError {

@@ -47,6 +47,8 @@ func (r *Runner[Tx]) ReplayRange(ctx context.Context, name string, after, upTo e
 	})
 }
 
+// replay re-applies the events read yields to every live generation of name
+// built by this runner's version (the guard skips what each already applied).
 func (r *Runner[Tx]) replay(ctx context.Context, name, what string, read func(w *projWorker[Tx]) iter.Seq2[eventstore.RecordedEvent, error]) (ReplayResult, error) {
 	var res ReplayResult
 	w, err := r.projection(name)
@@ -56,9 +58,29 @@ func (r *Runner[Tx]) replay(ctx context.Context, name, what string, read func(w 
 	if err := r.init(ctx); err != nil {
 		return res, err
 	}
+	targets, err := r.replayTargets(ctx, w, what)
+	if err != nil {
+		return res, err
+	}
+	for _, g := range targets {
+		b := newBuild(w, g, CatchUp, false)
+		b.replay = true
+		if err := b.replayInto(ctx, read(w), &res); err != nil {
+			return res, fmt.Errorf("replay %s into %s: %w", what, b.label(), err)
+		}
+		r.log.Info("projection replay done", "projection", name, "generation", g.Number, "replayed", what,
+			"applied", res.Applied, "skipped", res.Skipped, "parked", res.Parked)
+	}
+	return res, nil
+}
+
+// replayTargets returns the generations of w's projection a replay writes to: the
+// ones not retired that this runner's version built.
+func (r *Runner[Tx]) replayTargets(ctx context.Context, w *projWorker[Tx], what string) ([]Generation, error) {
+	name := w.p.Name
 	gens, err := r.target.Generations(ctx, name)
 	if err != nil {
-		return res, fmt.Errorf("replay %s into %s: %w", what, label(name, false, 0), err)
+		return nil, fmt.Errorf("replay %s into %s: %w", what, label(name, false, 0), err)
 	}
 	var targets []Generation
 	other := 0
@@ -73,44 +95,37 @@ func (r *Runner[Tx]) replay(ctx context.Context, name, what string, read func(w 
 	}
 	switch {
 	case len(targets) == 0 && other != 0:
-		return res, fmt.Errorf("replay %s into %s: %w: its generations were built by version %d, this runner has version %d",
+		return nil, fmt.Errorf("replay %s into %s: %w: its generations were built by version %d, this runner has version %d",
 			what, label(name, false, 0), ErrVersionMismatch, other, w.p.Version)
 	case len(targets) == 0:
-		return res, fmt.Errorf("replay %s into %s: %w: no generation in the target yet (run it first)",
+		return nil, fmt.Errorf("replay %s into %s: %w: no generation in the target yet (run it first)",
 			what, label(name, false, 0), ErrUnknownProjection)
 	}
-	o := backend.ResolveReadOptions(w.opts)
-	for _, g := range targets {
-		b := newBuild(w, g, CatchUp, false)
-		b.replay = true
-		batch := make([]eventstore.RecordedEvent, 0, r.set.catchUpBatchSize)
-		flush := func() error {
-			if len(batch) == 0 {
-				return nil
-			}
-			err := b.applyBatch(ctx, batch, false, &res)
-			batch = batch[:0]
+	return targets, nil
+}
+
+// replayInto applies the events of events that the projection wants, in batches,
+// without moving the checkpoint, adding the counts to res.
+func (b *build[Tx]) replayInto(ctx context.Context, events iter.Seq2[eventstore.RecordedEvent, error], res *ReplayResult) error {
+	o := backend.ResolveReadOptions(b.w.opts)
+	batch := make([]eventstore.RecordedEvent, 0, b.w.r.set.catchUpBatchSize)
+	for e, err := range events {
+		if err != nil {
 			return err
 		}
-		for e, err := range read(w) {
-			if err != nil {
-				return res, fmt.Errorf("replay %s into %s: %w", what, b.label(), err)
-			}
-			if !o.Matches(e.Stream, e.Type) {
-				continue
-			}
-			batch = append(batch, e)
-			if len(batch) == cap(batch) {
-				if err := flush(); err != nil {
-					return res, fmt.Errorf("replay %s into %s: %w", what, b.label(), err)
-				}
-			}
+		if !o.Matches(e.Stream, e.Type) {
+			continue
 		}
-		if err := flush(); err != nil {
-			return res, fmt.Errorf("replay %s into %s: %w", what, b.label(), err)
+		batch = append(batch, e)
+		if len(batch) == cap(batch) {
+			if err := b.applyBatch(ctx, batch, false, res); err != nil {
+				return err
+			}
+			batch = batch[:0]
 		}
-		r.log.Info("projection replay done", "projection", name, "generation", g.Number, "replayed", what,
-			"applied", res.Applied, "skipped", res.Skipped, "parked", res.Parked)
 	}
-	return res, nil
+	if len(batch) == 0 {
+		return nil
+	}
+	return b.applyBatch(ctx, batch, false, res)
 }
