@@ -77,7 +77,7 @@ func New(ctx context.Context, db *sql.DB, opts ...Option) (*Store, error) {
 	s.load = `SELECT revision, data, taken_at FROM ` + s.table + ` WHERE stream = ?`
 	s.save = `INSERT INTO ` + s.table + ` (stream, revision, data, taken_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT(stream) DO UPDATE SET revision = excluded.revision, data = excluded.data, taken_at = excluded.taken_at
-		WHERE excluded.revision >= ` + s.table + `.revision`
+		WHERE excluded.revision >= ` + s.table + `.revision OR typeof(` + s.table + `.revision) <> 'integer'` // a damaged row heals
 	return s, nil
 }
 

@@ -81,10 +81,11 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string) (eventstore.Sna
 }
 
 // saveSnapshotQuery keeps the later of two snapshots: an older one never replaces
-// a newer one.
+// a newer one. A row whose revision is not an integer (damaged) is replaced: it
+// would otherwise compare above every revision and never heal.
 const saveSnapshotQuery = `INSERT INTO idem_snapshots (stream, revision, data, taken_at) VALUES (?, ?, ?, ?)
 	ON CONFLICT (stream) DO UPDATE SET revision = excluded.revision, data = excluded.data, taken_at = excluded.taken_at
-	WHERE excluded.revision >= idem_snapshots.revision`
+	WHERE excluded.revision >= idem_snapshots.revision OR typeof(idem_snapshots.revision) <> 'integer'`
 
 // SaveSnapshot stores snap in the idem_snapshots table unless a later one is
 // there; see eventstore.SnapshotStore. It is a write of its own, through the

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/eventstore/sqlite"
 )
@@ -228,6 +230,7 @@ func checkDamage(t *testing.T, d damage) {
 	} else {
 		wantCorrupt(t, "ReadAll", err, mentions...)
 	}
+	checkFindEvent(t, s, d, validRow("victim", 2), damaged, mentions)
 	caughtUp := within(t, 5*time.Second, "SubscribeAll catching up", func() error { return subscribeError(ctx, s, nil) })
 	if d.accept != nil {
 		if !errors.Is(caughtUp, errCaughtUp) {
@@ -325,3 +328,47 @@ type appendResult struct {
 }
 
 func (r appendResult) get() (eventstore.AppendResult, error) { return r.res, r.err }
+
+// checkFindEvent looks the damaged row up by the id a sound row would carry (the
+// command handler's lookup of a processed command): a row still in victim with that
+// id is reported as corrupt, or read back as the rule accepts it; a row whose
+// stream or id is the damage is not found.
+func checkFindEvent(t *testing.T, s *sqlite.Store, d damage, sound, damaged row, mentions []string) {
+	t.Helper()
+	id, ok := damaged["id"].([]byte)
+	if !ok || len(id) != 16 {
+		id = sound["id"].([]byte) // the id column is the damage: look for what it should hold
+	}
+	var want uuid.UUID
+	copy(want[:], id)
+	e, err := within(t, 5*time.Second, "FindEvent", func() findResult {
+		e, err := s.FindEvent(t.Context(), "victim", want)
+		return findResult{e, err}
+	}).get()
+	switch {
+	case d.column == "stream" || d.column == "id":
+		if !errors.Is(err, eventstore.ErrEventNotFound) && !errors.Is(err, eventstore.ErrCorrupt) {
+			t.Fatalf("FindEvent: %+v, %v; want not found, or corrupt", e, err)
+		}
+		if errors.Is(err, eventstore.ErrCorrupt) {
+			wantCorrupt(t, "FindEvent", err, mentions...)
+		}
+	case d.accept != nil:
+		if err != nil {
+			t.Fatalf("FindEvent: %v", err)
+		}
+		if err := d.accept(e); err != nil {
+			t.Fatalf("FindEvent: %v", err)
+		}
+	default:
+		wantCorrupt(t, "FindEvent", err, mentions...)
+	}
+}
+
+// findResult is FindEvent's answer, for within.
+type findResult struct {
+	e   eventstore.RecordedEvent
+	err error
+}
+
+func (r findResult) get() (eventstore.RecordedEvent, error) { return r.e, r.err }
