@@ -93,11 +93,8 @@ func (s *ProjectionScenario) Then(check func(t T, db *sql.DB)) *ProjectionScenar
 	ctx := context.Background()
 	store := memory.New()
 	defer store.Close()
-	for _, g := range s.given {
-		if _, err := store.Append(ctx, g.stream, eventstore.Any(), g.events...); err != nil {
-			s.t.Errorf("given: %v", err)
-			return s
-		}
+	if !s.appendGiven(ctx, store) {
+		return s
 	}
 	dir, err := os.MkdirTemp("", "idem-testkit-projection-")
 	if err != nil {
@@ -106,60 +103,90 @@ func (s *ProjectionScenario) Then(check func(t T, db *sql.DB)) *ProjectionScenar
 	}
 	s.t.Cleanup(func() { os.RemoveAll(dir) })
 
-	tg, r, ok := s.build(ctx, store, filepath.Join(dir, "live.db"))
+	live, r, ok := s.build(ctx, store, filepath.Join(dir, "live.db"))
 	if !ok {
 		return s
 	}
-	defer tg.Close()
-	db := tg.DB()
+	defer live.Close()
+	db := live.DB()
 	if !s.check("after the given events", check, db) {
 		return s
 	}
 	want, ok := s.dump(db)
-	if !ok {
+	// A step runs only when the ones before it passed: one mistake, one message.
+	if !ok || !s.replayChangesNothing(ctx, store, r, db, want) || !s.blueGreenRebuildMatches(ctx, r, check, db, want) {
 		return s
 	}
+	s.freshRebuildMatches(ctx, store, filepath.Join(dir, "rebuilt.db"), want)
+	return s
+}
 
-	// The same events a second time: nothing applied, nothing changed.
+// appendGiven appends the given events to store, one append per Given.
+func (s *ProjectionScenario) appendGiven(ctx context.Context, store eventstore.Store) bool {
+	s.t.Helper()
+	for _, g := range s.given {
+		if _, err := store.Append(ctx, g.stream, eventstore.Any(), g.events...); err != nil {
+			s.t.Errorf("given: %v", err)
+			return false
+		}
+	}
+	return true
+}
+
+// replayChangesNothing applies the same events a second time (G8): nothing may be
+// applied, and the read model, want before, must not change.
+func (s *ProjectionScenario) replayChangesNothing(ctx context.Context, store *memory.Store, r *projection.Runner[*sqlitetarget.Tx], db *sql.DB, want string) bool {
+	s.t.Helper()
 	head, err := store.Head(ctx)
 	if err != nil {
 		s.t.Errorf("head: %v", err)
-		return s
+		return false
 	}
 	res, err := r.ReplayRange(ctx, s.p.Name, eventstore.Start(), head)
 	if err != nil {
 		s.t.Errorf("%s: replaying the given events: %v", s.name(), err)
-		return s
+		return false
 	}
 	if res.Applied != 0 {
 		s.t.Errorf("%s: replaying the given events applied %d of them again", s.name(), res.Applied)
 	}
 	if got, ok := s.dump(db); ok && got != want {
 		s.t.Errorf("%s: the read model changed when the same events were applied a second time\nbefore:\n%s\nafter:\n%s", s.name(), want, got)
-		return s
+		return false
 	}
+	return true
+}
 
-	// Blue/green rebuild beside it, then a rebuild from scratch elsewhere.
+// blueGreenRebuildMatches rebuilds the projection beside the live generation and
+// switches to it (G9): the assertion must hold and the read model must be want.
+func (s *ProjectionScenario) blueGreenRebuildMatches(ctx context.Context, r *projection.Runner[*sqlitetarget.Tx], check func(T, *sql.DB), db *sql.DB, want string) bool {
+	s.t.Helper()
 	if err := r.Rebuild(ctx, s.p.Name); err != nil {
 		s.t.Errorf("%s: rebuild: %v", s.name(), err)
-		return s
+		return false
 	}
 	if !s.check("after a blue/green rebuild", check, db) {
-		return s
+		return false
 	}
 	if got, ok := s.dump(db); ok && got != want {
 		s.t.Errorf("%s: a blue/green rebuild gave a different read model\nlive:\n%s\nrebuilt:\n%s", s.name(), want, got)
-		return s
+		return false
 	}
-	fresh, _, ok := s.build(ctx, store, filepath.Join(dir, "rebuilt.db"))
+	return true
+}
+
+// freshRebuildMatches builds the projection from scratch into a new database at
+// path: its read model must be want.
+func (s *ProjectionScenario) freshRebuildMatches(ctx context.Context, store eventstore.Store, path, want string) {
+	s.t.Helper()
+	fresh, _, ok := s.build(ctx, store, path)
 	if !ok {
-		return s
+		return
 	}
 	defer fresh.Close()
 	if got, ok := s.dump(fresh.DB()); ok && got != want {
 		s.t.Errorf("%s: a rebuild from scratch gave a different read model\nlive:\n%s\nrebuilt:\n%s", s.name(), want, got)
 	}
-	return s
 }
 
 func (s *ProjectionScenario) name() string {

@@ -23,68 +23,25 @@ const pageSize = 512
 func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, opts ...eventstore.ReadOption) iter.Seq2[eventstore.RecordedEvent, error] {
 	o := backend.ResolveReadOptions(opts)
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
-		fail := func(err error) { yield(eventstore.RecordedEvent{}, backend.ReadStreamError(stream, err)) }
 		if err := backend.CheckReadStream(ctx, stream, o); err != nil {
 			yield(eventstore.RecordedEvent{}, err)
 			return
 		}
-		next, remaining := from, o.Limit
+		cur := streamCursor{next: from, remaining: o.Limit, backwards: o.Backwards}
 		for {
-			count := pageSize
-			if remaining > 0 {
-				count = min(count, remaining)
+			count := cur.pageSize()
+			open := func(c *esdbclient.Client) (*esdbclient.ReadStream, error) {
+				return c.ReadStream(ctx, stream, cur.readOptions(), uint64(count))
 			}
-			var start esdbclient.StreamPosition = esdbclient.Revision(next)
-			dir := esdbclient.Forwards
-			if o.Backwards {
-				dir = esdbclient.Backwards
-				if next == eventstore.StreamEnd {
-					start = esdbclient.End{}
-				}
-			}
-			var rs *esdbclient.ReadStream
-			err := s.withClient(func(c *esdbclient.Client) error {
-				var err error
-				rs, err = c.ReadStream(ctx, stream, esdbclient.ReadStreamOptions{Direction: dir, From: start}, uint64(count))
-				return err
+			n, stopped, err := s.readPage(ctx, open, func(ev *esdbclient.ResolvedEvent) bool {
+				e := toRecorded(ev.OriginalEvent())
+				return yield(e, nil) && cur.advance(e.Revision) // false: the caller stopped, or the read is complete
 			})
 			if err != nil {
-				fail(s.errClosedOr(mapError(ctx, err)))
+				yield(eventstore.RecordedEvent{}, backend.ReadStreamError(stream, err))
 				return
 			}
-			n, done := 0, false
-			for !done {
-				ev, err := rs.Recv()
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				if err == nil {
-					err = ctx.Err() // buffered events must not outlive a cancelled context
-				}
-				if err != nil {
-					rs.Close()
-					fail(s.errClosedOr(mapError(ctx, err)))
-					return
-				}
-				e := toRecorded(ev.OriginalEvent())
-				n++
-				if !yield(e, nil) {
-					rs.Close()
-					return
-				}
-				if o.Backwards {
-					done = e.Revision == 0
-					next = e.Revision - 1
-				} else {
-					next = e.Revision + 1
-				}
-				if remaining > 0 {
-					remaining--
-					done = done || remaining == 0
-				}
-			}
-			rs.Close()
-			if done || n < count {
+			if stopped || n < count {
 				return
 			}
 		}
@@ -98,68 +55,75 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, opts
 func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, opts ...eventstore.ReadOption) iter.Seq2[eventstore.RecordedEvent, error] {
 	o := backend.ResolveReadOptions(opts)
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
-		fail := func(err error) { yield(eventstore.RecordedEvent{}, backend.ReadAllError(after, err)) }
 		if err := backend.CheckReadAll(ctx, after, o); err != nil {
 			yield(eventstore.RecordedEvent{}, err)
 			return
 		}
-		cursor, seen := after, after != eventstore.Start()
+		cur := newAllCursor(after)
 		yielded := 0
 		for {
-			var from esdbclient.AllPosition = esdbclient.Start{}
-			if seen {
-				from = esdbclient.Position{Commit: cursor.Commit, Prepare: cursor.Prepare}
+			open := func(c *esdbclient.Client) (*esdbclient.ReadStream, error) {
+				return c.ReadAll(ctx, esdbclient.ReadAllOptions{Direction: esdbclient.Forwards, From: cur.from()}, pageSize)
 			}
-			var rs *esdbclient.ReadStream
-			err := s.withClient(func(c *esdbclient.Client) error {
-				var err error
-				rs, err = c.ReadAll(ctx, esdbclient.ReadAllOptions{Direction: esdbclient.Forwards, From: from}, pageSize)
-				return err
-			})
-			if err != nil {
-				fail(s.errClosedOr(mapError(ctx, err)))
-				return
-			}
-			n := 0
-			for {
-				ev, err := rs.Recv()
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				if err == nil {
-					err = ctx.Err() // buffered events must not outlive a cancelled context
-				}
-				if err != nil {
-					rs.Close()
-					fail(s.errClosedOr(mapError(ctx, err)))
-					return
-				}
-				n++
+			n, stopped, err := s.readPage(ctx, open, func(ev *esdbclient.ResolvedEvent) bool {
 				raw := ev.OriginalEvent()
-				pos := eventstore.Position{Commit: raw.Position.Commit, Prepare: raw.Position.Prepare}
-				if seen && pos.Compare(cursor) <= 0 {
-					continue // the inclusive start, or anything not after it
-				}
-				cursor, seen = pos, true
-				if isSystem(raw.StreamID, raw.EventType) || !o.Matches(raw.StreamID, raw.EventType) {
-					continue
+				if !cur.moveTo(position(raw.Position)) || !wanted(raw, o) {
+					return true // the inclusive start (or anything not after it), or filtered out
 				}
 				if !yield(toRecorded(raw), nil) {
-					rs.Close()
-					return
+					return false
 				}
 				yielded++
-				if o.Limit > 0 && yielded >= o.Limit {
-					rs.Close()
-					return
-				}
+				return o.Limit <= 0 || yielded < o.Limit
+			})
+			if err != nil {
+				yield(eventstore.RecordedEvent{}, backend.ReadAllError(after, err))
+				return
 			}
-			rs.Close()
-			if n < pageSize {
+			if stopped || n < pageSize {
 				return
 			}
 		}
 	}
+}
+
+// readPage reads one page: it opens the read with open, through the current client,
+// and hands each event to next until next returns false (stopped). n counts the
+// events received. err, mapped to idem's errors (eventstore.ErrClosed once the store
+// is closed), is why the page could not be read to its end.
+func (s *Store) readPage(ctx context.Context, open func(*esdbclient.Client) (*esdbclient.ReadStream, error), next func(*esdbclient.ResolvedEvent) bool) (n int, stopped bool, err error) {
+	rs, err := s.openRead(open)
+	if err != nil {
+		return 0, false, s.errClosedOr(mapError(ctx, err))
+	}
+	defer rs.Close()
+	for {
+		ev, err := rs.Recv()
+		if errors.Is(err, io.EOF) {
+			return n, false, nil
+		}
+		if err == nil {
+			err = ctx.Err() // buffered events must not outlive a cancelled context
+		}
+		if err != nil {
+			return n, false, s.errClosedOr(mapError(ctx, err))
+		}
+		n++
+		if !next(ev) {
+			return n, true, nil
+		}
+	}
+}
+
+// openRead opens a read with open, through the current client.
+func (s *Store) openRead(open func(*esdbclient.Client) (*esdbclient.ReadStream, error)) (*esdbclient.ReadStream, error) {
+	var rs *esdbclient.ReadStream
+	err := s.withClient(func(c *esdbclient.Client) error {
+		var err error
+		rs, err = open(c)
+		return err
+	})
+	return rs, err
 }
 
 // Head returns the position of the last user event in $all, or eventstore.Start() if
@@ -167,11 +131,8 @@ func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, opts ...
 func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
 	var from esdbclient.AllPosition = esdbclient.End{}
 	for {
-		var rs *esdbclient.ReadStream
-		err := s.withClient(func(c *esdbclient.Client) error {
-			var err error
-			rs, err = c.ReadAll(ctx, esdbclient.ReadAllOptions{Direction: esdbclient.Backwards, From: from}, 64)
-			return err
+		rs, err := s.openRead(func(c *esdbclient.Client) (*esdbclient.ReadStream, error) {
+			return c.ReadAll(ctx, esdbclient.ReadAllOptions{Direction: esdbclient.Backwards, From: from}, 64)
 		})
 		if err != nil {
 			return eventstore.Start(), headError(s.errClosedOr(mapError(ctx, err)))
@@ -190,7 +151,7 @@ func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
 			raw := ev.OriginalEvent()
 			if !isSystem(raw.StreamID, raw.EventType) {
 				rs.Close()
-				return eventstore.Position{Commit: raw.Position.Commit, Prepare: raw.Position.Prepare}, nil
+				return position(raw.Position), nil
 			}
 			// Backwards from a position is exclusive: the next page starts before it.
 			from = raw.Position
@@ -210,6 +171,12 @@ func isSystem(stream, eventType string) bool {
 	return strings.HasPrefix(stream, "$") || strings.HasPrefix(eventType, "$")
 }
 
+// wanted reports whether a read or subscription of $all with options o delivers e:
+// a user event that passes o's filters.
+func wanted(e *esdbclient.RecordedEvent, o backend.ReadOptions) bool {
+	return !isSystem(e.StreamID, e.EventType) && o.Matches(e.StreamID, e.EventType)
+}
+
 // toRecorded converts a client event. Empty data and metadata come back as nil: the
 // wire does not tell nil from empty.
 func toRecorded(e *esdbclient.RecordedEvent) eventstore.RecordedEvent {
@@ -217,7 +184,7 @@ func toRecorded(e *esdbclient.RecordedEvent) eventstore.RecordedEvent {
 		ID:         e.EventID,
 		Stream:     e.StreamID,
 		Revision:   e.EventNumber,
-		Position:   eventstore.Position{Commit: e.Position.Commit, Prepare: e.Position.Prepare},
+		Position:   position(e.Position),
 		Type:       e.EventType,
 		Data:       nilIfEmpty(e.Data),
 		Metadata:   nilIfEmpty(e.UserMetadata),

@@ -29,122 +29,169 @@ import (
 func (s *Store) SubscribeAll(ctx context.Context, after eventstore.Position, opts ...eventstore.ReadOption) iter.Seq2[eventstore.Message, error] {
 	o := backend.ResolveReadOptions(opts)
 	return func(yield func(eventstore.Message, error) bool) {
-		fail := func(err error) { yield(eventstore.Message{}, backend.SubscribeError(after, err)) }
+		sub := &subscription{
+			s:         s,
+			ctx:       ctx,
+			opts:      o,
+			after:     after,
+			yield:     yield,
+			cursor:    newAllCursor(after), // the exclusive resume point
+			delivered: after,
+			backoff:   s.opts.backoffMin,
+		}
 		if err := backend.ValidateReadAll(o); err != nil {
-			fail(err)
+			sub.fail(err)
 			return
 		}
-		subCtx, cancel := context.WithCancel(ctx)
+		subCtx, cancel := s.untilClosed(ctx)
 		defer cancel()
-		go func() {
-			select {
-			case <-s.done:
-				cancel()
-			case <-subCtx.Done():
-			}
-		}()
-
-		resume, seen := after, after != eventstore.Start() // exclusive resume point
-		delivered := after                                 // last position yielded
-		caughtUp := false
-		backoff := s.opts.backoffMin
-		// wait sleeps before a resubscription; false when the subscription must end.
-		wait := func(err error) bool {
-			s.opts.logger.LogAttrs(ctx, slog.LevelWarn, "eventstoredb: subscription dropped, resubscribing",
-				slog.String("from", resume.String()), slog.Duration("backoff", backoff), slog.Any("error", err))
-			t := time.NewTimer(backoff)
-			defer t.Stop()
-			backoff = min(2*backoff, s.opts.backoffMax)
-			select {
-			case <-subCtx.Done():
-				return false
-			case <-t.C:
-				return true
-			}
-		}
-		// ended reports how a failed or dropped subscription ends: true (after
-		// yielding any error) when it must not be retried.
-		ended := func(err error) bool {
-			switch {
-			case s.isClosed():
-				fail(eventstore.ErrClosed)
-				return true
-			case ctx.Err() != nil:
-				return true
-			case !retryable(err):
-				fail(mapError(ctx, err))
-				return true
-			case !wait(err):
-				if s.isClosed() {
-					fail(eventstore.ErrClosed)
-				}
-				return true
-			}
-			return false
-		}
-
+		sub.subCtx = subCtx
 		for {
-			var from esdbclient.AllPosition = esdbclient.Start{}
-			if seen {
-				from = esdbclient.Position{Commit: resume.Commit, Prepare: resume.Prepare}
-			}
-			var sub *esdbclient.Subscription
-			err := s.withClient(func(c *esdbclient.Client) error {
-				var err error
-				sub, err = c.SubscribeToAll(subCtx, esdbclient.SubscribeToAllOptions{From: from, Filter: serverFilter(o)})
-				return err
-			})
+			stream, err := sub.subscribe()
 			if err != nil {
-				if ended(err) {
+				if sub.ended(err) {
 					return
 				}
 				continue
 			}
-			for {
-				ev := sub.Recv()
-				switch {
-				case ev.EventAppeared != nil:
-					raw := ev.EventAppeared.OriginalEvent()
-					pos := eventstore.Position{Commit: raw.Position.Commit, Prepare: raw.Position.Prepare}
-					if seen && pos.Compare(resume) <= 0 {
-						continue // already delivered before a resubscription
-					}
-					resume, seen = pos, true
-					backoff = s.opts.backoffMin
-					if isSystem(raw.StreamID, raw.EventType) || !o.Matches(raw.StreamID, raw.EventType) {
-						continue
-					}
-					delivered = pos
-					if !yield(eventstore.Message{Event: toRecorded(raw), Position: pos}, nil) {
-						_ = sub.Close()
-						return
-					}
-				case ev.CheckPointReached != nil:
-					// Everything up to a checkpoint has been considered by the server's
-					// filter: a safe, exclusive place to resume from.
-					cp := eventstore.Position{Commit: ev.CheckPointReached.Commit, Prepare: ev.CheckPointReached.Prepare}
-					if !seen || cp.Compare(resume) > 0 {
-						resume, seen = cp, true
-					}
-				case ev.CaughtUp != nil:
-					if !caughtUp {
-						caughtUp = true
-						if !yield(eventstore.Message{CaughtUp: true, Position: delivered}, nil) {
-							_ = sub.Close()
-							return
-						}
-					}
-				case ev.SubscriptionDropped != nil:
-					_ = sub.Close()
-					if ended(ev.SubscriptionDropped.Error) {
-						return
-					}
-				}
-				if ev.SubscriptionDropped != nil {
-					break
-				}
+			if !sub.deliver(stream) {
+				return
 			}
 		}
+	}
+}
+
+// untilClosed returns a context that is also cancelled when the store is closed.
+func (s *Store) untilClosed(ctx context.Context) (context.Context, context.CancelFunc) {
+	subCtx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-s.done:
+			cancel()
+		case <-subCtx.Done():
+		}
+	}()
+	return subCtx, cancel
+}
+
+// subscription is the state of one SubscribeAll, kept across resubscriptions.
+type subscription struct {
+	s      *Store
+	ctx    context.Context // the caller's
+	subCtx context.Context // ctx, also cancelled when the store is closed
+	opts   backend.ReadOptions
+	after  eventstore.Position
+	yield  func(eventstore.Message, error) bool
+
+	cursor    allCursor           // the last position seen, from events and checkpoints
+	delivered eventstore.Position // the last position yielded, which CaughtUp carries
+	caughtUp  bool
+	backoff   time.Duration // the wait before the next resubscription
+}
+
+// fail yields err as the subscription's last message.
+func (sub *subscription) fail(err error) {
+	sub.yield(eventstore.Message{}, backend.SubscribeError(sub.after, err))
+}
+
+// subscribe subscribes to $all after the cursor, with the server-side filter.
+func (sub *subscription) subscribe() (*esdbclient.Subscription, error) {
+	var stream *esdbclient.Subscription
+	err := sub.s.withClient(func(c *esdbclient.Client) error {
+		var err error
+		stream, err = c.SubscribeToAll(sub.subCtx, esdbclient.SubscribeToAllOptions{From: sub.cursor.from(), Filter: serverFilter(sub.opts)})
+		return err
+	})
+	return stream, err
+}
+
+// deliver yields what stream receives until it is dropped, and reports whether to
+// resubscribe: false when the caller stopped or the subscription has ended.
+func (sub *subscription) deliver(stream *esdbclient.Subscription) bool {
+	for {
+		ev := stream.Recv()
+		switch {
+		case ev.EventAppeared != nil:
+			if !sub.eventAppeared(ev.EventAppeared.OriginalEvent()) {
+				_ = stream.Close()
+				return false
+			}
+		case ev.CheckPointReached != nil:
+			// Everything up to a checkpoint has been considered by the server's
+			// filter: a safe, exclusive place to resume from.
+			sub.cursor.moveTo(position(*ev.CheckPointReached))
+		case ev.CaughtUp != nil:
+			if !sub.caughtUpOnce() {
+				_ = stream.Close()
+				return false
+			}
+		case ev.SubscriptionDropped != nil:
+			_ = stream.Close()
+			return !sub.ended(ev.SubscriptionDropped.Error)
+		}
+	}
+}
+
+// eventAppeared yields e if it is new and wanted, and reports false when the caller
+// stopped.
+func (sub *subscription) eventAppeared(e *esdbclient.RecordedEvent) bool {
+	pos := position(e.Position)
+	if !sub.cursor.moveTo(pos) {
+		return true // already delivered before a resubscription
+	}
+	sub.backoff = sub.s.opts.backoffMin // events flow again
+	if !wanted(e, sub.opts) {
+		return true
+	}
+	sub.delivered = pos
+	return sub.yield(eventstore.Message{Event: toRecorded(e), Position: pos}, nil)
+}
+
+// caughtUpOnce yields CaughtUp the first time the server reports it, not again
+// after a resubscription, and reports false when the caller stopped.
+func (sub *subscription) caughtUpOnce() bool {
+	if sub.caughtUp {
+		return true
+	}
+	sub.caughtUp = true
+	return sub.yield(eventstore.Message{CaughtUp: true, Position: sub.delivered}, nil)
+}
+
+// ended reports how a failed or dropped subscription ends: true (after yielding any
+// error) when it must not be retried; false after the backoff, to resubscribe.
+func (sub *subscription) ended(err error) bool {
+	switch {
+	case sub.s.isClosed():
+		sub.fail(eventstore.ErrClosed)
+		return true
+	case sub.ctx.Err() != nil:
+		return true
+	case !retryable(err):
+		sub.fail(mapError(sub.ctx, err))
+		return true
+	case !sub.wait(err):
+		if sub.s.isClosed() {
+			sub.fail(eventstore.ErrClosed)
+		}
+		return true
+	}
+	return false
+}
+
+// wait sleeps before a resubscription, doubling the next backoff up to its maximum;
+// false when the subscription must end instead.
+func (sub *subscription) wait(err error) bool {
+	s := sub.s
+	s.opts.logger.LogAttrs(sub.ctx, slog.LevelWarn, "eventstoredb: subscription dropped, resubscribing",
+		slog.String("from", sub.cursor.pos.String()), slog.Duration("backoff", sub.backoff), slog.Any("error", err))
+	t := time.NewTimer(sub.backoff)
+	defer t.Stop()
+	sub.backoff = min(2*sub.backoff, s.opts.backoffMax)
+	select {
+	case <-sub.subCtx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 

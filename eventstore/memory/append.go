@@ -32,30 +32,54 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 
 	indices := s.streams[stream]
 	actual := backend.StreamState(len(indices) > 0, uint64(len(indices))-1)
-
 	if !expected.Accepts(actual) {
-		// G2, strong rule for Exact and NoStream: the events that directly follow
-		// the expected revision carry exactly these ids -> a retry.
-		if first, ok := backend.RetryWindow(expected, actual, len(events)); ok {
-			window := indices[first : first+uint64(len(events))]
-			if s.sameIDs(events, window) {
-				return s.result(window[len(window)-1], eventstore.Replayed), nil
-			}
+		if last, ok := s.strongRetry(expected, actual, indices, events); ok {
+			return s.result(last, eventstore.Replayed), nil
 		}
 		return eventstore.AppendResult{}, &eventstore.WrongExpectedRevisionError{
 			Stream: stream, Expected: expected, Actual: actual,
 		}
 	}
-
-	// G2, best effort for Any and StreamExists (as EventStoreDB): the stream's last
-	// events carry exactly these ids -> a retry.
-	if k := expected.Kind(); (k == eventstore.KindAny || k == eventstore.KindStreamExists) && len(indices) >= len(events) {
-		tail := indices[len(indices)-len(events):]
-		if s.sameIDs(events, tail) {
-			return s.result(tail[len(tail)-1], eventstore.Replayed), nil
-		}
+	if last, ok := s.bestEffortRetry(expected, indices, events); ok {
+		return s.result(last, eventstore.Replayed), nil
 	}
+	return s.commit(stream, indices, events), nil
+}
 
+// strongRetry reports whether an append that expected refuses retries one already
+// written, and where that append's last event is in the log. G2, strong rule for
+// Exact and NoStream: the events that directly follow the expected revision carry
+// exactly these ids. indices are the stream's events; the caller holds the lock.
+func (s *Store) strongRetry(expected, actual eventstore.ExpectedRevision, indices []int, events []eventstore.EventData) (last int, ok bool) {
+	first, ok := backend.RetryWindow(expected, actual, len(events))
+	if !ok {
+		return 0, false
+	}
+	window := indices[first : first+uint64(len(events))]
+	if !s.sameIDs(events, window) {
+		return 0, false
+	}
+	return window[len(window)-1], true
+}
+
+// bestEffortRetry reports whether an append that expected accepts retries one
+// already written, and where that append's last event is in the log. G2, best
+// effort for Any and StreamExists (as EventStoreDB): the stream's last events carry
+// exactly these ids. indices are the stream's events; the caller holds the lock.
+func (s *Store) bestEffortRetry(expected eventstore.ExpectedRevision, indices []int, events []eventstore.EventData) (last int, ok bool) {
+	if k := expected.Kind(); (k != eventstore.KindAny && k != eventstore.KindStreamExists) || len(indices) < len(events) {
+		return 0, false
+	}
+	tail := indices[len(indices)-len(events):]
+	if !s.sameIDs(events, tail) {
+		return 0, false
+	}
+	return tail[len(tail)-1], true
+}
+
+// commit writes events at the end of stream, whose events are at indices in the
+// log, and wakes the subscriptions. The caller holds the lock.
+func (s *Store) commit(stream string, indices []int, events []eventstore.EventData) eventstore.AppendResult {
 	now := s.now().UTC()
 	next := uint64(len(indices))
 	for i, e := range events {
@@ -76,7 +100,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	s.streams[stream] = indices
 	close(s.wake)
 	s.wake = make(chan struct{})
-	return s.result(len(s.log)-1, eventstore.Written), nil
+	return s.result(len(s.log)-1, eventstore.Written)
 }
 
 // sameIDs reports whether the events at the given log indices carry the ids of

@@ -22,173 +22,116 @@ var subscribeCases = []testCase{
 	{"BackwardsRefused", testSubscribeBackwards},
 }
 
-// subscription runs SubscribeAll in a goroutine and hands its messages over.
-type subscription struct {
-	e      *env
-	msgs   chan eventstore.Message
-	ended  chan error // receives the subscription's error (nil if none) when it ends
-	cancel context.CancelFunc
-}
-
-// subscribe starts a subscription that ends when the test does.
-func (e *env) subscribe(after eventstore.Position, opts ...eventstore.ReadOption) *subscription {
-	ctx, cancel := context.WithCancel(e.ctx)
-	sub := &subscription{e: e, msgs: make(chan eventstore.Message), ended: make(chan error, 1), cancel: cancel}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for msg, err := range e.s.SubscribeAll(ctx, after, opts...) {
-			if err != nil {
-				sub.ended <- err
-				return
-			}
-			select {
-			case sub.msgs <- msg:
-			case <-ctx.Done():
-				sub.ended <- nil
-				return
-			}
-		}
-		sub.ended <- nil
-	}()
-	e.t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(e.cfg.timeout):
-			e.t.Errorf("subscription did not end within %s of its context's cancellation", e.cfg.timeout)
-		}
-	})
-	return sub
-}
-
-// next returns the next message, failing the test if none comes in time or the
-// subscription ends.
-func (s *subscription) next() eventstore.Message {
-	s.e.t.Helper()
-	select {
-	case msg := <-s.msgs:
-		return msg
-	case err := <-s.ended:
-		s.ended <- err
-		s.e.t.Fatalf("subscription ended (error %v) while a message was expected", err)
-	case <-time.After(s.e.cfg.timeout):
-		s.e.t.Fatalf("no subscription message within %s", s.e.cfg.timeout)
-	}
-	return eventstore.Message{}
-}
-
-// requireQuiet fails if a message arrives within a short while.
-func (s *subscription) requireQuiet() {
-	s.e.t.Helper()
-	select {
-	case msg := <-s.msgs:
-		s.e.t.Fatalf("unexpected subscription message: caught up %v, event %s of %s at %s", msg.CaughtUp, msg.Event.ID, msg.Event.Stream, msg.Position)
-	case <-time.After(50 * time.Millisecond):
-	}
-}
-
-// end waits for the subscription to end and returns its error.
-func (s *subscription) end() error {
-	s.e.t.Helper()
-	for {
-		select {
-		case <-s.msgs: // drain whatever was in flight
-		case err := <-s.ended:
-			return err
-		case <-time.After(s.e.cfg.timeout):
-			s.e.t.Fatalf("subscription did not end within %s", s.e.cfg.timeout)
-			return nil
-		}
-	}
-}
-
-// events reads n event messages, failing on a CaughtUp message.
-func (s *subscription) events(n int) []eventstore.RecordedEvent {
-	s.e.t.Helper()
-	out := make([]eventstore.RecordedEvent, 0, n)
-	for len(out) < n {
-		msg := s.next()
-		require.False(s.e.t, msg.CaughtUp, "CaughtUp after %d of %d events", len(out), n)
-		require.Equal(s.e.t, msg.Event.Position, msg.Position, "Message.Position is the event's position")
-		out = append(out, msg.Event)
-	}
-	return out
-}
-
-// caughtUp reads the next message and checks that it is CaughtUp at position p.
-func (s *subscription) caughtUp(p eventstore.Position) {
-	s.e.t.Helper()
-	msg := s.next()
-	require.True(s.e.t, msg.CaughtUp, "expected CaughtUp, got event %s of %s at %s", msg.Event.ID, msg.Event.Stream, msg.Position)
-	require.Equal(s.e.t, p, msg.Position, "CaughtUp carries the position of the last event delivered")
-}
-
 // testSubscribeConcurrent: a subscription from Start, while writers append
 // concurrently, sees every event exactly once, in position order, and reports
 // CaughtUp exactly once, after the events committed before it started (no gap and no
 // repeat across the catch-up/live boundary).
 func testSubscribeConcurrent(e *env) {
+	preloaded := e.preload()
+	sub := e.subscribe(eventstore.Start(), e.own())
+	// The writers start at once, so their appends race with the catch-up.
+	w := e.startWriters()
+	got := sub.collectUntilSentinel(w)
+
+	want := recordedIDs(e.readOwn(eventstore.Start()))
+	delivered, caughtUp := e.requireOrderedCaughtUpOnce(got)
+	require.GreaterOrEqual(e.t, caughtUp, len(preloaded), "the events committed before subscribing come before CaughtUp")
+	require.Equal(e.t, preloaded, delivered[:len(preloaded)])
+	require.Equal(e.t, want, delivered, "every event exactly once, in the global log's order")
+	require.Len(e.t, delivered, len(preloaded)+w.events+1)
+
+	sub.cancel()
+	require.NoError(e.t, sub.end(), "a cancelled subscription ends without error")
+}
+
+// preload appends three events to each of three streams and returns their ids in
+// the order they were written.
+func (e *env) preload() []uuid.UUID {
+	e.t.Helper()
 	var preloaded []uuid.UUID
 	for i := range 3 {
 		evs := events(3, "Preloaded")
 		e.mustAppend(e.stream(fmt.Sprintf("pre-%d", i)), eventstore.NoStream(), evs...)
 		preloaded = append(preloaded, ids(evs)...)
 	}
-	sub := e.subscribe(eventstore.Start(), e.own())
+	return preloaded
+}
 
-	// The writers start at once, so their appends race with the catch-up.
-	var wg sync.WaitGroup
-	errs := make([]error, e.cfg.writers)
-	for w := range e.cfg.writers {
-		wg.Go(func() {
-			stream := e.stream(fmt.Sprintf("writer-%d", w))
-			expected := eventstore.NoStream()
-			for i := range e.cfg.appendsEach {
-				n := 1 + i%2
-				res, err := e.s.Append(e.ctx, stream, expected, events(n, "Written")...)
-				if err != nil {
-					errs[w] = err
-					return
-				}
-				expected = eventstore.Exact(res.Revision)
-			}
-		})
+// writers are concurrent appenders, each to a stream of its own.
+type writers struct {
+	done   chan struct{} // closed when every writer has finished
+	errs   []error       // by writer; read them once done is closed
+	events int           // how many events they append in all
+}
+
+// startWriters starts the configured number of writers, each making appendsEach
+// appends of one or two events in turn.
+func (e *env) startWriters() *writers {
+	w := &writers{
+		done:   make(chan struct{}),
+		errs:   make([]error, e.cfg.writers),
+		events: e.cfg.writers * (e.cfg.appendsEach + e.cfg.appendsEach/2),
 	}
+	var wg sync.WaitGroup
+	for i := range e.cfg.writers {
+		wg.Go(func() { w.errs[i] = e.appendInTurns(e.stream(fmt.Sprintf("writer-%d", i))) })
+	}
+	go func() { wg.Wait(); close(w.done) }()
+	return w
+}
 
+// appendInTurns makes appendsEach appends to stream, of one event then two, and
+// returns the first error.
+func (e *env) appendInTurns(stream string) error {
+	expected := eventstore.NoStream()
+	for i := range e.cfg.appendsEach {
+		n := 1 + i%2
+		res, err := e.s.Append(e.ctx, stream, expected, events(n, "Written")...)
+		if err != nil {
+			return err
+		}
+		expected = eventstore.Exact(res.Revision)
+	}
+	return nil
+}
+
+// collectUntilSentinel returns the subscription's messages until both CaughtUp and a
+// sentinel event, appended once the writers are done, have arrived: a subscription
+// that starts late may deliver the sentinel in its catch-up, before CaughtUp.
+func (s *subscription) collectUntilSentinel(w *writers) []eventstore.Message {
+	e := s.e
+	e.t.Helper()
 	var got []eventstore.Message
-	writersDone := make(chan struct{})
-	go func() { wg.Wait(); close(writersDone) }()
+	writersDone := w.done
 	sentinel := event("Sentinel")
-	// Collect until both the sentinel and CaughtUp arrived: a subscription that
-	// starts late may deliver the sentinel in its catch-up, before CaughtUp.
 	sawSentinel, sawCaughtUp := false, false
-collecting:
-	for {
+	for !sawSentinel || !sawCaughtUp {
 		select {
 		case <-writersDone:
-			writersDone = nil
-			for w, err := range errs {
-				require.NoError(e.t, err, "writer %d", w)
+			writersDone = nil // a nil channel is never ready: the sentinel goes once
+			for i, err := range w.errs {
+				require.NoError(e.t, err, "writer %d", i)
 			}
 			e.mustAppend(e.stream("sentinel"), eventstore.NoStream(), sentinel)
-		case msg := <-sub.msgs:
+		case msg := <-s.msgs:
 			got = append(got, msg)
 			sawSentinel = sawSentinel || (!msg.CaughtUp && msg.Event.ID == sentinel.ID)
 			sawCaughtUp = sawCaughtUp || msg.CaughtUp
-			if sawSentinel && sawCaughtUp {
-				break collecting
-			}
-		case err := <-sub.ended:
+		case err := <-s.ended:
 			e.t.Fatalf("subscription ended (error %v) after %d messages", err, len(got))
 		case <-time.After(e.cfg.timeout):
 			e.t.Fatalf("subscription stalled after %d messages", len(got))
 		}
 	}
+	return got
+}
 
-	want := recordedIDs(e.readOwn(eventstore.Start()))
-	var delivered []uuid.UUID
-	caughtUp := -1
+// requireOrderedCaughtUpOnce checks a subscription's messages: event positions grow
+// strictly, and CaughtUp comes exactly once, with the position of the last event
+// before it. It returns the ids of the events and the index of CaughtUp.
+func (e *env) requireOrderedCaughtUpOnce(got []eventstore.Message) (delivered []uuid.UUID, caughtUp int) {
+	e.t.Helper()
+	caughtUp = -1
 	var last eventstore.Position
 	for i, msg := range got {
 		if msg.CaughtUp {
@@ -203,13 +146,7 @@ collecting:
 		delivered = append(delivered, msg.Event.ID)
 	}
 	require.NotEqual(e.t, -1, caughtUp, "CaughtUp was reported")
-	require.GreaterOrEqual(e.t, caughtUp, len(preloaded), "the events committed before subscribing come before CaughtUp")
-	require.Equal(e.t, preloaded, delivered[:len(preloaded)])
-	require.Equal(e.t, want, delivered, "every event exactly once, in the global log's order")
-	require.Len(e.t, delivered, len(preloaded)+e.cfg.writers*(e.cfg.appendsEach+e.cfg.appendsEach/2)+1)
-
-	sub.cancel()
-	require.NoError(e.t, sub.end(), "a cancelled subscription ends without error")
+	return delivered, caughtUp
 }
 
 // testSubscribeFromMiddle: a subscription after a position delivers only what

@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"cmp"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -84,18 +85,18 @@ func (p Plan) Schedule(n int) []Delivery {
 	if n <= 0 {
 		return nil
 	}
+	// One generator, drawn from by each step in turn: the same p and n give the same
+	// draws, and so the same schedule.
 	rng := rand.New(rand.NewPCG(p.Seed, p.Seed^0x6a09e667f3bcc909))
-	maxCopies := p.MaxCopies
-	if maxCopies <= 0 {
-		maxCopies = 5
-	}
-	replayLength := p.ReplayLength
-	if replayLength <= 0 {
-		replayLength = 3
-	}
+	out := p.withReplays(rng, p.reorderedCopies(rng, n))
+	p.addDelaysAndRaces(rng, out)
+	return out
+}
 
-	// Originals and duplicates, each with a sort key that moves it at most
-	// ReorderWindow places from its message's place.
+// reorderedCopies returns the originals and duplicates of n messages, each moved at
+// most ReorderWindow places from its message's place. After reordering, a message's
+// first copy is its original.
+func (p Plan) reorderedCopies(rng *rand.Rand, n int) []Delivery {
 	type keyed struct {
 		d   Delivery
 		key float64
@@ -103,7 +104,7 @@ func (p Plan) Schedule(n int) []Delivery {
 	window := float64(max(p.ReorderWindow, 0))
 	entries := make([]keyed, 0, n)
 	for i := range n {
-		for range maxCopies {
+		for range p.maxCopies() {
 			key := float64(i)
 			if window > 0 {
 				key += rng.Float64() * window
@@ -114,28 +115,29 @@ func (p Plan) Schedule(n int) []Delivery {
 			}
 		}
 	}
-	slices.SortStableFunc(entries, func(a, b keyed) int {
-		switch {
-		case a.key < b.key:
-			return -1
-		case a.key > b.key:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(entries, func(a, b keyed) int { return cmp.Compare(a.key, b.key) })
 
-	// After reordering, a message's first copy is its original.
-	first := make([]bool, n)
-	out := make([]Delivery, 0, len(entries))
-	for _, e := range entries {
+	copies := make([]Delivery, len(entries))
+	seen := make([]bool, n)
+	for i, e := range entries {
 		e.d.Kind = Duplicate
-		if !first[e.d.Index] {
-			first[e.d.Index] = true
+		if !seen[e.d.Index] {
+			seen[e.d.Index] = true
 			e.d.Kind = Original
 		}
-		out = append(out, e.d)
+		copies[i] = e.d
+	}
+	return copies
+}
+
+// withReplays follows each delivery, with probability ReplayRate, by a replay of the
+// last few deliveries (up to ReplayLength), replays among them left out.
+func (p Plan) withReplays(rng *rand.Rand, copies []Delivery) []Delivery {
+	out := make([]Delivery, 0, len(copies))
+	for _, d := range copies {
+		out = append(out, d)
 		if p.ReplayRate > 0 && rng.Float64() < p.ReplayRate {
-			length := 1 + rng.IntN(replayLength)
+			length := 1 + rng.IntN(p.replayLength())
 			from := max(len(out)-length, 0)
 			for _, r := range slices.Clone(out[from:]) {
 				if r.Kind == Replay {
@@ -146,6 +148,12 @@ func (p Plan) Schedule(n int) []Delivery {
 			}
 		}
 	}
+	return out
+}
+
+// addDelaysAndRaces draws each delivery's delay (below MaxDelay) and whether it goes
+// to two consumers at once (RaceRate).
+func (p Plan) addDelaysAndRaces(rng *rand.Rand, out []Delivery) {
 	for i := range out {
 		if p.MaxDelay > 0 {
 			out[i].Delay = time.Duration(rng.Int64N(int64(p.MaxDelay)))
@@ -154,5 +162,20 @@ func (p Plan) Schedule(n int) []Delivery {
 			out[i].Race = rng.Float64() < p.RaceRate
 		}
 	}
-	return out
+}
+
+// maxCopies is MaxCopies, 5 when unset.
+func (p Plan) maxCopies() int {
+	if p.MaxCopies <= 0 {
+		return 5
+	}
+	return p.MaxCopies
+}
+
+// replayLength is ReplayLength, 3 when unset.
+func (p Plan) replayLength() int {
+	if p.ReplayLength <= 0 {
+		return 3
+	}
+	return p.ReplayLength
 }

@@ -71,62 +71,89 @@ type outcome struct {
 // a deleted stream, an oversize append and malformed events are gRPC errors with
 // trailers, as on the server (Streams.Append.cs).
 func (s *streamsService) Append(as streams.Streams_AppendServer) error {
-	req, err := as.Recv()
+	name, exp, err := recvAppendOptions(as)
 	if err != nil {
 		return err
 	}
-	opts := req.GetOptions()
-	if opts == nil || opts.GetStreamIdentifier() == nil {
-		return status.Error(codes.InvalidArgument, "append: the first message must carry the options")
+	events, err := s.recvProposed(as)
+	if err != nil {
+		return err
 	}
-	name := string(opts.GetStreamIdentifier().GetStreamName())
-	exp := appendExpectation(opts)
-
-	var events []proposed
-	size := 0
-	for {
-		msg, err := as.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		pm := msg.GetProposedMessage()
-		if pm == nil {
-			return status.Error(codes.InvalidArgument, "append: expected a proposed message")
-		}
-		p, err := toProposed(pm)
-		if err != nil {
-			as.SetTrailer(metadata.Pairs("exception", "missing-required-metadata-property", "required-metadata-properties", "type,content-type"))
-			return err
-		}
-		size += sizeOnDisk(p.typ, p.data, p.meta)
-		if size > s.log.cfg.maxAppendSize {
-			// KurrentDB counts while receiving and refuses the whole append.
-			as.SetTrailer(metadata.Pairs("exception", "maximum-append-size-exceeded",
-				"maximum-append-size", strconv.Itoa(s.log.cfg.maxAppendSize)))
-			return status.Errorf(codes.InvalidArgument, "Maximum Append Size of %d Exceeded.", s.log.cfg.maxAppendSize)
-		}
-		events = append(events, p)
-	}
-
 	out, injected := s.log.append(name, exp, events)
-	if injected == faultBeforeCommit {
-		return status.Error(codes.Unavailable, "esdbtest: injected fault: append failed before commit")
-	}
-	if injected == faultAfterCommit {
-		return status.Error(codes.Unavailable, "esdbtest: injected fault: connection lost after the append was committed")
+	if err := injectedError(injected); err != nil {
+		return err
 	}
 	switch out.kind {
 	case outcomeDeleted:
-		as.SetTrailer(metadata.Pairs("exception", "stream-deleted", "stream-name", name))
-		return status.Errorf(codes.FailedPrecondition, "Event stream '%s' is deleted.", name)
+		return streamDeleted(as, name)
 	case outcomeWrongVersion:
 		return as.SendAndClose(&streams.AppendResp{Result: &streams.AppendResp_WrongExpectedVersion_{
 			WrongExpectedVersion: wrongExpectedVersion(exp, out.exists, out.last),
 		}})
 	}
+	return as.SendAndClose(&streams.AppendResp{Result: &streams.AppendResp_Success_{Success: appendSuccess(out)}})
+}
+
+// recvAppendOptions receives the first message of an append: the stream and the
+// expected revision.
+func recvAppendOptions(as streams.Streams_AppendServer) (string, expectation, error) {
+	req, err := as.Recv()
+	if err != nil {
+		return "", expectation{}, err
+	}
+	opts := req.GetOptions()
+	if opts == nil || opts.GetStreamIdentifier() == nil {
+		return "", expectation{}, status.Error(codes.InvalidArgument, "append: the first message must carry the options")
+	}
+	return string(opts.GetStreamIdentifier().GetStreamName()), appendExpectation(opts), nil
+}
+
+// recvProposed receives the events of an append, up to the client's end of stream.
+// It counts their size as it goes and refuses the whole append as soon as it is
+// over the limit, as KurrentDB does.
+func (s *streamsService) recvProposed(as streams.Streams_AppendServer) ([]proposed, error) {
+	var events []proposed
+	size := 0
+	for {
+		msg, err := as.Recv()
+		if errors.Is(err, io.EOF) {
+			return events, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		pm := msg.GetProposedMessage()
+		if pm == nil {
+			return nil, status.Error(codes.InvalidArgument, "append: expected a proposed message")
+		}
+		p, err := toProposed(pm)
+		if err != nil {
+			as.SetTrailer(metadata.Pairs("exception", "missing-required-metadata-property", "required-metadata-properties", "type,content-type"))
+			return nil, err
+		}
+		size += sizeOnDisk(p.typ, p.data, p.meta)
+		if limit := s.log.cfg.maxAppendSize; size > limit {
+			as.SetTrailer(metadata.Pairs("exception", "maximum-append-size-exceeded", "maximum-append-size", strconv.Itoa(limit)))
+			return nil, status.Errorf(codes.InvalidArgument, "Maximum Append Size of %d Exceeded.", limit)
+		}
+		events = append(events, p)
+	}
+}
+
+// injectedError is the error an injected fault makes the append fail with, or nil.
+func injectedError(f fault) error {
+	switch f {
+	case faultBeforeCommit:
+		return status.Error(codes.Unavailable, "esdbtest: injected fault: append failed before commit")
+	case faultAfterCommit:
+		return status.Error(codes.Unavailable, "esdbtest: injected fault: connection lost after the append was committed")
+	}
+	return nil
+}
+
+// appendSuccess is the reply to a written or idempotent append: the stream's
+// revision (or no stream) and the position of the last event (or none).
+func appendSuccess(out outcome) *streams.AppendResp_Success {
 	success := &streams.AppendResp_Success{
 		PositionOption: &streams.AppendResp_Success_Position{Position: &streams.AppendResp_Position{
 			CommitPosition: out.pos, PreparePosition: out.pos,
@@ -140,7 +167,7 @@ func (s *streamsService) Append(as streams.Streams_AppendServer) error {
 	} else {
 		success.CurrentRevisionOption = &streams.AppendResp_Success_CurrentRevision{CurrentRevision: out.rev}
 	}
-	return as.SendAndClose(&streams.AppendResp{Result: &streams.AppendResp_Success_{Success: success}})
+	return success
 }
 
 func appendExpectation(o *streams.AppendReq_Options) expectation {
@@ -253,95 +280,6 @@ func (l *eventLog) placeReplay(name string, out *outcome) {
 	out.pos = r.pos
 }
 
-// check decides an append without writing: written (go ahead), idempotent (a retry
-// of an append already written: reply with the original result), wrong version, or
-// deleted. The caller holds mu.
-func (l *eventLog) check(name string, exp expectation, events []proposed) outcome {
-	st := l.streams[name]
-	if st != nil && st.tombstoned {
-		return outcome{kind: outcomeDeleted}
-	}
-	// The current version is the last event's revision, soft-deleted or not.
-	exists := st.exists()
-	var last uint64
-	if exists {
-		last = st.last()
-	}
-	wrong := outcome{kind: outcomeWrongVersion, exists: exists, last: last}
-	switch exp.kind {
-	case expectAny:
-		return l.checkCached(name, events)
-	case expectStreamExists:
-		if st.softDeleted() {
-			return outcome{kind: outcomeDeleted} // RequestManagerBase.cs: StreamDeleted, not WEV
-		}
-		if !exists && (st == nil || !st.hasMeta) {
-			return wrong // a stream with metadata but no events passes
-		}
-		return l.checkCached(name, events)
-	case expectNoStream:
-		if !exists {
-			return outcome{kind: outcomeWritten}
-		}
-		return l.checkIndexed(st, -1, events, wrong, st.softDeleted())
-	default:
-		if exists && exp.rev == last {
-			return outcome{kind: outcomeWritten}
-		}
-		if exists && exp.rev < last {
-			return l.checkIndexed(st, int64(exp.rev), events, wrong, false)
-		}
-		return wrong
-	}
-}
-
-// checkIndexed is the strong idempotency check of Exact and NoStream: the events
-// after the expected revision must carry the append's ids, all of them, in order.
-// Hidden events count: the server reads them past the stream's metadata
-// (IndexReader.ReadPrepare). freshIsWrite: NoStream on a soft-deleted stream, where
-// an append whose first id is new is a write, not a conflict.
-func (l *eventLog) checkIndexed(st *stream, expected int64, events []proposed, wrong outcome, freshIsWrite bool) outcome {
-	if len(events) == 0 {
-		if freshIsWrite {
-			return outcome{kind: outcomeWritten}
-		}
-		return wrong
-	}
-	for i, e := range events {
-		rev := expected + 1 + int64(i)
-		if rev >= int64(len(st.events)) || st.events[rev].id != e.id {
-			if i == 0 && freshIsWrite {
-				return outcome{kind: outcomeWritten}
-			}
-			// First id differs: WrongExpectedVersion; a later one: CorruptedIdempotency,
-			// which the client also sees as WrongExpectedVersion.
-			return wrong
-		}
-	}
-	return outcome{kind: outcomeIdempotent, rev: uint64(expected) + uint64(len(events))}
-}
-
-// checkCached is the best-effort check of Any and StreamExists, through the bounded
-// committed-events cache: first id unknown -> write (a duplicate if the original was
-// evicted); all ids known, in this stream, consecutive -> idempotent; otherwise WEV.
-func (l *eventLog) checkCached(name string, events []proposed) outcome {
-	if len(events) == 0 {
-		return outcome{kind: outcomeWritten}
-	}
-	first, ok := l.cache.get(events[0].id)
-	if !ok || first.stream != name {
-		return outcome{kind: outcomeWritten}
-	}
-	st := l.streams[name]
-	for i, e := range events {
-		r, ok := l.cache.get(e.id)
-		if !ok || r.stream != name || r.revision != first.revision+uint64(i) {
-			return outcome{kind: outcomeWrongVersion, exists: st.exists(), last: st.last()}
-		}
-	}
-	return outcome{kind: outcomeIdempotent, rev: first.revision + uint64(len(events)) - 1}
-}
-
 // wrongExpectedVersion fills both the current and the legacy (20.6.0) fields, as the
 // server does.
 func wrongExpectedVersion(exp expectation, exists bool, last uint64) *streams.AppendResp_WrongExpectedVersion {
@@ -367,44 +305,4 @@ func wrongExpectedVersion(exp expectation, exists bool, last uint64) *streams.Ap
 		w.ExpectedRevisionOption_20_6_0 = &streams.AppendResp_WrongExpectedVersion_ExpectedRevision_20_6_0{ExpectedRevision_20_6_0: exp.rev}
 	}
 	return w
-}
-
-// fromProtoUUID decodes either wire form of an event id.
-func fromProtoUUID(u *shared.UUID) (uuid.UUID, error) {
-	if u == nil {
-		return uuid.Nil, errors.New("missing id")
-	}
-	if st := u.GetStructured(); st != nil {
-		var b [16]byte
-		putUint64(b[:8], uint64(st.GetMostSignificantBits()))
-		putUint64(b[8:], uint64(st.GetLeastSignificantBits()))
-		return uuid.UUID(b), nil
-	}
-	return uuid.Parse(u.GetString_())
-}
-
-// toProtoUUID encodes id in the form the read asked for.
-func toProtoUUID(id uuid.UUID, asString bool) *shared.UUID {
-	if asString {
-		return &shared.UUID{Value: &shared.UUID_String_{String_: id.String()}}
-	}
-	return &shared.UUID{Value: &shared.UUID_Structured_{Structured: &shared.UUID_Structured{
-		MostSignificantBits:  int64(getUint64(id[:8])),
-		LeastSignificantBits: int64(getUint64(id[8:])),
-	}}}
-}
-
-func putUint64(b []byte, v uint64) {
-	for i := 7; i >= 0; i-- {
-		b[i] = byte(v)
-		v >>= 8
-	}
-}
-
-func getUint64(b []byte) uint64 {
-	var v uint64
-	for _, x := range b[:8] {
-		v = v<<8 | uint64(x)
-	}
-	return v
 }

@@ -67,12 +67,8 @@ func (l *eventLog) delete(ctx context.Context, name string, exp expectation, tom
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	st := l.streams[name]
-	deleted := func() (uint64, error) {
-		_ = grpc.SetTrailer(ctx, metadata.Pairs("exception", "stream-deleted", "stream-name", name))
-		return 0, status.Errorf(codes.FailedPrecondition, "Event stream '%s' is deleted.", name)
-	}
 	if st != nil && st.tombstoned {
-		return deleted()
+		return 0, streamDeleted(unaryCall{ctx}, name)
 	}
 	// The current version is the last event's revision, soft-deleted or not.
 	exists := st.exists()
@@ -85,7 +81,7 @@ func (l *eventLog) delete(ctx context.Context, name string, exp expectation, tom
 		ok = !exists || st.softDeleted()
 	case expectStreamExists:
 		if st.softDeleted() {
-			return deleted()
+			return 0, streamDeleted(unaryCall{ctx}, name)
 		}
 		ok = exists || st.hasMeta
 	default:

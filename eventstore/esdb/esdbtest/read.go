@@ -8,7 +8,6 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -36,19 +35,15 @@ func (s *streamsService) Read(req *streams.ReadReq, rs streams.Streams_ReadServe
 	}
 	count := o.GetCount()
 	backwards := o.GetReadDirection() == streams.ReadReq_Options_Backwards
-	var (
-		recs []*record
-		err  error
-	)
+	var recs []*record
 	if all := o.GetAll(); all != nil {
 		recs = s.log.readAll(all, backwards, count)
 	} else if so := o.GetStream(); so != nil {
 		name := string(so.GetStreamIdentifier().GetStreamName())
-		var found bool
-		recs, found, err = s.log.readStream(name, so, backwards, count)
-		if err != nil {
-			rs.SetTrailer(metadata.Pairs("exception", "stream-deleted", "stream-name", name))
-			return err
+		var found, deleted bool
+		recs, found, deleted = s.log.readStream(name, so, backwards, count)
+		if deleted {
+			return streamDeleted(rs, name)
 		}
 		if !found {
 			// A message, then a normal end: the client turns it into ResourceNotFound on
@@ -71,20 +66,20 @@ func (s *streamsService) Read(req *streams.ReadReq, rs streams.Streams_ReadServe
 
 // readStream returns up to count visible events of a stream from the requested
 // revision, inclusive both ways. found is false for a stream with no events or a
-// soft-deleted one; err is the gRPC error for a tombstoned one (or the metastream of
+// soft-deleted one; deleted is true for a tombstoned one (or the metastream of
 // one). Events cut off by the stream's metadata ($tb, $maxCount, $maxAge) are
 // skipped; when they are all hidden the read is empty, not "not found"
 // (IndexReader.ReadStreamEventsForward/Backward).
-func (l *eventLog) readStream(name string, so *streams.ReadReq_Options_StreamOptions, backwards bool, count uint64) (recs []*record, found bool, err error) {
+func (l *eventLog) readStream(name string, so *streams.ReadReq_Options_StreamOptions, backwards bool, count uint64) (recs []*record, found, deleted bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.isDeleted(name) {
-		return nil, false, status.Errorf(codes.FailedPrecondition, "Event stream '%s' is deleted.", name)
+		return nil, false, true
 	}
 	st := l.streams[name]
 	m := l.readMeta(name)
 	if !st.exists() || m.softDeleted() {
-		return nil, false, nil
+		return nil, false, false
 	}
 	lo, last, now := visibleFrom(st, m), st.last(), time.Now()
 	if !backwards {
@@ -93,14 +88,14 @@ func (l *eventLog) readStream(name string, so *streams.ReadReq_Options_StreamOpt
 		case *streams.ReadReq_Options_StreamOptions_Revision:
 			from = v.Revision
 		case *streams.ReadReq_Options_StreamOptions_End:
-			return nil, true, nil
+			return nil, true, false
 		}
 		for r := max(from, lo); r <= last && uint64(len(recs)) < count; r++ {
 			if !expired(st.events[r], m, now) {
 				recs = append(recs, st.events[r])
 			}
 		}
-		return recs, true, nil
+		return recs, true, false
 	}
 	from := last
 	switch v := so.GetRevisionOption().(type) {
@@ -114,7 +109,7 @@ func (l *eventLog) readStream(name string, so *streams.ReadReq_Options_StreamOpt
 			recs = append(recs, st.events[r])
 		}
 	}
-	return recs, true, nil
+	return recs, true, false
 }
 
 // isDeleted reports whether reads of name answer stream-deleted: it is tombstoned,

@@ -1,106 +1,26 @@
 package esdbtest
 
 import (
-	"regexp"
-	"strings"
+	"context"
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
-
-// defaultSearchWindow is the checkpoint interval base when the filter sets none.
-const defaultSearchWindow = 32
-
-// filter is a subscription's server-side filter on event type or stream name.
-type filter struct {
-	onType   bool
-	prefixes []string
-	re       *regexp.Regexp
-	interval int // checkpoint every interval considered events
-}
-
-func (f *filter) matches(r *record) bool {
-	s := r.stream
-	if f.onType {
-		s = r.typ
-	}
-	if f.re != nil {
-		return f.re.MatchString(s)
-	}
-	for _, p := range f.prefixes {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	return false
-}
-
-func toFilter(o *streams.ReadReq_Options) (*filter, error) {
-	fo := o.GetFilter()
-	if fo == nil {
-		return nil, nil
-	}
-	f := &filter{}
-	var expr *streams.ReadReq_Options_FilterOptions_Expression
-	if e := fo.GetEventType(); e != nil {
-		f.onType, expr = true, e
-	} else {
-		expr = fo.GetStreamIdentifier()
-	}
-	if expr == nil || (expr.GetRegex() == "" && len(expr.GetPrefix()) == 0) {
-		return nil, status.Error(codes.InvalidArgument, "subscribe: a filter needs a regex or prefixes")
-	}
-	if expr.GetRegex() != "" {
-		re, err := regexp.Compile(expr.GetRegex())
-		if err != nil {
-			return nil, status.Errorf(codes.InvalidArgument, "subscribe: invalid filter regex: %v", err)
-		}
-		f.re = re
-	}
-	f.prefixes = expr.GetPrefix()
-	window := defaultSearchWindow
-	if m := fo.GetMax(); m > 0 {
-		window = int(m)
-	}
-	mult := int(fo.GetCheckpointIntervalMultiplier())
-	f.interval = window * max(mult, 1)
-	return f, nil
-}
 
 // subscribe serves a catch-up subscription to a stream or to $all: confirmation,
 // the events after the start (exclusive), caught_up, then live events. Filtered $all
 // subscriptions also get checkpoints every interval considered events and when they
 // go live; unfiltered ones never do (Enumerator.AllSubscription[Filtered]).
 func (s *streamsService) subscribe(o *streams.ReadReq_Options, rs streams.Streams_ReadServer, asString bool) error {
-	f, err := toFilter(o)
+	sub, err := s.newSubscription(o, rs, asString)
 	if err != nil {
 		return err
 	}
-	var (
-		name     string
-		isStream bool
-		cursor   int    // $all: index of the next record to consider
-		next     uint64 // stream: next revision to deliver
-	)
-	if so := o.GetStream(); so != nil {
-		isStream = true
-		name = string(so.GetStreamIdentifier().GetStreamName())
-		next = s.log.streamStart(so)
-	} else if all := o.GetAll(); all != nil {
-		cursor = s.log.allStart(all)
-	} else {
-		return status.Error(codes.InvalidArgument, "subscribe: stream_option is required")
-	}
-	deleted := func() error {
-		rs.SetTrailer(metadata.Pairs("exception", "stream-deleted", "stream-name", name))
-		return status.Errorf(codes.FailedPrecondition, "Event stream '%s' is deleted.", name)
-	}
-	if isStream && s.log.deleted(name) {
-		return deleted()
+	if sub.isStream && s.log.deleted(sub.name) {
+		return streamDeleted(rs, sub.name)
 	}
 	if err := rs.Send(&streams.ReadResp{Content: &streams.ReadResp_Confirmation{
 		Confirmation: &streams.ReadResp_SubscriptionConfirmation{SubscriptionId: uuid.NewString()},
@@ -108,64 +28,134 @@ func (s *streamsService) subscribe(o *streams.ReadReq_Options, rs streams.Stream
 		return err
 	}
 	ctx := rs.Context()
-	caughtUp := false
-	considered := 0
-	var lastConsidered *record
 	for {
+		// Taken before reading: a write that lands after the read still wakes us.
 		wake, drop, done := s.log.signals()
-		var batch []*record
-		tombstoned := false
-		if isStream {
-			batch, next, tombstoned = s.log.streamFrom(name, next, !caughtUp)
-		} else {
-			batch = s.log.allFrom(cursor)
+		if err := sub.sendNewEvents(); err != nil {
+			return err
 		}
-		for _, r := range batch {
-			if !isStream {
-				cursor++
-			}
-			lastConsidered = r
-			considered++
-			if f == nil || f.matches(r) {
-				if err := rs.Send(eventResp(r, asString)); err != nil {
-					return err
-				}
-			}
-			if f != nil && !isStream && considered%f.interval == 0 {
-				if err := rs.Send(checkpointResp(r)); err != nil {
-					return err
-				}
-			}
+		if err := sub.sendCaughtUpOnce(); err != nil {
+			return err
 		}
-		if tombstoned {
-			return deleted()
+		if err := waitForWrite(ctx, wake, drop, done); err != nil {
+			return err
 		}
-		if !caughtUp {
-			caughtUp = true
-			if f != nil && !isStream && lastConsidered != nil {
-				if err := rs.Send(checkpointResp(lastConsidered)); err != nil {
-					return err
-				}
-			}
-			if err := rs.Send(&streams.ReadResp{Content: &streams.ReadResp_CaughtUp_{CaughtUp: &streams.ReadResp_CaughtUp{}}}); err != nil {
-				return err
-			}
+	}
+}
+
+// subscription is the state of one subscription served by subscribe.
+type subscription struct {
+	log      *eventLog
+	rs       streams.Streams_ReadServer
+	asString bool    // event ids in string form
+	filter   *filter // nil: every event
+	isStream bool
+	name     string // stream: its name
+	next     uint64 // stream: next revision to deliver
+	cursor   int    // $all: index of the next record to consider
+	caughtUp bool
+
+	considered     int // records considered so far
+	lastConsidered *record
+}
+
+// newSubscription reads the subscription's filter and start.
+func (s *streamsService) newSubscription(o *streams.ReadReq_Options, rs streams.Streams_ReadServer, asString bool) (*subscription, error) {
+	f, err := toFilter(o)
+	if err != nil {
+		return nil, err
+	}
+	sub := &subscription{log: s.log, rs: rs, asString: asString, filter: f}
+	if so := o.GetStream(); so != nil {
+		sub.isStream = true
+		sub.name = string(so.GetStreamIdentifier().GetStreamName())
+		sub.next = s.log.streamStart(so)
+	} else if all := o.GetAll(); all != nil {
+		sub.cursor = s.log.allStart(all)
+	} else {
+		return nil, status.Error(codes.InvalidArgument, "subscribe: stream_option is required")
+	}
+	return sub, nil
+}
+
+// sendNewEvents sends what was written since the last call (on the first, what the
+// catch-up reads), and ends a stream subscription whose stream is tombstoned.
+func (sub *subscription) sendNewEvents() error {
+	var batch []*record
+	tombstoned := false
+	if sub.isStream {
+		batch, sub.next, tombstoned = sub.log.streamFrom(sub.name, sub.next, !sub.caughtUp)
+	} else {
+		batch = sub.log.allFrom(sub.cursor)
+	}
+	for _, r := range batch {
+		if err := sub.consider(r); err != nil {
+			return err
 		}
+	}
+	if tombstoned {
+		return streamDeleted(sub.rs, sub.name)
+	}
+	return nil
+}
+
+// consider sends r if the filter passes it, then a checkpoint every interval
+// records when the subscription gets checkpoints.
+func (sub *subscription) consider(r *record) error {
+	if !sub.isStream {
+		sub.cursor++
+	}
+	sub.lastConsidered = r
+	sub.considered++
+	if sub.filter == nil || sub.filter.matches(r) {
+		if err := sub.rs.Send(eventResp(r, sub.asString)); err != nil {
+			return err
+		}
+	}
+	if sub.checkpoints() && sub.considered%sub.filter.interval == 0 {
+		return sub.rs.Send(checkpointResp(r))
+	}
+	return nil
+}
+
+// sendCaughtUpOnce ends the catch-up, the first time it is called: a checkpoint at
+// the last record considered, when the subscription gets checkpoints, then
+// caught_up.
+func (sub *subscription) sendCaughtUpOnce() error {
+	if sub.caughtUp {
+		return nil
+	}
+	sub.caughtUp = true
+	if sub.checkpoints() && sub.lastConsidered != nil {
+		if err := sub.rs.Send(checkpointResp(sub.lastConsidered)); err != nil {
+			return err
+		}
+	}
+	return sub.rs.Send(&streams.ReadResp{Content: &streams.ReadResp_CaughtUp_{CaughtUp: &streams.ReadResp_CaughtUp{}}})
+}
+
+// checkpoints reports whether the subscription gets checkpoints: filtered $all
+// subscriptions do.
+func (sub *subscription) checkpoints() bool { return sub.filter != nil && !sub.isStream }
+
+// waitForWrite waits for the next write. It returns the error that ends the
+// subscription when ctx is done, the server closes or subscriptions are dropped.
+func waitForWrite(ctx context.Context, wake, drop, done <-chan struct{}) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-done:
+		return status.Error(codes.Unavailable, "esdbtest: server closed")
+	case <-drop:
+		return errDropped
+	case <-wake:
+		// A drop that fired together with new events must not be lost when
+		// select picks the wake-up: the next signals() hands out a fresh drop.
 		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-done:
-			return status.Error(codes.Unavailable, "esdbtest: server closed")
 		case <-drop:
 			return errDropped
-		case <-wake:
-			// A drop that fired together with new events must not be lost when
-			// select picks the wake-up: the next signals() hands out a fresh drop.
-			select {
-			case <-drop:
-				return errDropped
-			default:
-			}
+		default:
+			return nil
 		}
 	}
 }
