@@ -243,3 +243,16 @@ func TestIdempotentConsumerAppliesOnce(t *testing.T) {
 	assert.Equal(t, rep.Delivered, naive)
 	assert.Greater(t, naive, len(msgs), "the plan should have redelivered something")
 }
+
+// TestReorderWindowOneReorders: a window of 1 lets neighbours swap; it is not the
+// same as no reordering.
+func TestReorderWindowOneReorders(t *testing.T) {
+	for seed := range uint64(200) {
+		for k, d := range (delivery.Plan{Seed: seed, ReorderWindow: 1}).Schedule(20) {
+			if d.Index != k {
+				return
+			}
+		}
+	}
+	t.Fatal("ReorderWindow 1 never moved a message in 200 seeds of 20 messages")
+}

@@ -101,7 +101,12 @@ func (p Plan) reorderedCopies(rng *rand.Rand, n int) []Delivery {
 		d   Delivery
 		key float64
 	}
+	// A key drawn from [i, i+W+1) lets message i come after messages up to i+W,
+	// and never before a message W+1 or more places ahead.
 	window := float64(max(p.ReorderWindow, 0))
+	if window > 0 {
+		window++
+	}
 	entries := make([]keyed, 0, n)
 	for i := range n {
 		for range p.maxCopies() {
