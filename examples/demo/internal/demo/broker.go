@@ -366,4 +366,7 @@ func addStats(sum *command.Stats, s command.Stats) {
 	sum.CacheHits += s.CacheHits
 	sum.Loads += s.Loads
 	sum.SnapshotsSaved += s.SnapshotsSaved
+	sum.CatchUps += s.CatchUps
+	sum.EventsCaughtUp += s.EventsCaughtUp
+	sum.Lookups += s.Lookups
 }
