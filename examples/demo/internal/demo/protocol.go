@@ -42,6 +42,10 @@ type report struct {
 	Ack   *ack            `json:"ack,omitempty"`
 	Stats *command.Stats  `json:"stats,omitempty"`
 	Proj  *projectorState `json:"proj,omitempty"`
+	// Metrics, when the run serves metrics, are the process's metrics as
+	// collected with the counters of the same line (Stats or Proj), which they
+	// agree with (metrics_child.go).
+	Metrics *metricsSnapshot `json:"metrics,omitempty"`
 }
 
 // projectorState is the projector's progress: the position its projections and
