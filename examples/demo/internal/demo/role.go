@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	_ "github.com/mattn/go-sqlite3" // the read models' and mail service's databases
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/eventstore/esdb"
@@ -30,6 +31,9 @@ type role struct {
 	Consumers   int    `json:"consumers"`
 	// Cache: see Config.
 	Cache int `json:"cache,omitempty"`
+	// Metrics makes the process record idem's metrics and report them with its
+	// counters (metrics_child.go).
+	Metrics bool `json:"metrics,omitempty"`
 }
 
 func (r role) env() string {
@@ -66,12 +70,16 @@ func ChildMain(ctx context.Context) int {
 }
 
 func runWorker(ctx context.Context, r role) error {
-	store, err := openStore(ctx, r.Backend, r.DBPath, r.Synchronous)
+	var m *childMetrics
+	if r.Metrics {
+		m = newChildMetrics()
+	}
+	store, err := openStore(ctx, r.Backend, r.DBPath, r.Synchronous, m.meterProvider())
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	h, err := newHandlers(store, r.Cache)
+	h, err := newHandlers(store, r.Cache, m)
 	if err != nil {
 		return err
 	}
@@ -79,7 +87,8 @@ func runWorker(ctx context.Context, r role) error {
 }
 
 // openStore opens the event store of a run: the SQLite file, or EventStoreDB.
-func openStore(ctx context.Context, backend, path, synchronous string) (eventstore.Store, error) {
+// mp, if not nil, receives the SQLite store's metrics.
+func openStore(ctx context.Context, backend, path, synchronous string, mp metric.MeterProvider) (eventstore.Store, error) {
 	if backend != "sqlite" {
 		s, err := esdb.Open(ctx, backend)
 		if err != nil {
@@ -91,7 +100,11 @@ func openStore(ctx context.Context, backend, path, synchronous string) (eventsto
 	if strings.EqualFold(synchronous, "NORMAL") {
 		mode = sqlite.Normal
 	}
-	s, err := sqlite.Open(ctx, path, sqlite.WithSynchronous(mode), sqlite.WithPollInterval(20e6))
+	opts := []sqlite.Option{sqlite.WithSynchronous(mode), sqlite.WithPollInterval(20e6)}
+	if mp != nil {
+		opts = append(opts, sqlite.WithMeterProvider(mp))
+	}
+	s, err := sqlite.Open(ctx, path, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("open event store %s: %w", path, err)
 	}
