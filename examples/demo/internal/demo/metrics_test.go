@@ -49,6 +49,19 @@ func TestMetricsScrapeMatchesReport(t *testing.T) {
 	}
 	s := scrapeMetrics(t, srv.URL())
 
+	s.checkHandlers(t, rep)
+	s.checkProjections(t, rep)
+	s.checkFamilies(t)
+	s.checkLabels(t)
+	if t.Failed() {
+		t.Logf("report:\n%s", out.String())
+	}
+}
+
+// checkHandlers checks the command metrics against the workers' command.Stats,
+// summed over every worker process.
+func (s scrape) checkHandlers(t *testing.T, rep *Report) {
+	t.Helper()
 	h := rep.Broker.Handler
 	for outcome, want := range map[string]uint64{
 		"applied": h.Applied, "duplicate": h.DuplicatesByID, "duplicate_key": h.DuplicatesByKey,
@@ -64,7 +77,12 @@ func TestMetricsScrapeMatchesReport(t *testing.T) {
 	s.expect(t, "conflicts retried", h.ConflictsRetried, "idem_command_conflicts_total")
 	s.expect(t, "aggregate cache hits", h.CacheHits, "idem_aggregate_cache_requests_total", "idem_result", "hit")
 	s.expect(t, "lookups by id", h.Lookups, "idem_command_lookups_total")
+}
 
+// checkProjections checks the projection metrics against what the projector
+// processes, the final catch-up and the rebuild applied, and the lag at the end.
+func (s scrape) checkProjections(t *testing.T, rep *Report) {
+	t.Helper()
 	live := s.sum("idem_projection_events_total", "idem_outcome", "applied") -
 		s.sum("idem_projection_events_total", "idem_outcome", "applied", "idem_mode", "rebuild")
 	if uint64(live) != rep.ProjectorApplied+rep.FinalCatchUp {
@@ -85,11 +103,6 @@ func TestMetricsScrapeMatchesReport(t *testing.T) {
 		if v := m.GetGauge().GetValue(); v != 0 {
 			t.Errorf("lag at the end: %v for %s", v, labelsOf(m))
 		}
-	}
-	s.checkFamilies(t)
-	s.checkLabels(t)
-	if t.Failed() {
-		t.Logf("report:\n%s", out.String())
 	}
 }
 
