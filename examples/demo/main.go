@@ -5,9 +5,18 @@
 //
 //	go run ./examples/demo                 # seed 1, 20,000 messages
 //	go run ./examples/demo -seed 7 -messages 5000 -crash-rate 0.005
+//	go run ./examples/demo -metrics-addr 127.0.0.1:9464
 //
 // It prints a line of progress every second, then a report, and exits with
 // status 1 naming the invariant if any broke. See docs/getting-started.md.
+//
+// With -metrics-addr, it serves idem's metrics at http://ADDR/metrics in the
+// Prometheus text format (OpenTelemetry's Prometheus exporter): those of the
+// command handlers in every worker process (a killed one counts for its last
+// report), of the store and the reservations, and of the projections in the
+// projector and in the run's final catch-up and rebuild. After the report it
+// keeps serving the final figures until interrupted (Ctrl-C), or for
+// -metrics-linger, then exits with the run's status. See docs/observability.md.
 package main
 
 import (
@@ -42,7 +51,16 @@ func run(ctx context.Context) int {
 	flag.IntVar(&cfg.Consumers, "consumers", cfg.Consumers, "consumers (goroutines) per worker")
 	flag.IntVar(&cfg.Cache, "cache", cfg.Cache, "aggregates cached by each command handler (0: none, every command loads its aggregate)")
 	quiet := flag.Bool("quiet", false, "no progress lines")
+	metricsAddr := flag.String("metrics-addr", "", "serve the run's metrics at http://ADDR/metrics (Prometheus text), e.g. 127.0.0.1:9464")
+	linger := flag.Duration("metrics-linger", 0, "with -metrics-addr: how long the final metrics stay served after the report (0: until Ctrl-C)")
 	flag.Parse()
+	metrics, finish, err := serveMetrics(*metricsAddr, *linger)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
+		return 2
+	}
+	defer finish(ctx)
+	cfg.Metrics = metrics
 	if !*quiet {
 		cfg.Progress = os.Stderr
 	}

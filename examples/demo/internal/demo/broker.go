@@ -76,7 +76,10 @@ type workerProc struct {
 	inFlight map[uint64]queued
 	alive    bool
 	stats    command.Stats
-	done     chan struct{}
+	// metrics keeps the metrics the process sent with its last stats (nil when
+	// the run serves none).
+	metrics *hubInstance
+	done    chan struct{}
 }
 
 func newBroker(cfg Config, messages []Message, spawn func(slot int) (*exec.Cmd, error)) *broker {
@@ -140,7 +143,8 @@ func (b *broker) startWorkerLocked(slot int) error {
 		return fmt.Errorf("start worker %d: %w", slot, err)
 	}
 	w := &workerProc{slot: slot, cmd: cmd, stdin: stdin, enc: json.NewEncoder(stdin),
-		inFlight: map[uint64]queued{}, alive: true, done: make(chan struct{})}
+		inFlight: map[uint64]queued{}, alive: true, done: make(chan struct{}),
+		metrics: b.cfg.Metrics.collector().instance(fmt.Sprintf("worker %d (pid %d)", slot, cmd.Process.Pid))}
 	b.workers[slot] = w
 	go b.read(w, stdout)
 	return nil
@@ -155,6 +159,7 @@ func (b *broker) read(w *workerProc, stdout io.Reader) {
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			continue // a line cut short by a kill
 		}
+		w.metrics.record(r.Metrics) // taken with r.Stats: both or neither
 		b.mu.Lock()
 		if r.Stats != nil {
 			w.stats = *r.Stats
@@ -366,4 +371,7 @@ func addStats(sum *command.Stats, s command.Stats) {
 	sum.CacheHits += s.CacheHits
 	sum.Loads += s.Loads
 	sum.SnapshotsSaved += s.SnapshotsSaved
+	sum.CatchUps += s.CatchUps
+	sum.EventsCaughtUp += s.EventsCaughtUp
+	sum.Lookups += s.Lookups
 }

@@ -75,6 +75,10 @@ type Config struct {
 	// Transport, if set, makes the transport that delivers the run's messages
 	// (see Transport); nil delivers them through the in-process broker.
 	Transport func(cfg Config, messages []Message) (Transport, error)
+	// Metrics, if set, receives the run's metrics, which it serves (see
+	// ServeMetrics): the worker processes', the projector's and the run's own.
+	// The workers of a Transport report none.
+	Metrics *MetricsServer
 }
 
 // DefaultConfig returns the defaults: 20,000 messages, seed 1, 3 workers of 4

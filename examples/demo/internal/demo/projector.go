@@ -9,6 +9,8 @@ import (
 	"os"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/examples/invoicing"
 	"github.com/idemkit/idem/projection"
@@ -25,8 +27,9 @@ type readSide struct {
 }
 
 // openReadSide opens the read-model and mail databases beside the event store file
-// at dbPath and builds the live runner over store.
-func openReadSide(ctx context.Context, store eventstore.Store, dbPath string) (rs *readSide, err error) {
+// at dbPath and builds the live runner over store, recording its metrics to mp
+// (nil: the OTel global).
+func openReadSide(ctx context.Context, store eventstore.Store, dbPath string, mp metric.MeterProvider) (rs *readSide, err error) {
 	rs = &readSide{}
 	defer func() {
 		if err != nil {
@@ -46,8 +49,8 @@ func openReadSide(ctx context.Context, store eventstore.Store, dbPath string) (r
 	if err != nil {
 		return nil, err
 	}
-	rs.runner, err = projection.NewRunner(store, target,
-		projection.WithLogger(slog.New(slog.DiscardHandler)), projection.WithLagInterval(250*time.Millisecond))
+	rs.runner, err = projection.NewRunner(store, target, append(meteredRunner(mp),
+		projection.WithLogger(slog.New(slog.DiscardHandler)), projection.WithLagInterval(250*time.Millisecond))...)
 	if err != nil {
 		return nil, err
 	}
@@ -71,15 +74,28 @@ func (rs *readSide) Close() {
 	}
 }
 
+// meteredRunner is the option that makes a runner record its metrics to mp; none
+// when mp is nil.
+func meteredRunner(mp metric.MeterProvider) []projection.Option {
+	if mp == nil {
+		return nil
+	}
+	return []projection.Option{projection.WithMeterProvider(mp)}
+}
+
 // runProjector runs the live projections and the notification reactor until its
-// standard input ends, reporting progress on standard output.
+// standard input ends, reporting progress (and metrics) on standard output.
 func runProjector(ctx context.Context, r role) error {
-	store, err := openStore(ctx, r.Backend, r.DBPath, r.Synchronous)
+	var m *childMetrics
+	if r.Metrics {
+		m = newChildMetrics()
+	}
+	store, err := openStore(ctx, r.Backend, r.DBPath, r.Synchronous, m.meterProvider())
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	rs, err := openReadSide(ctx, store, r.DBPath)
+	rs, err := openReadSide(ctx, store, r.DBPath, m.meterProvider())
 	if err != nil {
 		return err
 	}
@@ -99,20 +115,20 @@ func runProjector(ctx context.Context, r role) error {
 	for {
 		select {
 		case err := <-done:
-			_ = enc.Encode(report{Proj: projectorStateOf(runner)})
+			_ = enc.Encode(projectorReport(ctx, runner, m))
 			return err
 		case <-tick.C:
-			_ = enc.Encode(report{Proj: projectorStateOf(runner)})
+			_ = enc.Encode(projectorReport(ctx, runner, m))
 		}
 	}
 }
 
 // projectorStateOf sums a runner's figures: events applied, and the least
 // checkpoint and the total lag of its projections and reactor.
-func projectorStateOf(r *projection.Runner[*sqlitetarget.Tx]) *projectorState {
+func projectorStateOf(stats []projection.Stats) *projectorState {
 	st := &projectorState{CaughtUp: true}
 	var least *eventstore.Position
-	for _, s := range r.Stats() {
+	for _, s := range stats {
 		st.Applied += s.Applied
 		st.Lag += s.Lag
 		if s.Mode != projection.Live {

@@ -4,9 +4,9 @@ import "github.com/idemkit/idem/command"
 
 // The parent and its worker processes speak JSON lines over the workers' standard
 // input and output: the parent sends deliveries, a worker answers each with an
-// ack once it is handled, and reports its handlers' counters now and then. A
-// worker killed with SIGKILL answers nothing more: the parent redelivers what it
-// had not acknowledged.
+// ack once it is handled, and reports its handlers' counters now and then (with
+// its metrics, when the run serves them). A worker killed with SIGKILL answers
+// nothing more: the parent redelivers what it had not acknowledged.
 
 // handoff is one delivery of a message to a worker.
 type handoff struct {
@@ -42,6 +42,10 @@ type report struct {
 	Ack   *ack            `json:"ack,omitempty"`
 	Stats *command.Stats  `json:"stats,omitempty"`
 	Proj  *projectorState `json:"proj,omitempty"`
+	// Metrics, when the run serves metrics, are the process's metrics as
+	// collected with the counters of the same line (Stats or Proj), which they
+	// agree with (metrics_child.go).
+	Metrics *metricsSnapshot `json:"metrics,omitempty"`
 }
 
 // projectorState is the projector's progress: the position its projections and

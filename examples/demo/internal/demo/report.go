@@ -21,12 +21,16 @@ type Report struct {
 	Broker    DeliveryStats
 	// ProjectorKills and ProjectorRestarts count the projector's crashes.
 	ProjectorKills, ProjectorRestarts int
+	// ProjectorApplied counts the events the projector processes applied (handled,
+	// for the reactor), summed over every process, each as it last reported
+	// (a killed one may have applied a few more since).
+	ProjectorApplied uint64
 	// FinalCatchUp counts the events the parent applied to finish the read models
-	// after the projector stopped.
-	FinalCatchUp  uint64
-	Live, Rebuilt ReadModels
-	Mail          invoicing.MailStats
-	MailKeys      map[string]string
+	// after the projector stopped; RebuildApplied those it applied to rebuild them.
+	FinalCatchUp, RebuildApplied uint64
+	Live, Rebuilt                ReadModels
+	Mail                         invoicing.MailStats
+	MailKeys                     map[string]string
 
 	// Found by reading the event store.
 	Events, InvoicesIssued, DistinctRefs, NumbersUnique, PaymentsChecked, CommandsRecorded int

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	_ "github.com/mattn/go-sqlite3" // the read models' and mail service's databases
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/eventstore/esdb"
@@ -35,6 +36,9 @@ type role struct {
 	Consumers   int    `json:"consumers"`
 	// Cache: see Config.
 	Cache int `json:"cache,omitempty"`
+	// Metrics makes the process record idem's metrics and report them with its
+	// counters (metrics_child.go).
+	Metrics bool `json:"metrics,omitempty"`
 }
 
 func (r role) env() string {
@@ -71,12 +75,16 @@ func ChildMain(ctx context.Context) int {
 }
 
 func runWorker(ctx context.Context, r role) error {
-	store, err := openStore(ctx, r.Backend, r.DBPath, r.Synchronous)
+	var m *childMetrics
+	if r.Metrics {
+		m = newChildMetrics()
+	}
+	store, err := openStore(ctx, r.Backend, r.DBPath, r.Synchronous, m.meterProvider())
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	h, err := newHandlers(store, r.Cache)
+	h, err := newHandlers(store, r.Cache, m)
 	if err != nil {
 		return err
 	}
@@ -84,8 +92,9 @@ func runWorker(ctx context.Context, r role) error {
 }
 
 // openStore opens the event store of a run: the SQLite file, PostgreSQL (the
-// run's own schema, see demoSchema), or EventStoreDB.
-func openStore(ctx context.Context, backend, path, synchronous string) (eventstore.Store, error) {
+// run's own schema, see demoSchema), or EventStoreDB. mp, if not nil, receives
+// the SQLite store's metrics.
+func openStore(ctx context.Context, backend, path, synchronous string, mp metric.MeterProvider) (eventstore.Store, error) {
 	if isPostgres(backend) {
 		return openPostgres(ctx, backend, path)
 	}
@@ -100,7 +109,11 @@ func openStore(ctx context.Context, backend, path, synchronous string) (eventsto
 	if strings.EqualFold(synchronous, "NORMAL") {
 		mode = sqlite.Normal
 	}
-	s, err := sqlite.Open(ctx, path, sqlite.WithSynchronous(mode), sqlite.WithPollInterval(20e6))
+	opts := []sqlite.Option{sqlite.WithSynchronous(mode), sqlite.WithPollInterval(20e6)}
+	if mp != nil {
+		opts = append(opts, sqlite.WithMeterProvider(mp))
+	}
+	s, err := sqlite.Open(ctx, path, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("open event store %s: %w", path, err)
 	}

@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/examples/invoicing"
 	"github.com/idemkit/idem/projection"
@@ -53,8 +55,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.Workload = wl
 	rep.Planned = len(mainSchedule) + len(lateSchedule)
 
+	// The run's own components (the final catch-up, the rebuild) record their
+	// metrics to mp; the children send theirs (metrics_hub.go).
+	hub := cfg.Metrics.collector()
+	mp := hub.startRun()
 	// The parent opens the store first, so the schema exists before the children race.
-	store, err := openStore(ctx, cfg.Backend, cfg.DBPath, cfg.Synchronous)
+	store, err := openStore(ctx, cfg.Backend, cfg.DBPath, cfg.Synchronous, mp)
 	if err != nil {
 		return nil, err
 	}
@@ -67,9 +73,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	base := role{Backend: cfg.Backend, DBPath: cfg.DBPath, Synchronous: cfg.Synchronous, Consumers: cfg.Consumers,
 		Cache: cfg.Cache}
-	proj := &projectorProc{spawn: func() (*exec.Cmd, error) {
+	proj := &projectorProc{metrics: hub, spawn: func() (*exec.Cmd, error) {
 		r := base
-		r.Kind = "projector"
+		r.Kind, r.Metrics = "projector", hub != nil
 		return spawn(r)
 	}}
 	if err := proj.start(); err != nil {
@@ -77,7 +83,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	spawnWorker := func(slot int) (*exec.Cmd, error) {
 		r := base
-		r.Kind, r.Slot = "worker", slot
+		// Only the in-process broker reads a worker's metrics (Config.Metrics).
+		r.Kind, r.Slot, r.Metrics = "worker", slot, hub != nil && cfg.Transport == nil
 		return spawn(r)
 	}
 	b, err := newTransport(cfg, all)
@@ -102,12 +109,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.DeliveryTime = time.Since(started)
 	waitProjector(ctx, proj, 15*time.Second)
 	stopProgress()
-	rep.ProjectorKills, rep.ProjectorRestarts = proj.stop()
+	rep.ProjectorKills, rep.ProjectorRestarts, rep.ProjectorApplied = proj.stop()
 	if derr != nil {
 		return rep, fmt.Errorf("demo: deliver messages: %w", derr)
 	}
 
-	if err := finishReadModels(ctx, cfg, store, rep); err != nil {
+	if err := finishReadModels(ctx, cfg, store, rep, mp); err != nil {
 		return rep, err
 	}
 	if err := verify(ctx, cfg, store, wl, all, rep); err != nil {
@@ -152,9 +159,10 @@ func waitProjector(ctx context.Context, p *projectorProc, limit time.Duration) {
 // finishReadModels completes the live read models and notifications in this
 // process (whatever the killed projector had not done yet), reads them, then
 // rebuilds the read models from position zero as version 2 beside version 1,
-// switches to it (blue/green) and reads them again.
-func finishReadModels(ctx context.Context, cfg Config, store eventstore.Store, rep *Report) error {
-	rs, err := openReadSide(ctx, store, cfg.DBPath)
+// switches to it (blue/green) and reads them again. Its runners record their
+// metrics to mp (nil: the OTel global).
+func finishReadModels(ctx context.Context, cfg Config, store eventstore.Store, rep *Report, mp metric.MeterProvider) error {
+	rs, err := openReadSide(ctx, store, cfg.DBPath, mp)
 	if err != nil {
 		return err
 	}
@@ -181,7 +189,7 @@ func finishReadModels(ctx context.Context, cfg Config, store eventstore.Store, r
 	if err != nil {
 		return err
 	}
-	rebuild, err := projection.NewRunner(store, target, projection.WithLogger(quietLogger()))
+	rebuild, err := projection.NewRunner(store, target, append(meteredRunner(mp), projection.WithLogger(quietLogger()))...)
 	if err != nil {
 		return err
 	}
@@ -196,6 +204,9 @@ func finishReadModels(ctx context.Context, cfg Config, store eventstore.Store, r
 		return fmt.Errorf("demo: rebuild read models: %w", err)
 	}
 	rep.RebuildTime = time.Since(t0)
+	for _, s := range rebuild.Stats() {
+		rep.RebuildApplied += s.Applied
+	}
 	if rep.Rebuilt, err = readModels(ctx, readDB); err != nil {
 		return err
 	}

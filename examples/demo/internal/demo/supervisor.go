@@ -15,6 +15,8 @@ import (
 // (killed by the run, or failed) until stop is called.
 type projectorProc struct {
 	spawn func() (*exec.Cmd, error)
+	// metrics, if set, keeps each projector process's last metrics.
+	metrics *metricsHub
 
 	mu       sync.Mutex
 	cmd      *exec.Cmd
@@ -25,6 +27,9 @@ type projectorProc struct {
 	state    projectorState
 	kills    int
 	restarts int
+	// applied sums the events applied by the processes that exited, as each
+	// last reported.
+	applied uint64
 }
 
 func (p *projectorProc) start() error {
@@ -51,15 +56,19 @@ func (p *projectorProc) startLocked() error {
 		return fmt.Errorf("start projector: %w", err)
 	}
 	p.cmd, p.stdin, p.alive, p.done = cmd, stdin, true, make(chan struct{})
-	go p.read(cmd, stdout, p.done)
+	go p.read(cmd, stdout, p.done, p.metrics.instance(fmt.Sprintf("projector (pid %d)", cmd.Process.Pid)))
 	return nil
 }
 
-func (p *projectorProc) read(cmd *exec.Cmd, stdout io.Reader, done chan struct{}) {
+func (p *projectorProc) read(cmd *exec.Cmd, stdout io.Reader, done chan struct{}, metrics *hubInstance) {
 	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	var last projectorState
 	for sc.Scan() {
 		var r report
 		if json.Unmarshal(sc.Bytes(), &r) == nil && r.Proj != nil {
+			metrics.record(r.Metrics) // taken with r.Proj: both or neither
+			last = *r.Proj
 			p.mu.Lock()
 			p.state = *r.Proj
 			p.mu.Unlock()
@@ -68,6 +77,7 @@ func (p *projectorProc) read(cmd *exec.Cmd, stdout io.Reader, done chan struct{}
 	_ = cmd.Wait()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.applied += last.Applied
 	p.alive = false
 	close(done)
 	if !p.closing {
@@ -95,8 +105,10 @@ func (p *projectorProc) snapshot() projectorState {
 	return p.state
 }
 
-// stop closes the projector's input and waits for it to exit.
-func (p *projectorProc) stop() (kills, restarts int) {
+// stop closes the projector's input and waits for it to exit. It returns how
+// often the projector was killed and restarted, and the events its processes
+// applied (as each last reported).
+func (p *projectorProc) stop() (kills, restarts int, applied uint64) {
 	p.mu.Lock()
 	p.closing = true
 	if p.stdin != nil {
@@ -109,7 +121,7 @@ func (p *projectorProc) stop() (kills, restarts int) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.kills, p.restarts
+	return p.kills, p.restarts, p.applied
 }
 
 // killCount returns how often the projector was killed.

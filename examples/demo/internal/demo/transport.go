@@ -128,11 +128,11 @@ func OpenWorker(ctx context.Context) (h *Handlers, r WorkerRole, close func() er
 	if err := json.Unmarshal([]byte(os.Getenv(RoleEnv)), &ro); err != nil || ro.Kind != "worker" {
 		return nil, r, nil, fmt.Errorf("demo worker: bad %s (%v)", RoleEnv, err)
 	}
-	store, err := openStore(ctx, ro.Backend, ro.DBPath, ro.Synchronous)
+	store, err := openStore(ctx, ro.Backend, ro.DBPath, ro.Synchronous, nil)
 	if err != nil {
 		return nil, r, nil, err
 	}
-	hs, err := newHandlers(store, ro.Cache)
+	hs, err := newHandlers(store, ro.Cache, nil) // a transport's workers report no metrics
 	if err != nil {
 		store.Close()
 		return nil, r, nil, err

@@ -26,11 +26,13 @@ const maxNumberAttempts = 64
 type handlers struct {
 	payments *command.Handler[payments.State, payments.Command, payments.Event]
 	invoices *command.Handler[invoicing.State, invoicing.IssueInvoice, invoicing.InvoiceIssued]
+	// metrics, when the run serves them, receives the handlers' metrics.
+	metrics *childMetrics
 }
 
 // newHandlers returns the command handlers of a worker, each with an aggregate
-// cache of cache entries (0: none).
-func newHandlers(store eventstore.Store, cache int) (*handlers, error) {
+// cache of cache entries (0: none), recording their metrics to m (nil: none).
+func newHandlers(store eventstore.Store, cache int, m *childMetrics) (*handlers, error) {
 	payCodec, err := payments.NewCodec()
 	if err != nil {
 		return nil, err
@@ -40,6 +42,9 @@ func newHandlers(store eventstore.Store, cache int) (*handlers, error) {
 		return nil, err
 	}
 	opts := []command.Option{command.WithLogger(slog.New(slog.DiscardHandler)), command.WithCache(cache)}
+	if m != nil {
+		opts = append(opts, command.WithMeterProvider(m.meterProvider())) // reservations too
+	}
 	pay, err := command.NewHandler(store, payments.Decider, payCodec, opts...)
 	if err != nil {
 		return nil, err
@@ -48,7 +53,7 @@ func newHandlers(store eventstore.Store, cache int) (*handlers, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &handlers{payments: pay, invoices: inv}, nil
+	return &handlers{payments: pay, invoices: inv, metrics: m}, nil
 }
 
 // stats sums the two handlers' counters.
@@ -60,7 +65,9 @@ func (h *handlers) stats() command.Stats {
 
 // handle handles one delivery and says what came of it.
 func (h *handlers) handle(ctx context.Context, m Message) ack {
+	end := h.metrics.begin() // no snapshot of the counters while it is handled
 	res, renumbered, err := h.run(ctx, m)
+	end()
 	a := classify(res, err)
 	a.Renumbered = renumbered
 	return a
@@ -166,28 +173,29 @@ func serveWorker(ctx context.Context, h *handlers, consumers int, in io.Reader, 
 		select {
 		case r, ok := <-reports:
 			if !ok {
-				s := h.stats()
-				_ = enc.Encode(report{Stats: &s})
+				_ = enc.Encode(workerCounters(ctx, h))
 				if err := w.Flush(); err != nil {
 					return err
 				}
 				return readErr
 			}
 			// The counters go out with every flush, right after the acks they
-			// cover: a kill loses at most the last flush's worth of them.
+			// cover: a kill loses at most the last flush's worth of them. With
+			// metrics, whose snapshot pauses the consumers, they go out with the
+			// tick only.
 			if err := enc.Encode(r); err != nil {
 				return err
 			}
 			if len(reports) == 0 {
-				s := h.stats()
-				_ = enc.Encode(report{Stats: &s})
+				if h.metrics == nil {
+					_ = enc.Encode(workerCounters(ctx, h))
+				}
 				if err := w.Flush(); err != nil {
 					return err
 				}
 			}
 		case <-tick.C:
-			s := h.stats()
-			_ = enc.Encode(report{Stats: &s})
+			_ = enc.Encode(workerCounters(ctx, h))
 			if err := w.Flush(); err != nil {
 				return err
 			}
