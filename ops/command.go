@@ -3,6 +3,7 @@ package ops
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 
 	"github.com/spf13/cobra"
@@ -130,12 +131,18 @@ Exit status: 0 ok, 1 failure (or a mismatch found), 2 usage.`,
 
 // logger is where the commands and the runner log: warnings and errors only,
 // everything with --verbose, on standard error.
-func (c *config) logger(cmd *cobra.Command) *slog.Logger {
+func (c *config) logger(w io.Writer) *slog.Logger {
 	level := slog.LevelWarn
 	if c.verbose {
 		level = slog.LevelInfo
 	}
-	return slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+	noTime := func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey {
+			return slog.Attr{}
+		}
+		return a
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: noTime}))
 }
 
 // readPath is the read model's path: --read, or --store plus the suffix.

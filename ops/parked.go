@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -109,6 +110,15 @@ func findParked(ctx context.Context, book bookkeeping, name, id string) (project
 	return projection.ParkedEvent{}, fmt.Errorf("event %s of %s: %w", id, name, projection.ErrParkedNotFound)
 }
 
+// cause is the handler's own error in a parked event's error text, which names
+// the projection and the event first (a *projection.HandlerError's text).
+func cause(text string) string {
+	if _, c, ok := strings.Cut(text, " attempts: "); ok {
+		return c
+	}
+	return text
+}
+
 func renderParked(w io.Writer, rows []parkedRow) error {
 	if len(rows) == 0 {
 		printf(w, "no parked events\n")
@@ -117,7 +127,7 @@ func renderParked(w io.Writer, rows []parkedRow) error {
 	t := newTable(w, "PROJECTION", "GENERATION", "EVENT", "STREAM", "REVISION", "TYPE", "ATTEMPTS", "PARKED", "ERROR")
 	for _, r := range rows {
 		t.row(r.Projection, strconv.Itoa(r.Generation), r.EventID, r.Stream, strconv.FormatUint(r.Revision, 10), r.Type,
-			strconv.Itoa(r.Attempts), when(r.ParkedAt), short(oneLine(r.Error), 60))
+			strconv.Itoa(r.Attempts), when(r.ParkedAt), short(oneLine(cause(r.Error)), 60))
 	}
 	return t.flush()
 }

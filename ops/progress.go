@@ -58,30 +58,34 @@ func (v *progressView) update(p projection.Progress) {
 	if !p.CaughtUp {
 		total = max(total, int64(p.Done)+1) // a bar at its max ends itself
 	}
-	if v.bar == nil {
-		v.bar = v.newBar(total)
-	} else if total != v.bar.GetMax64() {
-		v.bar.ChangeMax64(total)
-	}
+	desc := v.what
 	if !p.CaughtUp && p.Total > p.Done {
-		v.bar.Describe(fmt.Sprintf("%s (lag %d)", v.what, p.Total-p.Done))
+		desc = fmt.Sprintf("%s (lag %d)", v.what, p.Total-p.Done)
+	}
+	if v.bar == nil {
+		v.bar = v.newBar(total, desc)
 	} else {
-		v.bar.Describe(v.what)
+		v.bar.Describe(desc) // before the bar may finish: a finished bar is drawn again on Describe
+		if total != v.bar.GetMax64() {
+			v.bar.ChangeMax64(total)
+		}
 	}
 	_ = v.bar.Set64(int64(p.Done))
+	if p.CaughtUp && !v.bar.IsFinished() {
+		_ = v.bar.Finish()
+	}
 }
 
-func (v *progressView) newBar(total int64) *progressbar.ProgressBar {
+func (v *progressView) newBar(total int64, desc string) *progressbar.ProgressBar {
 	opts := []progressbar.Option{
 		progressbar.OptionSetWriter(v.w),
-		progressbar.OptionSetDescription(v.what),
+		progressbar.OptionSetDescription(desc),
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionShowCount(),
 		progressbar.OptionShowIts(),
 		progressbar.OptionSetItsString("events"),
 		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionThrottle(50 * time.Millisecond),
-		progressbar.OptionSetRenderBlankState(true),
+		progressbar.OptionThrottle(0), // the runner's progress interval paces it
 		progressbar.OptionEnableColorCodes(v.color),
 		progressbar.OptionOnCompletion(func() { printf(v.w, "\n") }),
 	}
@@ -105,6 +109,18 @@ func (v *progressView) line(p projection.Progress) {
 	}
 	printf(v.w, "%s: %d of ~%d events (%d%%), %.0f events/s, ETA %s, lag ~%d\n", v.what, p.Done, p.Total,
 		100*p.Done/p.Total, p.Rate, p.Remaining.Round(time.Second), p.Total-p.Done)
+}
+
+// Write writes a log line to standard error: it first clears the bar's line, if
+// a bar is being drawn, so that the line does not land in the middle of the bar;
+// the next update draws the bar again, below it.
+func (v *progressView) Write(b []byte) (int, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.bar != nil && !v.bar.IsFinished() {
+		_ = v.bar.Clear()
+	}
+	return v.w.Write(b)
 }
 
 // end closes the bar's line if a bar was drawn and not finished (the build failed

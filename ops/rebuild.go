@@ -44,7 +44,7 @@ starts over).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			view := newProgressView(cmd.ErrOrStderr(), "rebuild "+args[0])
 			n := needs{store: readOnly, read: readWrite, app: true,
-				runnerOpts: []projection.Option{projection.WithProgressInterval(view.interval())}}
+				runnerOpts: []projection.Option{projection.WithProgressInterval(view.interval())}, logTo: view}
 			return c.run(cmd, n, func(ctx context.Context, s *session) error {
 				return rebuild(ctx, cmd, s, view, args[0], fresh)
 			})

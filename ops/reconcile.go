@@ -33,7 +33,7 @@ the metric idem.projection.reconcile.mismatches (by idem.projection and idem.kin
 			}
 			view := newProgressView(cmd.ErrOrStderr(), "reconcile "+args[0])
 			n := needs{store: readOnly, read: readWrite, app: true,
-				runnerOpts: []projection.Option{projection.WithProgressInterval(view.interval())}}
+				runnerOpts: []projection.Option{projection.WithProgressInterval(view.interval())}, logTo: view}
 			return c.run(cmd, n, func(ctx context.Context, s *session) error {
 				if err := checkProjection(s.runner, args[0]); err != nil {
 					return err

@@ -3,6 +3,7 @@ package ops
 import (
 	"context"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -112,7 +113,11 @@ Pick --older-than well above your longest command, retries included.`,
 				if asJSON {
 					return writeJSON(cmd.OutOrStdout(), rows)
 				}
-				return renderClaims(cmd.OutOrStdout(), rows, "no claims")
+				none := "no claims"
+				if staleOnly {
+					none = "no stale claims"
+				}
+				return renderClaims(cmd.OutOrStdout(), rows, none)
 			})
 		},
 	}
@@ -144,6 +149,9 @@ and changes nothing.`,
 			return c.run(cmd, needs{store: access}, func(ctx context.Context, s *session) error {
 				rows, err := reconcileClaims(ctx, s.store, *olderThan, dryRun)
 				if err != nil {
+					if len(rows) > 0 { // released before the failure: say which
+						_ = renderClaims(cmd.OutOrStdout(), rows, "")
+					}
 					return err
 				}
 				if asJSON {
@@ -152,11 +160,11 @@ and changes nothing.`,
 				if err := renderClaims(cmd.OutOrStdout(), rows, "no stale claims"); err != nil || len(rows) == 0 {
 					return err
 				}
-				verb := "released"
 				if dryRun {
-					verb = "would release (dry run: nothing changed)"
+					printf(cmd.OutOrStdout(), "dry run: %s would be released; nothing changed\n", claims(len(rows)))
+				} else {
+					printf(cmd.OutOrStdout(), "released %s\n", claims(len(rows)))
 				}
-				printf(cmd.OutOrStdout(), "%s %d stale claims\n", verb, len(rows))
 				return nil
 			})
 		},
@@ -186,4 +194,12 @@ func reconcileClaims(ctx context.Context, store eventstore.Store, olderThan time
 		rows = append(rows, claimRowOf(cl, state))
 	}
 	return rows, err
+}
+
+// claims is "1 stale claim" or "n stale claims".
+func claims(n int) string {
+	if n == 1 {
+		return "1 stale claim"
+	}
+	return strconv.Itoa(n) + " stale claims"
 }

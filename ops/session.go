@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -27,6 +28,9 @@ type needs struct {
 	app bool
 	// runnerOpts are passed to the application's RunnerFunc.
 	runnerOpts []projection.Option
+	// logTo, when set, is where logs go instead of standard error (a progress
+	// view, which keeps them off its bar).
+	logTo io.Writer
 }
 
 // session is what one command opened; Close closes it all.
@@ -38,14 +42,18 @@ type session struct {
 }
 
 // open opens what a command needs, from the global flags.
-func (c *config) open(ctx context.Context, cmd *cobra.Command, n needs) (s *session, err error) {
-	s = &session{}
+func (c *config) open(ctx context.Context, cmd *cobra.Command, n needs) (_ *session, err error) {
+	s := &session{}
 	defer func() {
 		if err != nil {
 			_ = s.Close()
 		}
 	}()
-	log := c.logger(cmd)
+	var logTo io.Writer = cmd.ErrOrStderr()
+	if n.logTo != nil {
+		logTo = n.logTo
+	}
+	log := c.logger(logTo)
 	if n.store != unused {
 		if s.store, err = openStore(ctx, c.store, n.store == readWrite, log); err != nil {
 			return nil, err
