@@ -19,6 +19,7 @@ func TestListingsGolden(t *testing.T) {
 	}{
 		{"streams", "streams", 0},
 		{"streams-category", "streams --category account", 0},
+		{"streams-limit", "streams --limit 2", 0},
 		{"stream", "stream account-a1", 0},
 		{"stream-range", "stream account-a1 --from 2 --limit 3", 0},
 		{"commands", "commands account-a1", 0},
@@ -31,6 +32,7 @@ func TestListingsGolden(t *testing.T) {
 		{"parked-show", "parked show balances " + parkedID, 0},
 		{"reservations", "reservations", 0},
 		{"reservations-stale", "reservations --stale", 0},
+		{"reservations-limit", "reservations --limit 1", 0},
 		{"reservations-dry-run", "reservations reconcile --dry-run", 0},
 	} {
 		for _, format := range []string{"text", "json"} {

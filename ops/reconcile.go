@@ -101,7 +101,11 @@ func renderReconcile(w io.Writer, rep projection.ReconcileReport) error {
 		printf(w, "OK: the live read model is what history gives\n")
 		return nil
 	}
-	printf(w, "MISMATCH: %d rows (%d missing from the live tables, %d extra, %d different)\n", rep.Mismatches(), missing, extra, different)
+	rows := "rows"
+	if rep.Mismatches() == 1 {
+		rows = "row"
+	}
+	printf(w, "MISMATCH: %d %s (%d missing from the live tables, %d extra, %d different)\n", rep.Mismatches(), rows, missing, extra, different)
 	return nil
 }
 

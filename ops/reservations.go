@@ -40,8 +40,9 @@ func claimRowOf(c reservation.Claim, state string) claimRow {
 		OwnerStream: c.OwnerStream, ClaimedAt: c.ClaimedAt, JoinedAt: c.JoinedAt, Stream: c.Stream, State: state}
 }
 
-// listClaims gathers the held keys with their state; staleOnly keeps the stale.
-func listClaims(ctx context.Context, store eventstore.Store, olderThan time.Duration, staleOnly bool) ([]claimRow, error) {
+// listClaims gathers the held keys with their state; staleOnly keeps the stale;
+// limit stops after that many (0: all).
+func listClaims(ctx context.Context, store eventstore.Store, olderThan time.Duration, staleOnly bool, limit int) ([]claimRow, error) {
 	r, err := reservation.New(store)
 	if err != nil {
 		return nil, err
@@ -69,6 +70,9 @@ func listClaims(ctx context.Context, store eventstore.Store, olderThan time.Dura
 		if !staleOnly || state == claimStale {
 			rows = append(rows, claimRowOf(c, state))
 		}
+		if limit > 0 && len(rows) == limit {
+			break
+		}
 	}
 	return rows, nil
 }
@@ -87,6 +91,7 @@ func renderClaims(w io.Writer, rows []claimRow, none string) error {
 
 func reservationsCommand(c *config) *cobra.Command {
 	var olderThan time.Duration
+	var limit int
 	var staleOnly, asJSON bool
 	cmd := &cobra.Command{
 		Use:   "reservations",
@@ -102,11 +107,11 @@ key, owner, the command that claimed it and those that joined, when, and a state
 Pick --older-than well above your longest command, retries included.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if olderThan < 0 {
-				return usagef("--older-than %v: want 0 or more", olderThan)
+			if olderThan < 0 || limit < 0 {
+				return usagef("--older-than %v, --limit %d: want 0 or more", olderThan, limit)
 			}
 			return c.run(cmd, needs{store: readOnly}, func(ctx context.Context, s *session) error {
-				rows, err := listClaims(ctx, s.store, olderThan, staleOnly)
+				rows, err := listClaims(ctx, s.store, olderThan, staleOnly, limit)
 				if err != nil {
 					return err
 				}
@@ -123,6 +128,7 @@ Pick --older-than well above your longest command, retries included.`,
 	}
 	cmd.PersistentFlags().DurationVar(&olderThan, "older-than", time.Hour, "age from which a claim no command wrote is stale")
 	cmd.Flags().BoolVar(&staleOnly, "stale", false, "list the stale claims only")
+	cmd.Flags().IntVar(&limit, "limit", 0, "most claims to list (0: all)")
 	addJSON(cmd, &asJSON)
 	cmd.AddCommand(reconcileReservationsCommand(c, &olderThan))
 	return cmd

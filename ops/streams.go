@@ -25,8 +25,9 @@ type streamRow struct {
 	LastWrite    time.Time           `json:"last_write"`
 }
 
-// listStreams gathers the streams of category ("" for all).
-func listStreams(ctx context.Context, store eventstore.Store, category string) ([]streamRow, error) {
+// listStreams gathers the streams of category ("" for all), at most limit of them
+// (0: all).
+func listStreams(ctx context.Context, store eventstore.Store, category string, limit int) ([]streamRow, error) {
 	filter := eventstore.StreamFilter{}
 	if category != "" {
 		filter.Prefix = category + "-"
@@ -38,6 +39,9 @@ func listStreams(ctx context.Context, store eventstore.Store, category string) (
 		}
 		rows = append(rows, streamRow{Name: s.Name, Events: s.Events, LastRevision: s.LastRevision,
 			LastPosition: s.LastPosition, LastWrite: s.LastWrite})
+		if limit > 0 && len(rows) == limit {
+			break
+		}
 	}
 	return rows, nil
 }
@@ -56,13 +60,14 @@ func renderStreams(w io.Writer, rows []streamRow) error {
 
 func streamsCommand(c *config) *cobra.Command {
 	var category string
+	var limit int
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "streams",
 		Short: "List the streams: event count, last revision, position and write",
 		Long: `List the streams of the store, by name, with their event count, the revision and global
 position of their last event and when it was written. --category keeps one category's
-streams (invoice: the streams invoice-*). On SQLite the listing reads the stream index
+streams (invoice: the streams invoice-*); --limit stops after that many. On SQLite the listing reads the stream index
 only; on EventStoreDB it reads the whole log.`,
 		Example: `  idem --store events.db streams --category invoice`,
 		Args:    usageArgs(cobra.NoArgs),
@@ -72,8 +77,11 @@ only; on EventStoreDB it reads the whole log.`,
 					return &usageError{err}
 				}
 			}
+			if limit < 0 {
+				return usagef("--limit %d: want 0 (all) or more", limit)
+			}
 			return c.run(cmd, needs{store: readOnly}, func(ctx context.Context, s *session) error {
-				rows, err := listStreams(ctx, s.store, category)
+				rows, err := listStreams(ctx, s.store, category, limit)
 				if err != nil {
 					return err
 				}
@@ -85,6 +93,7 @@ only; on EventStoreDB it reads the whole log.`,
 		},
 	}
 	cmd.Flags().StringVar(&category, "category", "", "only the streams of this category (the part of a stream name before its first '-')")
+	cmd.Flags().IntVar(&limit, "limit", 0, "most streams to list (0: all)")
 	addJSON(cmd, &asJSON)
 	return cmd
 }
