@@ -14,7 +14,8 @@ import (
 )
 
 // progressView shows the progress of a build on standard error: a bar, with
-// events per second, the time left and the lag, when it is a terminal; a plain
+// events per second, the time left (ETA) and the lag (events still to apply), as
+// the runner measures them, when it is a terminal; a plain
 // line every second otherwise (a log, a pipe). The bar is colored unless NO_COLOR
 // is set (https://no-color.org) or TERM is dumb.
 type progressView struct {
@@ -58,9 +59,9 @@ func (v *progressView) update(p projection.Progress) {
 	if !p.CaughtUp {
 		total = max(total, int64(p.Done)+1) // a bar at its max ends itself
 	}
-	desc := v.what
+	desc := fmt.Sprintf("%s: %.0f events/s", v.what, p.Rate)
 	if !p.CaughtUp && p.Total > p.Done {
-		desc = fmt.Sprintf("%s (lag %d)", v.what, p.Total-p.Done)
+		desc += fmt.Sprintf(", ETA %s, lag %d", p.Remaining.Round(time.Second), p.Total-p.Done)
 	}
 	if v.bar == nil {
 		v.bar = v.newBar(total, desc)
@@ -82,9 +83,7 @@ func (v *progressView) newBar(total int64, desc string) *progressbar.ProgressBar
 		progressbar.OptionSetDescription(desc),
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionShowCount(),
-		progressbar.OptionShowIts(),
-		progressbar.OptionSetItsString("events"),
-		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionSetPredictTime(false), // the runner's own rate and ETA are in the description
 		progressbar.OptionThrottle(0), // the runner's progress interval paces it
 		progressbar.OptionEnableColorCodes(v.color),
 		progressbar.OptionOnCompletion(func() { printf(v.w, "\n") }),

@@ -137,7 +137,7 @@ func TestRebuildDrawsAProgressBarOnATerminal(t *testing.T) {
 			if !strings.Contains(screen, "100%") || !strings.HasSuffix(screen, "\n") {
 				t.Errorf("the bar does not end at 100%% on a line of its own; terminal ends %q", screen[max(0, len(screen)-200):])
 			}
-			if !strings.Contains(screen, "(lag ") || !strings.Contains(screen, ":") {
+			if !strings.Contains(screen, ", ETA ") || !strings.Contains(screen, ", lag ") {
 				t.Errorf("no lag or time left shown: %q", screen)
 			}
 			if got := strings.Contains(screen, "\x1b[32m"); got != c.color {
