@@ -84,7 +84,7 @@ func (v *progressView) newBar(total int64, desc string) *progressbar.ProgressBar
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionShowCount(),
 		progressbar.OptionSetPredictTime(false), // the runner's own rate and ETA are in the description
-		progressbar.OptionThrottle(0), // the runner's progress interval paces it
+		progressbar.OptionThrottle(0),           // the runner's progress interval paces it
 		progressbar.OptionEnableColorCodes(v.color),
 		progressbar.OptionOnCompletion(func() { printf(v.w, "\n") }),
 	}
