@@ -182,3 +182,22 @@ func TestReconcileCountsMismatchesInTheMetric(t *testing.T) {
 		}
 	}
 }
+
+// TestReservationsReconcileReleasesTheStaleClaim: the fixture's claim that no
+// command wrote is released, once; the recorded ones stay.
+func TestReservationsReconcileReleasesTheStaleClaim(t *testing.T) {
+	f := copyFixture(t)
+	r := idem(t, f, "reservations", "reconcile")
+	if r.code != 0 || !strings.Contains(r.stdout, "handle/eve") || !strings.HasSuffix(r.stdout, "released 1 stale claim\n") {
+		t.Fatalf("reconcile: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if r := idem(t, f, "reservations", "--stale"); r.stdout != "no stale claims\n" {
+		t.Fatalf("after: %q", r.stdout)
+	}
+	if r := idem(t, f, "reservations", "--json"); strings.Count(r.stdout, `"state": "recorded"`) != 3 || strings.Contains(r.stdout, "handle/eve") {
+		t.Fatalf("claims after: %s", r.stdout)
+	}
+	if r := idem(t, f, "reservations", "reconcile"); r.code != 0 || r.stdout != "no stale claims\n" {
+		t.Fatalf("second reconcile: %d %q", r.code, r.stdout)
+	}
+}
