@@ -376,41 +376,13 @@ func (r *Reservations) Reconcile(ctx context.Context, olderThan time.Duration, r
 	if recorded == nil {
 		return nil, fmt.Errorf("reconcile reservations: %w: nil Recorded", ErrInvalidKey)
 	}
-	cutoff := r.now().Add(-olderThan)
-	open := map[string]*Claim{}
-	var order []string
-	for ev, err := range r.store.ReadAll(ctx, eventstore.Start(), eventstore.StreamPrefix(Category+"-")) {
-		if err != nil {
-			return nil, fmt.Errorf("reconcile reservations: %w", err)
-		}
-		switch ev.Type {
-		case ClaimedEventType, JoinedEventType:
-			var c Claim
-			if err := json.Unmarshal(ev.Data, &c); err != nil {
-				return nil, fmt.Errorf("reconcile reservations: %s@%d: %w: %w", ev.Stream, ev.Revision, eventstore.ErrCorrupt, err)
-			}
-			c.Stream, c.Revision = ev.Stream, ev.Revision
-			if _, seen := open[ev.Stream]; !seen {
-				order = append(order, ev.Stream)
-			}
-			open[ev.Stream] = &c
-		case ReleasedEventType:
-			open[ev.Stream] = nil
-		}
+	stale, err := r.Stale(ctx, olderThan, recorded)
+	if err != nil {
+		return nil, fmt.Errorf("reconcile reservations: %w", err)
 	}
 	var freed []Claim
-	for _, s := range order {
-		c := open[s]
-		if c == nil || c.ClaimedAt.After(cutoff) || c.JoinedAt.After(cutoff) {
-			continue
-		}
-		ok, err := recorded(ctx, *c)
-		if err != nil {
-			return freed, fmt.Errorf("reconcile reservation %s: %w", s, err)
-		}
-		if ok {
-			continue
-		}
+	for _, c := range stale {
+		s := c.Stream
 		judged := c.Revision
 		released, err := r.releaseIf(ctx, s, "reconcile reservation "+s, func(cur Claim) error {
 			if cur.Revision != judged {
@@ -422,7 +394,7 @@ func (r *Reservations) Reconcile(ctx context.Context, olderThan time.Duration, r
 			return freed, err
 		}
 		if released {
-			freed = append(freed, *c)
+			freed = append(freed, c)
 			r.count(ctx, "reconcile", "released")
 		}
 	}

@@ -107,7 +107,7 @@ func UnknownOutcomes() Option { return func(c *config) { c.unknownOutcomes = tru
 // Run runs the conformance suite against the stores factory makes, one fresh store
 // per subtest. Subtests are grouped (Append, Idempotency, Concurrency, ReadStream,
 // ReadAll, Subscribe, Context, Input, RoundTrip, Close, and for stores that
-// implement them FindEvent and Snapshots), so one group can be run with -run, e.g.
+// implement them FindEvent, Snapshots and Streams), so one group can be run with -run, e.g.
 // go test -run 'TestStore/Idempotency'.
 func Run(t *testing.T, factory func(t *testing.T) eventstore.Store, opts ...Option) {
 	t.Helper()
@@ -133,6 +133,7 @@ func Run(t *testing.T, factory func(t *testing.T) eventstore.Store, opts ...Opti
 		{"Close", closeCases},
 		{"FindEvent", finderCases},
 		{"Snapshots", snapshotCases},
+		{"Streams", streamsCases},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

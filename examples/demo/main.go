@@ -6,6 +6,7 @@
 //	go run ./examples/demo                 # seed 1, 20,000 messages
 //	go run ./examples/demo -seed 7 -messages 5000 -crash-rate 0.005
 //	go run ./examples/demo -metrics-addr 127.0.0.1:9464
+//	go run ./examples/demo ops rebuild invoices_per_customer   # see docs/operations.md
 //
 // It prints a line of progress every second, then a report, and exits with
 // status 1 naming the invariant if any broke. See docs/getting-started.md.
@@ -34,6 +35,9 @@ func main() {
 	defer stop()
 	if demo.IsChild() { // a worker or the projector, started by the run below
 		os.Exit(demo.ChildMain(ctx))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "ops" { // the operations commands, over the demo's database
+		os.Exit(demo.OpsMain(ctx, os.Args[1:]))
 	}
 	os.Exit(run(ctx))
 }
