@@ -1,6 +1,7 @@
 package ops_test
 
 import (
+	"database/sql"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,7 +41,15 @@ func foreignDB(t *testing.T, dir string) string {
 	if err == nil {
 		t.Fatalf("a missing store opened: %s", out)
 	}
-	copyFile(t, filepath.Join("testdata", "foreign.db"), path)
+	db, err := sql.Open("sqlite3", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+		INSERT INTO customers (name) VALUES ('ada')`); err != nil {
+		t.Fatal(err)
+	}
 	return path
 }
 
