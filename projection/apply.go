@@ -249,6 +249,11 @@ func (b *build[Tx]) commit(ctx context.Context, batch []eventstore.RecordedEvent
 					return err
 				}
 			} else if err := callback.Call(b.handle, func() error { return p.Handle(ctx, tx, Event{RecordedEvent: e, Mode: b.mode}) }); err != nil {
+				if errors.Is(err, ErrTargetUnavailable) {
+					// The target failed under the handler (a lost connection): the
+					// batch is retried as the target's failure; the event is not poison.
+					return err
+				}
 				return &handlerFailure{at: i, err: err}
 			}
 			guards[e.Stream] = e.Revision
