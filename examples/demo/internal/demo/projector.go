@@ -5,27 +5,28 @@ import (
 	"database/sql"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"os"
 	"time"
 
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/examples/invoicing"
 	"github.com/idemkit/idem/projection"
-	"github.com/idemkit/idem/projection/sqlitetarget"
 )
 
-// readSide is what the live read models need: their database, the simulated mail
+// readSide is what the live read models need: their target (a SQLite file, or a
+// PostgreSQL schema when the events are in PostgreSQL), the simulated mail
 // service's database, and the runner of the projections and the notification
 // reactor.
 type readSide struct {
-	readDB, mailDB *sql.DB
-	mail           *invoicing.MailService
-	runner         *projection.Runner[*sqlitetarget.Tx]
+	target *readTarget
+	readDB *sql.DB // the target's readers
+	mailDB *sql.DB
+	mail   *invoicing.MailService
+	runner runner
 }
 
-// openReadSide opens the read-model and mail databases beside the event store file
-// at dbPath and builds the live runner over store.
+// openReadSide opens the read models' target and the mail database beside the
+// event store at dbPath and builds the live runner over store.
 func openReadSide(ctx context.Context, store eventstore.Store, dbPath string) (rs *readSide, err error) {
 	rs = &readSide{}
 	defer func() {
@@ -33,28 +34,18 @@ func openReadSide(ctx context.Context, store eventstore.Store, dbPath string) (r
 			rs.Close()
 		}
 	}()
-	if rs.readDB, err = openSQL(dbPath + ".read"); err != nil {
+	if rs.target, err = openReadTarget(ctx, store, dbPath); err != nil {
 		return nil, err
 	}
+	rs.readDB = rs.target.db
 	if rs.mailDB, err = openSQL(dbPath + ".mail"); err != nil {
 		return nil, err
 	}
 	if rs.mail, err = invoicing.NewMailService(ctx, rs.mailDB); err != nil {
 		return nil, err
 	}
-	target, err := sqlitetarget.New(rs.readDB)
-	if err != nil {
+	if rs.runner, err = rs.target.runner(0, projection.WithLagInterval(250*time.Millisecond)); err != nil {
 		return nil, err
-	}
-	rs.runner, err = projection.NewRunner(store, target,
-		projection.WithLogger(slog.New(slog.DiscardHandler)), projection.WithLagInterval(250*time.Millisecond))
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range []projection.Projection[*sqlitetarget.Tx]{invoicing.InvoicesPerCustomer(), invoicing.RevenueTotals()} {
-		if err := rs.runner.Add(p); err != nil {
-			return nil, err
-		}
 	}
 	if err := rs.runner.AddReactor(invoicing.Notifier(rs.mail)); err != nil {
 		return nil, err
@@ -64,10 +55,11 @@ func openReadSide(ctx context.Context, store eventstore.Store, dbPath string) (r
 
 // Close closes the databases.
 func (rs *readSide) Close() {
-	for _, db := range []*sql.DB{rs.readDB, rs.mailDB} {
-		if db != nil {
-			_ = db.Close()
-		}
+	if rs.target != nil {
+		rs.target.close()
+	}
+	if rs.mailDB != nil {
+		_ = rs.mailDB.Close()
 	}
 }
 
@@ -109,7 +101,7 @@ func runProjector(ctx context.Context, r role) error {
 
 // projectorStateOf sums a runner's figures: events applied, and the least
 // checkpoint and the total lag of its projections and reactor.
-func projectorStateOf(r *projection.Runner[*sqlitetarget.Tx]) *projectorState {
+func projectorStateOf(r runner) *projectorState {
 	st := &projectorState{CaughtUp: true}
 	var least *eventstore.Position
 	for _, s := range r.Stats() {
