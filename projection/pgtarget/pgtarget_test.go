@@ -249,8 +249,8 @@ func TestLockTimeoutIsUnavailable(t *testing.T) {
 }
 
 // TestLostConnectionIsRetried: a handler whose statement loses its connection
-// (the server terminates the backend) gets an error matching
-// ErrTargetUnavailable; the runner retries the batch on a new connection, the
+// (the server terminates the backend), through Exec or through Query's rows, gets
+// an error matching ErrTargetUnavailable; the runner retries the batch on a new connection, the
 // event is not parked (PoisonPark), and every event is applied once.
 func TestLostConnectionIsRetried(t *testing.T) {
 	ctx := t.Context()
@@ -265,7 +265,18 @@ func TestLostConnectionIsRetried(t *testing.T) {
 	p.Handle = func(ctx context.Context, tx Tx, e projection.Event) error {
 		if e.Revision == 1 && cuts > 0 {
 			cuts--
-			_, err := tx.Exec(ctx, `SELECT pg_terminate_backend(pg_backend_pid())`)
+			const cut = `SELECT pg_terminate_backend(pg_backend_pid())`
+			var err error
+			if cuts == 1 {
+				_, err = tx.Exec(ctx, cut)
+			} else if rows, qerr := tx.Query(ctx, cut); qerr != nil {
+				err = qerr
+			} else {
+				for rows.Next() {
+				}
+				rows.Close()
+				err = rows.Err()
+			}
 			seen = append(seen, err)
 			return fmt.Errorf("count: %w", err)
 		}

@@ -46,9 +46,20 @@ func (t *Tx) Exec(ctx context.Context, query string, args ...any) (pgconn.Comman
 // Query runs a query, after expanding {table} names. Close the rows before the
 // next statement.
 func (t *Tx) Query(ctx context.Context, query string, args ...any) (pgx.Rows, error) {
-	rows, err := t.tx.Query(ctx, t.tables.expand(query), args...)
-	return rows, storageError(ctx, err)
+	r, err := t.tx.Query(ctx, t.tables.expand(query), args...)
+	if err != nil {
+		return r, storageError(ctx, err)
+	}
+	return rows{r, ctx}, nil
 }
+
+// rows classifies the error of Err.
+type rows struct {
+	pgx.Rows
+	ctx context.Context
+}
+
+func (r rows) Err() error { return storageError(r.ctx, r.Rows.Err()) }
 
 // QueryRow runs a query expected to return at most one row, after expanding
 // {table} names. Errors are deferred to Row.Scan (pgx.ErrNoRows when there is no
