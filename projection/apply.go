@@ -273,6 +273,11 @@ func (b *build[Tx]) applyGuarded(ctx context.Context, wr Writer[Tx], batch []eve
 				return n, err
 			}
 		} else if err := callback.Call(b.handle, func() error { return b.w.p.Handle(ctx, tx, Event{RecordedEvent: e, Mode: b.mode}) }); err != nil {
+			if errors.Is(err, ErrTargetUnavailable) {
+				// The target failed under the handler (a lost connection): the
+				// batch is retried as the target's failure; the event is not poison.
+				return n, err
+			}
 			return n, &handlerFailure{at: i, err: err}
 		}
 		guards[e.Stream] = e.Revision

@@ -12,16 +12,16 @@ import (
 var goSnippet = regexp.MustCompile("(?s)```go\n(.*?)```")
 
 // TestDocSnippetsAreCompiled checks that every Go snippet of docs/projections.md
-// is, line for line (indentation aside), part of a compiled file of projection or
-// projection/sqlitetarget: an Example function, or the source itself. A snippet no
-// compiler has seen fails it.
+// is, line for line (indentation aside), part of a compiled file of projection,
+// projection/sqlitetarget or projection/pgtarget: an Example function, or the
+// source itself. A snippet no compiler has seen fails it.
 func TestDocSnippetsAreCompiled(t *testing.T) {
 	doc, err := os.ReadFile(filepath.Join("..", "docs", "projections.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var sources [][]string
-	for _, pattern := range []string{"*.go", "sqlitetarget/*.go"} {
+	for _, pattern := range []string{"*.go", "sqlitetarget/*.go", "pgtarget/*.go"} {
 		files, err := filepath.Glob(pattern)
 		if err != nil {
 			t.Fatal(err)

@@ -3,6 +3,7 @@ package projection_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/google/uuid"
@@ -198,5 +199,43 @@ func TestReactorPoisonParksAndReruns(t *testing.T) {
 	}
 	if parked, _ := r.Parked(ctx, "mailer"); len(parked) != 0 {
 		t.Fatalf("still parked: %+v", parked)
+	}
+}
+
+// A handler error that matches ErrTargetUnavailable (a statement of the handler's
+// lost its connection) is the target's failure, not the event's: the batch is
+// retried, and with PoisonPark the event is never parked for it. Once the target
+// is back, every event is applied once.
+func TestTargetFailureInHandlerIsNotPoison(t *testing.T) {
+	ctx := context.Background()
+	store, _ := poisonStore(t)
+	tg := openTarget(t, "rm.db")
+	failures := 3
+	p := ledger(1)
+	inner := p.Handle
+	p.Poison = projection.PoisonPark
+	p.Handle = func(ctx context.Context, tx Tx, e projection.Event) error {
+		if e.Revision == 4 && failures > 0 {
+			failures--
+			return fmt.Errorf("insert: %w: connection reset", projection.ErrTargetUnavailable)
+		}
+		return inner(ctx, tx, e)
+	}
+	r := newRunner(t, store, tg, opts(projection.WithRetries(1)), p)
+	err := r.CatchUp(ctx)
+	if !errors.Is(err, projection.ErrTargetUnavailable) {
+		t.Fatalf("CatchUp with the target failing past the retries = %v, want ErrTargetUnavailable", err)
+	}
+	if parked, err := r.Parked(ctx, "ledger"); err != nil || len(parked) != 0 {
+		t.Fatalf("parked %v, %v: a target failure parked the event", parked, err)
+	}
+	if err := r.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if parked, _ := r.Parked(ctx, "ledger"); len(parked) != 0 || failures != 0 {
+		t.Fatalf("parked %v, %d failures left", parked, failures)
+	}
+	if got := balances(t, tg.DB())["acct-1"]; got != [2]int64{10, 9 - 999} {
+		t.Fatalf("balance %v, want every event applied once", got)
 	}
 }

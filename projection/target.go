@@ -24,7 +24,10 @@ import (
 // name taken by a table), eventstore.ErrCorrupt (best as a *CorruptError) for
 // bookkeeping it cannot decode, and ErrTargetUnavailable for failures worth
 // retrying (a lock not obtained in time, a connection lost). The runner retries
-// every other failure of a Write too, within its retry policy.
+// every other failure of a Write too, within its retry policy. A Tx whose
+// statements fail that way should say so too: a handler error matching
+// ErrTargetUnavailable makes the runner retry the batch as the target's failure,
+// never count the event as poison.
 type Target[Tx any] interface {
 	// Init creates the bookkeeping if it is missing. The runner calls it, retrying
 	// it as its retry policy says, before anything else; it must be idempotent and

@@ -3,104 +3,136 @@ package pgsnap_test
 import (
 	"context"
 	"fmt"
-	"os"
+	"io"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/idemkit/idem/aggregate"
 	"github.com/idemkit/idem/command"
 	"github.com/idemkit/idem/command/pgsnap"
 	"github.com/idemkit/idem/eventstore"
-	"github.com/idemkit/idem/eventstore/postgres"
+	"github.com/idemkit/idem/eventstore/esdb"
+	"github.com/idemkit/idem/eventstore/esdb/esdbtest"
+	"github.com/idemkit/idem/eventstore/memory"
 	"github.com/idemkit/idem/eventstore/postgres/pgtest"
+	"github.com/idemkit/idem/eventstore/storetest"
 )
 
-// open returns an event store in a new schema and a snapshot store in the same
-// schema, on the store's pool.
-func open(t *testing.T, opts ...pgsnap.Option) (*postgres.Store, *pgsnap.Store) {
+// pool returns a pool on the test server, closed when t ends.
+func pool(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	store := pgtest.Open(t)
-	snaps, err := pgsnap.New(t.Context(), store.Pool(), append([]pgsnap.Option{pgsnap.WithSchema(store.Schema())}, opts...)...)
+	p, err := pgxpool.New(t.Context(), pgtest.URL(t))
 	require.NoError(t, err)
-	return store, snaps
+	t.Cleanup(p.Close)
+	return p
 }
 
-func TestSaveLoad(t *testing.T) {
-	ctx := t.Context()
-	_, s := open(t)
-	_, err := s.LoadSnapshot(ctx, "a-1")
-	require.ErrorIs(t, err, command.ErrNoSnapshot)
-	at := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC) // PostgreSQL keeps microseconds
-	snap := command.Snapshot{Stream: "a-1", Revision: 9, StateVersion: 3, State: []byte(`{"n":1}`), TakenAt: at,
-		Processed: []command.ProcessedCommand{{ID: "c", Fingerprint: "f", FirstRevision: 8, LastRevision: 9, RecordedAt: at}}}
-	require.NoError(t, s.SaveSnapshot(ctx, snap))
-	got, err := s.LoadSnapshot(ctx, "a-1")
+// open returns a snapshot store in a new schema, over p or a new pool.
+func open(t *testing.T, p ...*pgxpool.Pool) (*pgsnap.Store, string) {
+	t.Helper()
+	if len(p) == 0 {
+		p = append(p, pool(t))
+	}
+	schema := pgtest.Schema(t)
+	s, err := pgsnap.New(t.Context(), p[0], pgsnap.WithSchema(schema))
 	require.NoError(t, err)
-	require.Equal(t, snap, got)
-
-	require.NoError(t, s.SaveSnapshot(ctx, command.Snapshot{Stream: "a-1", Revision: 4, State: []byte(`old`)}))
-	got, err = s.LoadSnapshot(ctx, "a-1")
-	require.NoError(t, err)
-	require.Equal(t, uint64(9), got.Revision, "an older snapshot never replaces a newer one")
-
-	require.NoError(t, s.SaveSnapshot(ctx, command.Snapshot{Stream: "a-1", Revision: 12, State: nil}))
-	got, err = s.LoadSnapshot(ctx, "a-1")
-	require.NoError(t, err)
-	require.Equal(t, uint64(12), got.Revision)
-	require.Empty(t, got.State)
-	require.Empty(t, got.Processed)
-
-	require.ErrorIs(t, s.SaveSnapshot(ctx, command.Snapshot{Stream: ""}), command.ErrInvalidSnapshot)
-	require.ErrorIs(t, s.SaveSnapshot(ctx, command.Snapshot{Stream: "a-1", Revision: 1 << 63}), command.ErrInvalidSnapshot)
-	require.ErrorIs(t, s.SaveSnapshot(ctx, command.Snapshot{Stream: "a-1", StateVersion: 1 << 40}), command.ErrInvalidSnapshot)
-	cancelled, cancel := context.WithCancel(ctx)
-	cancel()
-	_, err = s.LoadSnapshot(cancelled, "a-1")
-	require.ErrorIs(t, err, context.Canceled)
-	require.ErrorIs(t, s.SaveSnapshot(cancelled, snap), context.Canceled)
+	return s, schema
 }
 
+// withSnapshots is a memory event store whose snapshots live in PostgreSQL: the
+// conformance suite's Snapshots group checks the PostgreSQL half.
+type withSnapshots struct {
+	eventstore.Store
+	snaps *pgsnap.Store
+}
+
+func (w withSnapshots) LoadSnapshot(ctx context.Context, stream string) (eventstore.Snapshot, error) {
+	return w.snaps.LoadSnapshot(ctx, stream)
+}
+
+func (w withSnapshots) SaveSnapshot(ctx context.Context, s eventstore.Snapshot) error {
+	return w.snaps.SaveSnapshot(ctx, s)
+}
+
+// TestSnapshotsConform: round trip, never replaced by an older snapshot, bad
+// input refused, cancelled contexts honoured (storetest's Snapshots group).
+func TestSnapshotsConform(t *testing.T) {
+	p := pool(t)
+	storetest.Run(t, func(t *testing.T) eventstore.Store {
+		snaps, _ := open(t, p)
+		mem := memory.New()
+		t.Cleanup(func() { _ = mem.Close() })
+		return withSnapshots{mem, snaps}
+	})
+}
+
+// TestNewRejectsBadInput: options it cannot use fail New with
+// eventstore.ErrInvalidOption before any query; a foreign table of the same name
+// with eventstore.ErrIncompatible, untouched; a missing schema is created.
 func TestNewRejectsBadInput(t *testing.T) {
 	_, err := pgsnap.New(t.Context(), nil)
-	require.ErrorIs(t, err, command.ErrInvalidSnapshot)
-	store := pgtest.Open(t)
+	require.ErrorIs(t, err, eventstore.ErrInvalidOption)
+	p := pool(t)
 	for _, opt := range []pgsnap.Option{pgsnap.WithTable("x; DROP TABLE y"), pgsnap.WithTable(""), pgsnap.WithSchema("pg_catalog"),
 		pgsnap.WithSchema("1x")} {
-		_, err = pgsnap.New(t.Context(), store.Pool(), opt)
-		require.ErrorIs(t, err, command.ErrInvalidSnapshot)
+		_, err = pgsnap.New(t.Context(), p, opt)
+		require.ErrorIs(t, err, eventstore.ErrInvalidOption)
 	}
-	// A table of the same name made by someone else.
-	pgtest.Exec(t, "CREATE TABLE "+pgx.Identifier{store.Schema(), "foreign_snaps"}.Sanitize()+" (id int)")
-	_, err = pgsnap.New(t.Context(), store.Pool(), pgsnap.WithSchema(store.Schema()), pgsnap.WithTable("foreign_snaps"))
+	_, schema := open(t)
+	foreign := pgx.Identifier{schema, "foreign_snaps"}.Sanitize()
+	pgtest.Exec(t, "CREATE TABLE "+foreign+" (id int)")
+	_, err = pgsnap.New(t.Context(), p, pgsnap.WithSchema(schema), pgsnap.WithTable("foreign_snaps"))
 	require.ErrorIs(t, err, eventstore.ErrIncompatible)
-	// Its own schema, created on demand.
-	schema := pgtest.Schema(t)
-	s, err := pgsnap.New(t.Context(), store.Pool(), pgsnap.WithSchema(schema))
+	pgtest.Exec(t, "INSERT INTO "+foreign+" VALUES (1)") // still the foreign table
+
+	fresh := pgtest.Schema(t)
+	s, err := pgsnap.New(t.Context(), p, pgsnap.WithSchema(fresh), pgsnap.WithTable("snaps"))
 	require.NoError(t, err)
-	require.NoError(t, s.SaveSnapshot(t.Context(), command.Snapshot{Stream: "a-1", Revision: 1}))
+	require.NoError(t, s.SaveSnapshot(t.Context(), eventstore.Snapshot{Stream: "a-1", Revision: 1}))
+	got, err := s.LoadSnapshot(t.Context(), "a-1")
+	require.NoError(t, err)
+	require.Empty(t, got.Data)
 }
 
-// TestDamagedRowsAreInvalidSnapshots writes damaged snapshot rows straight into
-// the table (after loosening it, as another tool might): LoadSnapshot reports a
-// typed error (the handler then rebuilds from events), never a panic or a hang.
-func TestDamagedRowsAreInvalidSnapshots(t *testing.T) {
+// TestReplacesItsEarlierTable: a table of this package's earlier shape (state
+// version, state and processed commands in columns), a cache in a format no
+// handler reads any more, is replaced by New.
+func TestReplacesItsEarlierTable(t *testing.T) {
+	schema := pgtest.Schema(t)
+	pgtest.Exec(t, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize())
+	table := pgx.Identifier{schema, "snaps"}.Sanitize()
+	pgtest.Exec(t, "CREATE TABLE "+table+` (stream text COLLATE "C" PRIMARY KEY, revision bigint NOT NULL, state_version integer NOT NULL,
+		state bytea NOT NULL, processed bytea NOT NULL, taken_at timestamptz NOT NULL)`)
+	pgtest.Exec(t, "INSERT INTO "+table+" VALUES ('a-1', 3, 1, '\\x7b7d', '\\x5b5d', now())")
+	s, err := pgsnap.New(t.Context(), pool(t), pgsnap.WithSchema(schema), pgsnap.WithTable("snaps"))
+	require.NoError(t, err)
+	_, err = s.LoadSnapshot(t.Context(), "a-1")
+	require.ErrorIs(t, err, eventstore.ErrNoSnapshot)
+	require.NoError(t, s.SaveSnapshot(t.Context(), eventstore.Snapshot{Stream: "a-1", Revision: 4, Data: []byte("x")}))
+}
+
+// TestDamagedRowsAreCorrupt writes damaged snapshot rows straight into the table
+// (after loosening it, as another tool might): LoadSnapshot reports
+// eventstore.ErrCorrupt naming the table, the stream and the column (the handler
+// then rebuilds from events), never a panic or a hang.
+func TestDamagedRowsAreCorrupt(t *testing.T) {
 	ctx := t.Context()
-	store, s := open(t)
-	table := pgx.Identifier{store.Schema(), pgsnap.DefaultTable}.Sanitize()
-	for _, col := range []string{"revision", "state_version", "state", "processed", "taken_at"} {
+	s, schema := open(t)
+	table := pgx.Identifier{schema, pgsnap.DefaultTable}.Sanitize()
+	for _, col := range []string{"revision", "data", "taken_at"} {
 		pgtest.Exec(t, "ALTER TABLE "+table+" ALTER COLUMN "+col+" DROP NOT NULL")
 	}
-	pgtest.Exec(t, "ALTER TABLE "+table+" DROP CONSTRAINT IF EXISTS "+pgsnap.DefaultTable+"_revision_check")
-	good := map[string]string{"revision": "3", "state_version": "1", "state": `'\x7b7d'`, "processed": `'\x5b5d'`, "taken_at": "now()"}
+	pgtest.Exec(t, "ALTER TABLE "+table+" DROP CONSTRAINT "+pgsnap.DefaultTable+"_revision_check")
+	good := map[string]string{"revision": "3", "data": `'\x7b7d'`, "taken_at": "now()"}
 	wrong := map[string][]string{
-		"revision":      {"NULL", "-1"},
-		"state_version": {"NULL"},
-		"state":         {"NULL"},
-		"processed":     {"NULL", `'\x7b6e6f74206a736f6e'`, `convert_to('[{"first":"x"}]', 'UTF8')`, `convert_to('{}', 'UTF8')`},
-		"taken_at":      {"NULL", "'infinity'", "'-infinity'"},
+		"revision": {"NULL", "-1"},
+		"data":     {"NULL"},
+		"taken_at": {"NULL", "'infinity'", "'-infinity'"},
 	}
 	n := 0
 	for col, values := range wrong {
@@ -113,24 +145,35 @@ func TestDamagedRowsAreInvalidSnapshots(t *testing.T) {
 				}
 				row[col] = v
 				stream := fmt.Sprintf("bad-%d", n)
-				pgtest.Exec(t, fmt.Sprintf("INSERT INTO %s (stream, revision, state_version, state, processed, taken_at) VALUES ('%s', %s, %s, %s, %s, %s)",
-					table, stream, row["revision"], row["state_version"], row["state"], row["processed"], row["taken_at"]))
+				pgtest.Exec(t, fmt.Sprintf("INSERT INTO %s (stream, revision, data, taken_at) VALUES ('%s', %s, %s, %s)",
+					table, stream, row["revision"], row["data"], row["taken_at"]))
 				_, err := s.LoadSnapshot(ctx, stream)
-				require.ErrorIs(t, err, command.ErrInvalidSnapshot)
 				require.ErrorIs(t, err, eventstore.ErrCorrupt)
+				require.Contains(t, err.Error(), pgsnap.DefaultTable)
+				require.Contains(t, err.Error(), stream)
+				require.Contains(t, err.Error(), col)
 			})
 		}
 	}
 }
 
-// TestHandlerSnapshotsOnPostgres: the command handler with snapshots in PostgreSQL
-// beside the events: a fresh replica loads from the snapshot, still knows every
-// processed command (G7), and a snapshot damaged under it falls back to events.
-func TestHandlerSnapshotsOnPostgres(t *testing.T) {
+type (
+	add   struct{ N int }
+	added struct{ N int }
+)
+
+// TestHandlerWithEventsInEventStoreDB: the case this package is for. Events live
+// in EventStoreDB (its emulator here), which keeps no snapshots and finds no
+// events by id; snapshots live in PostgreSQL. A fresh handler loads from the
+// snapshot, still knows every processed command (the snapshot carries them, G7),
+// and a snapshot damaged under it falls back to events.
+func TestHandlerWithEventsInEventStoreDB(t *testing.T) {
 	ctx := t.Context()
-	store, snaps := open(t)
-	type add struct{ N int }
-	type added struct{ N int }
+	srv := esdbtest.Start(t)
+	store, err := esdb.Open(ctx, srv.URL(), esdb.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = store.Close() })
+	snaps, schema := open(t)
 	codec, err := aggregate.NewCodec[add, added](aggregate.Command[add]("counter.Add"), aggregate.Event[added]("counter.Added"))
 	require.NoError(t, err)
 	decider := aggregate.Decider[int, add, added]{
@@ -140,7 +183,8 @@ func TestHandlerSnapshotsOnPostgres(t *testing.T) {
 		Decide:   func(_ int, c add) ([]added, error) { return []added{added(c)}, nil },
 	}
 	newHandler := func() *command.Handler[int, add, added] {
-		h, err := command.NewHandler(store, decider, codec, command.WithSnapshots(snaps), command.WithSnapshotEvery(3))
+		h, err := command.NewHandler(store, decider, codec, command.WithSnapshots(snaps), command.WithSnapshotEvery(3),
+			command.WithLogger(slog.New(slog.DiscardHandler)))
 		require.NoError(t, err)
 		return h
 	}
@@ -152,6 +196,7 @@ func TestHandlerSnapshotsOnPostgres(t *testing.T) {
 	snap, err := snaps.LoadSnapshot(ctx, "counter-x")
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, snap.Revision, uint64(6))
+	require.WithinDuration(t, time.Now(), snap.TakenAt, time.Minute)
 
 	fresh := newHandler()
 	l, err := fresh.Load(ctx, "x")
@@ -161,29 +206,10 @@ func TestHandlerSnapshotsOnPostgres(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, dup.Duplicate, "the oldest command, before the snapshot, is still known")
 
-	pgtest.Exec(t, "ALTER TABLE "+pgx.Identifier{store.Schema(), pgsnap.DefaultTable}.Sanitize()+" ALTER COLUMN taken_at DROP NOT NULL")
-	pgtest.Exec(t, "UPDATE "+pgx.Identifier{store.Schema(), pgsnap.DefaultTable}.Sanitize()+" SET taken_at = NULL")
+	table := pgx.Identifier{schema, pgsnap.DefaultTable}.Sanitize()
+	pgtest.Exec(t, "ALTER TABLE "+table+" ALTER COLUMN taken_at DROP NOT NULL")
+	pgtest.Exec(t, "UPDATE "+table+" SET taken_at = NULL")
 	l, err = newHandler().Load(ctx, "x")
 	require.NoError(t, err, "a damaged snapshot is skipped: the state is rebuilt from events")
 	require.Equal(t, 45, l.State)
-}
-
-// Example keeps snapshots beside the events, on the event store's pool. (It is
-// compiled, not run: it needs a server.)
-func Example() {
-	ctx := context.Background()
-	store, err := postgres.Open(ctx, os.Getenv("IDEM_POSTGRES_URL"))
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer store.Close()
-	snaps, err := pgsnap.New(ctx, store.Pool(), pgsnap.WithSchema(store.Schema()))
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	_ = snaps.SaveSnapshot(ctx, command.Snapshot{Stream: "account-1", Revision: 99, StateVersion: 1, State: []byte(`{"Balance":5}`)})
-	s, _ := snaps.LoadSnapshot(ctx, "account-1")
-	fmt.Println(s.Revision, string(s.State))
 }

@@ -151,3 +151,45 @@ func median(v []float64) float64 {
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
+
+// BenchmarkFindEvent looks an event up by id in a stream of 10,000 events
+// (FindEvent: one seek of the (stream, id) index), against reading the whole
+// stream (what recognising a command costs without it), in the same run.
+//
+//	go test -run '^$' -bench FindEvent ./eventstore/postgres/
+func BenchmarkFindEvent(b *testing.B) {
+	ctx := b.Context()
+	s := pgtest.Open(b)
+	const n = 10_000
+	ids := make([]uuid.UUID, 0, n)
+	for len(ids) < n {
+		batch := make([]eventstore.EventData, 500)
+		for i := range batch {
+			batch[i] = newEvent("Deposited")
+			ids = append(ids, batch[i].ID)
+		}
+		_, err := s.Append(ctx, "account-1", eventstore.Any(), batch...)
+		require.NoError(b, err)
+	}
+	b.Run("FindEvent", func(b *testing.B) {
+		for i := range b.N {
+			if _, err := s.FindEvent(ctx, "account-1", ids[(i*7919)%n]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("ReadStream", func(b *testing.B) {
+		for range b.N {
+			k := 0
+			for _, err := range s.ReadStream(ctx, "account-1", 0) {
+				if err != nil {
+					b.Fatal(err)
+				}
+				k++
+			}
+			if k != n {
+				b.Fatalf("read %d events", k)
+			}
+		}
+	})
+}

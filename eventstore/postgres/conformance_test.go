@@ -4,8 +4,16 @@ import (
 	"testing"
 
 	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/eventstore/postgres"
 	"github.com/idemkit/idem/eventstore/postgres/pgtest"
 	"github.com/idemkit/idem/eventstore/storetest"
+)
+
+// The suite's optional groups, FindEvent and Snapshots, skip for a store that
+// lacks the interface: these make sure they run here.
+var (
+	_ eventstore.EventFinder   = (*postgres.Store)(nil)
+	_ eventstore.SnapshotStore = (*postgres.Store)(nil)
 )
 
 // TestStore runs the whole conformance suite, with exact outcomes (Written and

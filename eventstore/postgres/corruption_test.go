@@ -23,8 +23,9 @@ func qualified(schema, table string) string { return pgx.Identifier{schema, tabl
 // column types cannot get in (Open refuses a table whose columns changed type,
 // TestAlteredTableIsIncompatible), but a tool that loosens the table can store
 // NULLs, negative revisions, empty names and infinite times. Each is reported
-// with eventstore.ErrCorrupt naming the row's position, by every read and by an
-// append to its stream; never a panic, a hang or an untyped error.
+// with eventstore.ErrCorrupt naming the row's position, by every read (FindEvent
+// included) and by an append to its stream; never a panic, a hang or an untyped
+// error.
 func TestDamagedRowsAreCorrupt(t *testing.T) {
 	cases := []struct {
 		name string
@@ -55,7 +56,8 @@ func TestDamagedRowsAreCorrupt(t *testing.T) {
 			// What another tool's migration might do to the table.
 			pgtest.Exec(t, "ALTER TABLE "+events+" ALTER COLUMN "+c.column+" DROP NOT NULL")
 			pgtest.Exec(t, "ALTER TABLE "+events+" DROP CONSTRAINT events_revision_check")
-			row := map[string]string{"position": "1000", "stream": "'bad-1'", "revision": "0", "id": "gen_random_uuid()",
+			badID := uuid.New()
+			row := map[string]string{"position": "1000", "stream": "'bad-1'", "revision": "0", "id": "'" + badID.String() + "'",
 				"type": "'Bad'", "data": "NULL", "metadata": "NULL", "recorded_at": "now()"}
 			row[c.column] = c.value
 			var cols, vals []string
@@ -83,6 +85,10 @@ func TestDamagedRowsAreCorrupt(t *testing.T) {
 				requireCorrupt("ReadStream", err)
 				_, err = collect(store.ReadStream(ctx, "bad-1", eventstore.StreamEnd, eventstore.Backwards()))
 				requireCorrupt("ReadStream backwards", err)
+			}
+			if c.column != "stream" && c.column != "id" {
+				_, err = store.FindEvent(ctx, "bad-1", badID)
+				requireCorrupt("FindEvent", err)
 			}
 			_, err = store.Append(ctx, "bad-1", eventstore.Any(), eventstore.EventData{ID: uuid.New(), Type: "Next"})
 			if c.appendSees {
@@ -211,12 +217,12 @@ func TestBadOptionsAndConnections(t *testing.T) {
 		"SchemaNotUTF8Name": postgres.WithSchema("caf\xe9"),
 	} {
 		_, err := postgres.Open(ctx, "postgres://nobody@127.0.0.1:1/none", opt)
-		require.ErrorIs(t, err, postgres.ErrInvalidOption, name)
+		require.ErrorIs(t, err, eventstore.ErrInvalidOption, name)
 	}
 	_, err := postgres.New(ctx, nil)
-	require.ErrorIs(t, err, postgres.ErrInvalidOption)
+	require.ErrorIs(t, err, eventstore.ErrInvalidOption)
 	_, err = postgres.Open(ctx, "postgres://%zz")
-	require.ErrorIs(t, err, postgres.ErrInvalidOption)
+	require.ErrorIs(t, err, eventstore.ErrInvalidOption)
 
 	_, err = postgres.Open(ctx, "postgres://nobody@127.0.0.1:1/none?connect_timeout=2")
 	require.ErrorIs(t, err, eventstore.ErrUnavailable)

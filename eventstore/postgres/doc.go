@@ -9,7 +9,18 @@
 // schema, its tables and its append function, or migrates them; the version is
 // kept in the schema's idem_schema_version table, and a schema written by a newer
 // version is refused (ErrSchemaTooNew), as is an events table idem did not make
-// (eventstore.ErrIncompatible).
+// or whose shape changed (eventstore.ErrIncompatible). An older schema is
+// migrated in place, in one transaction, its shape checked before and after.
+// Options a constructor cannot use fail it with eventstore.ErrInvalidOption.
+//
+// # Finding events and snapshots
+//
+// Store is also an eventstore.EventFinder (FindEvent: one seek of an index on
+// (stream, id), however long the stream) and an eventstore.SnapshotStore (the
+// latest snapshot of each stream in the schema's idem_snapshots table; a save
+// never replaces a later revision): the command handler uses both by default.
+// command/pgsnap keeps snapshots in the same kind of table for events kept
+// elsewhere, and projection/pgtarget keeps read models in the same database.
 //
 // # Positions never skip an event
 //
@@ -63,6 +74,7 @@
 // (eventstore.ErrUnavailable, ErrIncompatible or ErrCorrupt) with the SQLSTATE;
 // a pool with no free connection within WithTimeout gives one matching
 // ErrPoolExhausted too. A row a tool damaged (a NULL where idem's schema forbids
-// it, a negative revision) is reported as eventstore.ErrCorrupt with its position.
+// it, a negative revision) is reported as eventstore.ErrCorrupt with its position;
+// a damaged snapshot row with its table and stream.
 // Event types may not contain a NUL byte (PostgreSQL text cannot hold one).
 package postgres

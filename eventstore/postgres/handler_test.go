@@ -133,7 +133,7 @@ func TestHandleAppliesAndRedeliveryIsDuplicate(t *testing.T) {
 	m, err := command.DecodeMetadata(first.Events[0].Metadata)
 	require.NoError(t, err)
 	require.Equal(t, "cmd-1", m.CommandID)
-	require.Equal(t, command.EventID("account-a1", "cmd-1", first.Fingerprint, 0), first.Events[0].ID)
+	require.Equal(t, command.EventID("account-a1", "cmd-1", 0), first.Events[0].ID)
 
 	// Redelivered to this handler and to a fresh one (another replica).
 	for _, handler := range []accountHandler{h, newAccountHandler(t, store)} {

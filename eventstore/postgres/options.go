@@ -1,12 +1,12 @@
 package postgres
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/internal/pgident"
 	"github.com/idemkit/idem/internal/quote"
 )
 
@@ -26,12 +26,9 @@ const (
 	DefaultMaxBatch = 256
 )
 
-// ErrInvalidOption: Open or New was given an option value it cannot use. Nothing
-// was opened.
-var ErrInvalidOption = errors.New("invalid option")
-
 // Option configures Open and New. An option given a value it cannot use makes the
-// constructor fail with an error matching ErrInvalidOption.
+// constructor fail, before any connection, with an error matching
+// eventstore.ErrInvalidOption, as every store's constructor does.
 type Option func(*config) error
 
 type config struct {
@@ -59,7 +56,7 @@ func defaultConfig() config {
 }
 
 func invalidOption(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidOption}, args...)...)
+	return fmt.Errorf("%w: "+format, append([]any{eventstore.ErrInvalidOption}, args...)...)
 }
 
 // WithSchema keeps the store's tables in the PostgreSQL schema name, created if
@@ -69,34 +66,12 @@ func invalidOption(format string, args ...any) error {
 // DefaultSchema by default.
 func WithSchema(name string) Option {
 	return func(c *config) error {
-		if err := validIdentifier(name); err != nil {
+		if err := pgident.Check(name); err != nil {
 			return invalidOption("WithSchema(%s): %v", quote.Q(name), err)
 		}
 		c.schema = name
 		return nil
 	}
-}
-
-// validIdentifier checks a schema name: quoted everywhere it is used, but kept to
-// a plain identifier so that it reads the same in psql and in logs.
-func validIdentifier(name string) error {
-	switch {
-	case name == "":
-		return errors.New("empty")
-	case len(name) > 63:
-		return errors.New("longer than 63 bytes, PostgreSQL's limit")
-	case name[0] >= '0' && name[0] <= '9':
-		return errors.New("starts with a digit")
-	case len(name) >= 3 && (name[:3] == "pg_" || name[:3] == "PG_" || name[:3] == "Pg_" || name[:3] == "pG_"):
-		return errors.New(`names starting with "pg_" are reserved by PostgreSQL`)
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
-			return fmt.Errorf("byte %d is not an ASCII letter, digit or underscore", i)
-		}
-	}
-	return nil
 }
 
 // WithMaxAppendSize sets the limit on the bytes of one append (the sum of every

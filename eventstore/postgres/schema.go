@@ -11,11 +11,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/idemkit/idem/eventstore"
+	"github.com/idemkit/idem/internal/pgsnapshot"
 )
 
 // schemaVersion is the version of the newest schema this package knows; it is kept
 // in the one row of the schema's idem_schema_version table.
-const schemaVersion = 1
+const schemaVersion = 2
 
 // Advisory lock classes (the first key of pg_advisory_xact_lock(int, int)); the
 // second key is the schema's lockKey. positionLock serialises the assignment of
@@ -38,22 +39,10 @@ func channel(schema string) string {
 	return fmt.Sprintf("idem_events_%08x", uint32(lockKey(schema)))
 }
 
-// eventsColumns is the shape of the events table, as information_schema reports
-// it: Open refuses a table of the same name with another shape (ErrIncompatible).
-var eventsColumns = []struct{ name, typ string }{
-	{"position", "bigint"},
-	{"stream", "text"},
-	{"revision", "bigint"},
-	{"id", "uuid"},
-	{"type", "text"},
-	{"data", "bytea"},
-	{"metadata", "bytea"},
-	{"recorded_at", "timestamp with time zone"},
-}
-
-// migrations[i] takes the schema from version i to version i+1. {{schema}} is the
-// quoted schema name; appendFunction's text is added by migrate.
-var migrations = []string{
+// migrations[i] takes the schema from version i to version i+1: its SQL, where
+// {{schema}} is the quoted schema name, then its step in Go, if any.
+// appendFunction's text is (re)created by migrate after the last one.
+var migrations = []migration{
 	// 1: the global log.
 	//
 	// position is the global log's order. Positions are taken from the sequence
@@ -61,12 +50,11 @@ var migrations = []string{
 	// commit, so they become visible in the order they were taken: a reader that
 	// has seen position N never later finds an event below N (no gap for
 	// subscriptions). UNIQUE (stream, revision) checks revisions in the database,
-	// serves reads of a stream, the G2 retry check (ids are looked up by stream and
-	// revision: there is deliberately no global index on ids) and a stream's head.
-	// The stream column compares bytes (COLLATE "C"), as every other backend does,
-	// so that prefixes and order do not depend on the database's locale. The CHECKs
-	// make a negative revision or position impossible short of dropping them.
-	`CREATE TABLE {{schema}}.events (
+	// serves reads of a stream, the G2 retry check and a stream's head. The stream
+	// column compares bytes (COLLATE "C"), as every other backend does, so that
+	// prefixes and order do not depend on the database's locale. The CHECKs make a
+	// negative revision or position impossible short of dropping them.
+	{sql: `CREATE TABLE {{schema}}.events (
 		position    bigint      NOT NULL,
 		stream      text        COLLATE "C" NOT NULL,
 		revision    bigint      NOT NULL,
@@ -80,7 +68,52 @@ var migrations = []string{
 		CONSTRAINT events_revision_check CHECK (revision >= 0),
 		CONSTRAINT events_position_check CHECK (position > 0)
 	);
-	CREATE SEQUENCE {{schema}}.events_position_seq AS bigint OWNED BY {{schema}}.events.position;`,
+	CREATE SEQUENCE {{schema}}.events_position_seq AS bigint OWNED BY {{schema}}.events.position;`},
+	// 2: FindEvent and snapshots (eventstore.EventFinder, eventstore.SnapshotStore).
+	//
+	// (stream, id) finds an event by id with one index seek, however long its
+	// stream: the command handler asks "is this command recorded?" by the id of its
+	// first event (G3) instead of loading the aggregate. It costs an index entry
+	// per event. An index of that name left invalid by a failed CREATE INDEX
+	// CONCURRENTLY (an operator building it ahead of the upgrade, see
+	// docs/backends.md) is dropped and built again; a valid one is kept.
+	//
+	// idem_snapshots holds the latest snapshot of each stream, opaque to the store:
+	// a cache beside the events, the table command/pgsnap keeps elsewhere (see
+	// internal/pgsnapshot, which also replaces a table of pgsnap's earlier shape).
+	{sql: `DO $$ BEGIN
+		IF EXISTS (SELECT 1 FROM pg_index i WHERE i.indexrelid = to_regclass('{{schema}}.events_stream_id') AND NOT i.indisvalid) THEN
+			DROP INDEX {{schema}}.events_stream_id;
+		END IF;
+	END $$;
+	CREATE INDEX IF NOT EXISTS events_stream_id ON {{schema}}.events (stream, id);`,
+		step: ensureSnapshots},
+}
+
+// migration is one step of migrations.
+type migration struct {
+	sql  string
+	step func(ctx context.Context, tx pgx.Tx, schema string, logger *slog.Logger) error
+}
+
+// snapshotTable is the name of the store's snapshot table.
+const snapshotTable = "idem_snapshots"
+
+// ensureSnapshots creates the snapshot table (migration 2).
+func ensureSnapshots(ctx context.Context, tx pgx.Tx, schema string, logger *slog.Logger) error {
+	table := pgsnapshot.New(schema, snapshotTable)
+	if err := table.Lock(ctx, tx); err != nil {
+		return err
+	}
+	replaced, err := table.Ensure(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if replaced {
+		logger.InfoContext(ctx, "event store: replaced a snapshot table of command/pgsnap's earlier shape (a cache: aggregates load from events until snapshotted again)",
+			"schema", schema, "table", snapshotTable)
+	}
+	return nil
 }
 
 // appendFunction returns the text of the function that runs one append in the
@@ -191,11 +224,18 @@ func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''
 // appendFunctionName is the name of appendFunction in the schema.
 const appendFunctionName = "idem_append"
 
-// migrate creates or upgrades the schema in one transaction, under the schema's
-// migration lock, so that two processes opening a new database at once do not
-// both create it. It refuses a schema holding an events table it did not make,
-// and one written by a newer version.
+// migrate creates or upgrades the schema, up to schemaVersion.
 func migrate(ctx context.Context, pool *pgxpool.Pool, schema string, logger *slog.Logger) error {
+	return migrateTo(ctx, pool, schema, schemaVersion, logger)
+}
+
+// migrateTo creates or upgrades the schema to version target in one
+// transaction, under the schema's migration lock, so that two processes opening
+// a new database at once do not both create it. It refuses a schema holding an
+// events table it did not make or whose shape changed (checked before any
+// migration runs, and again after), and one written by a newer version. Only
+// tests ask for a target below schemaVersion (to make an older schema).
+func migrateTo(ctx context.Context, pool *pgxpool.Pool, schema string, target int, logger *slog.Logger) error {
 	op := "open schema " + schema
 	tx, err := pool.Begin(ctx)
 	if err != nil {
@@ -206,13 +246,8 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string, logger *slo
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1, $2)", int32(migrationLock), lockKey(schema)); err != nil {
 		return storageError(ctx, op, err)
 	}
-	var encoding string
-	if err := tx.QueryRow(ctx, "SELECT pg_encoding_to_char(encoding) FROM pg_database WHERE datname = current_database()").Scan(&encoding); err != nil {
-		return storageError(ctx, op, err)
-	}
-	if encoding != "UTF8" {
-		return fmt.Errorf("%s: %w: the database's encoding is %s; event types and stream names need UTF8",
-			op, eventstore.ErrIncompatible, encoding)
+	if err := checkEncoding(ctx, tx, op); err != nil {
+		return err
 	}
 	version, err := readVersion(ctx, tx, schema)
 	if err != nil {
@@ -221,43 +256,93 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string, logger *slo
 	if version > schemaVersion {
 		return &SchemaVersionError{Schema: schema, Found: version, Supported: schemaVersion}
 	}
-	if version == schemaVersion {
-		return checkShape(ctx, tx, schema)
+	if version > 0 {
+		if err := checkShape(ctx, tx, schema, version); err != nil {
+			return err
+		}
 	}
+	if version >= target {
+		return nil
+	}
+	if err := upgrade(ctx, tx, schema, version, target, logger); err != nil {
+		return err
+	}
+	if err := checkShape(ctx, tx, schema, target); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return storageError(ctx, "commit migration of schema "+schema, err)
+	}
+	logger.InfoContext(ctx, "event store schema migrated", "schema", schema, "from", version, "to", target)
+	return nil
+}
+
+// checkEncoding refuses a database whose encoding cannot hold every stream name
+// and event type.
+func checkEncoding(ctx context.Context, tx pgx.Tx, op string) error {
+	var encoding string
+	if err := tx.QueryRow(ctx, "SELECT pg_encoding_to_char(encoding) FROM pg_database WHERE datname = current_database()").Scan(&encoding); err != nil {
+		return storageError(ctx, op, err)
+	}
+	if encoding != "UTF8" {
+		return fmt.Errorf("%s: %w: the database's encoding is %s; event types and stream names need UTF8",
+			op, eventstore.ErrIncompatible, encoding)
+	}
+	return nil
+}
+
+// upgrade runs the migrations from version to target in tx, creating the schema
+// and its version table first when version is 0, then (re)creates the append
+// function and records target.
+func upgrade(ctx context.Context, tx pgx.Tx, schema string, version, target int, logger *slog.Logger) error {
+	op := "open schema " + schema
 	quoted := pgx.Identifier{schema}.Sanitize()
 	if version == 0 {
-		var exists bool
-		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", schema).Scan(&exists); err != nil {
-			return storageError(ctx, op, err)
-		}
-		if !exists {
-			if _, err := tx.Exec(ctx, "CREATE SCHEMA "+quoted); err != nil {
-				return storageError(ctx, op, err)
-			}
-		}
-		if _, err := tx.Exec(ctx, "CREATE TABLE "+quoted+".idem_schema_version (version integer NOT NULL)"); err != nil {
-			return storageError(ctx, op, err)
-		}
-		if _, err := tx.Exec(ctx, "INSERT INTO "+quoted+".idem_schema_version VALUES (0)"); err != nil {
+		if err := createSchema(ctx, tx, schema); err != nil {
 			return storageError(ctx, op, err)
 		}
 	}
-	for v := version; v < schemaVersion; v++ {
-		if _, err := tx.Exec(ctx, strings.ReplaceAll(migrations[v], "{{schema}}", quoted)); err != nil {
+	for v := version; v < target; v++ {
+		m := migrations[v]
+		fail := func(err error) error {
 			return storageError(ctx, fmt.Sprintf("migrate schema %s to version %d", schema, v+1), err)
+		}
+		if _, err := tx.Exec(ctx, strings.ReplaceAll(m.sql, "{{schema}}", quoted)); err != nil {
+			return fail(err)
+		}
+		if m.step != nil {
+			if err := m.step(ctx, tx, schema, logger); err != nil {
+				return fail(err)
+			}
 		}
 	}
 	if _, err := tx.Exec(ctx, appendFunction(schema, appendFunctionName, true)); err != nil {
 		return storageError(ctx, "create append function in schema "+schema, err)
 	}
-	if _, err := tx.Exec(ctx, "UPDATE "+quoted+".idem_schema_version SET version = $1", schemaVersion); err != nil {
+	if _, err := tx.Exec(ctx, "UPDATE "+quoted+".idem_schema_version SET version = $1", target); err != nil {
 		return storageError(ctx, op, err)
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return storageError(ctx, "commit migration of schema "+schema, err)
-	}
-	logger.InfoContext(ctx, "event store schema migrated", "schema", schema, "from", version, "to", schemaVersion)
 	return nil
+}
+
+// createSchema makes the schema, unless it exists, and its version table at
+// version 0.
+func createSchema(ctx context.Context, tx pgx.Tx, schema string) error {
+	quoted := pgx.Identifier{schema}.Sanitize()
+	var exists bool
+	if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", schema).Scan(&exists); err != nil {
+		return err
+	}
+	if !exists {
+		if _, err := tx.Exec(ctx, "CREATE SCHEMA "+quoted); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.Exec(ctx, "CREATE TABLE "+quoted+".idem_schema_version (version integer NOT NULL)"); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, "INSERT INTO "+quoted+".idem_schema_version VALUES (0)")
+	return err
 }
 
 // readVersion returns the schema's version, 0 for a schema (or database) that
@@ -293,37 +378,4 @@ func readVersion(ctx context.Context, tx pgx.Tx, schema string) (int, error) {
 		return 0, fmt.Errorf("%s: %w: idem_schema_version holds %v, want one version", op, eventstore.ErrIncompatible, versions)
 	}
 	return int(versions[0]), nil
-}
-
-// checkShape refuses an events table whose columns are not the ones this version
-// made (a tool altered or replaced it). Nullability is not checked: rows that a
-// loosened table let in are reported, when read, as corrupt.
-func checkShape(ctx context.Context, tx pgx.Tx, schema string) error {
-	op := "open schema " + schema
-	rows, err := tx.Query(ctx, `SELECT column_name::text, data_type::text FROM information_schema.columns
-		WHERE table_schema = $1 AND table_name = 'events' ORDER BY ordinal_position`, schema)
-	if err != nil {
-		return storageError(ctx, op, err)
-	}
-	type column struct{ name, typ string }
-	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (column, error) {
-		var c column
-		err := r.Scan(&c.name, &c.typ)
-		return c, err
-	})
-	if err != nil {
-		return storageError(ctx, op, err)
-	}
-	var want, have []string
-	for _, c := range eventsColumns {
-		want = append(want, c.name+" "+c.typ)
-	}
-	for _, c := range got {
-		have = append(have, c.name+" "+c.typ)
-	}
-	if strings.Join(want, ", ") != strings.Join(have, ", ") {
-		return fmt.Errorf("%s: %w: table %s.events has columns (%s), want (%s)",
-			op, eventstore.ErrIncompatible, schema, strings.Join(have, ", "), strings.Join(want, ", "))
-	}
-	return nil
 }

@@ -13,16 +13,19 @@ import (
 
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/eventstore/backend"
+	"github.com/idemkit/idem/internal/pgsnapshot"
 )
 
 // Store is an eventstore.Store in a PostgreSQL schema. It also implements
-// eventstore.HeadReader. Create one with Open or New; every method is safe for
-// concurrent use, and several Stores (in one process or many) may share a schema.
+// eventstore.HeadReader, eventstore.EventFinder and eventstore.SnapshotStore.
+// Create one with Open or New; every method is safe for concurrent use, and
+// several Stores (in one process or many) may share a schema.
 type Store struct {
 	cfg      config
 	pool     *pgxpool.Pool
 	ownsPool bool
 	sql      statements
+	snaps    *pgsnapshot.Table
 
 	// wmu guards closed, leading, waiting and idle: appends queue behind the
 	// running batch's leader, and Close waits for the last leader.
@@ -55,7 +58,8 @@ var (
 // A schema holding an events table that idem did not make fails with an error
 // matching eventstore.ErrIncompatible; a schema written by a newer version with
 // one matching ErrSchemaTooNew; a server that cannot be reached with one matching
-// eventstore.ErrUnavailable; a bad option with one matching ErrInvalidOption.
+// eventstore.ErrUnavailable; a bad option or connection string with one matching
+// eventstore.ErrInvalidOption.
 func Open(ctx context.Context, connString string, opts ...Option) (*Store, error) {
 	cfg, err := configure(opts)
 	if err != nil {
@@ -64,7 +68,7 @@ func Open(ctx context.Context, connString string, opts ...Option) (*Store, error
 	poolCfg, err := pgxpool.ParseConfig(connString)
 	if err != nil {
 		// pgconn's message redacts the password.
-		return nil, fmt.Errorf("postgres: open: %w: %v", ErrInvalidOption, err)
+		return nil, fmt.Errorf("postgres: open: %w: %v", eventstore.ErrInvalidOption, err)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
@@ -86,7 +90,7 @@ func Open(ctx context.Context, connString string, opts ...Option) (*Store, error
 // transaction mode).
 func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error) {
 	if pool == nil {
-		return nil, fmt.Errorf("postgres: new store: %w: nil pool", ErrInvalidOption)
+		return nil, fmt.Errorf("postgres: new store: %w: nil pool", eventstore.ErrInvalidOption)
 	}
 	cfg, err := configure(opts)
 	if err != nil {
@@ -116,18 +120,19 @@ func newStore(ctx context.Context, pool *pgxpool.Pool, cfg config) (*Store, erro
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	s := &Store{
-		cfg:  cfg,
-		pool: pool,
-		sql:  newStatements(cfg.schema, appendFunctionName),
-		done: make(chan struct{}),
+		cfg:   cfg,
+		pool:  pool,
+		sql:   newStatements(cfg.schema, appendFunctionName),
+		snaps: pgsnapshot.New(cfg.schema, snapshotTable),
+		done:  make(chan struct{}),
 	}
 	s.listener.init(s)
 	return s, nil
 }
 
 // Pool returns the store's connection pool, for code that keeps other tables in
-// the same database (read models, snapshots: see command/pgsnap). A pool made by
-// Open belongs to the store and is closed by Close.
+// the same database (read models: see projection/pgtarget). A pool made by Open
+// belongs to the store and is closed by Close.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 // Schema returns the PostgreSQL schema holding the store's tables.
@@ -247,6 +252,7 @@ type statements struct {
 	head           string
 	readAll        string
 	readAllFilter  string
+	findEvent      string
 }
 
 // eventColumns are the columns scanEvent expects, in order; streamColumns the same
@@ -265,8 +271,11 @@ func newStatements(schema, appendFn string) statements {
 		streamBackward: "SELECT " + streamColumns + " FROM " + events + " WHERE stream = $1 AND revision <= $2 ORDER BY revision DESC LIMIT $3",
 		streamExists: "SELECT EXISTS (SELECT 1 FROM " + events + " WHERE stream = $1)," +
 			" (SELECT position FROM " + events + " WHERE stream = $1 AND (revision IS NULL OR revision < 0) LIMIT 1)",
-		head:    "SELECT COALESCE(MAX(position), 0) FROM " + events,
-		readAll: "SELECT " + eventColumns + " FROM " + events + " WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3",
+		head: "SELECT COALESCE(MAX(position), 0) FROM " + events,
+		// The (stream, id) index finds the rows; an id a stream holds twice (an
+		// append with Any that repeated an old id) answers its first event.
+		findEvent: "SELECT " + streamColumns + " FROM " + events + " WHERE stream = $1 AND id = $2 ORDER BY revision LIMIT 1",
+		readAll:   "SELECT " + eventColumns + " FROM " + events + " WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3",
 		readAllFilter: "SELECT " + eventColumns + " FROM " + events + " WHERE position > $1 AND position <= $2" +
 			" AND ($4::text[] IS NULL OR EXISTS (SELECT 1 FROM unnest($4::text[]) AS p(prefix) WHERE starts_with(stream, p.prefix)))" +
 			" AND ($5::text[] IS NULL OR type = ANY ($5::text[]))" +

@@ -49,7 +49,7 @@ func run(ctx context.Context) int {
 	flag.Float64Var(&cfg.DuplicateRate, "dup-rate", cfg.DuplicateRate, "probability that a delivery is followed by another copy")
 	flag.Float64Var(&cfg.CrashRate, "crash-rate", cfg.CrashRate, "probability, after each acknowledgement, of killing a worker (SIGKILL)")
 	flag.StringVar(&cfg.DBPath, "db", cfg.DBPath, "event store file (read models in DB.read, mail in DB.mail); replaced")
-	flag.StringVar(&cfg.Backend, "backend", cfg.Backend, `event store: "sqlite", or the connection string of an empty EventStoreDB (esdb://host:2113?tls=false)`)
+	flag.StringVar(&cfg.Backend, "backend", cfg.Backend, `event store: "sqlite", a PostgreSQL connection string (postgres://...: events and read models in schemas of the run's own), or the connection string of an empty EventStoreDB (esdb://host:2113?tls=false)`)
 	flag.StringVar(&cfg.Synchronous, "sync", cfg.Synchronous, "SQLite synchronous mode: FULL or NORMAL (see docs/backends.md)")
 	flag.IntVar(&cfg.Workers, "workers", cfg.Workers, "worker processes")
 	flag.IntVar(&cfg.Consumers, "consumers", cfg.Consumers, "consumers (goroutines) per worker")

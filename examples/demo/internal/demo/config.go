@@ -51,8 +51,10 @@ type Config struct {
 	DBPath string
 	// Backend is "sqlite", a PostgreSQL connection string (postgres://...: the
 	// events go to a schema of the run's own, named after DBPath and replaced by
-	// the run; the workers are replicas on it), or an EventStoreDB connection
-	// string (esdb://...).
+	// the run, and the read models to another beside it, through
+	// projection/pgtarget; the workers are replicas on them), or an EventStoreDB
+	// connection string (esdb://...). The simulated mail service stays in
+	// DBPath+".mail" whatever the backend.
 	Backend string
 	// Synchronous is the SQLite event store's synchronous mode: "FULL" or "NORMAL".
 	Synchronous string

@@ -3,10 +3,13 @@ package demo
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/idemkit/idem/eventstore/esdb/esdbtest"
 	"github.com/idemkit/idem/eventstore/postgres/pgtest"
@@ -98,10 +101,12 @@ func TestRunOnEventStoreDB(t *testing.T) {
 	}
 }
 
-// TestRunOnPostgreSQL runs the demo with the event store on PostgreSQL (the read
-// models stay in SQLite): the worker processes are replicas of one service, each
-// with its own Store and pool on the run's schema, killed with SIGKILL mid-run.
-// Every invariant must hold.
+// TestRunOnPostgreSQL runs the demo with the event store and the read models on
+// PostgreSQL (projection/pgtarget, in a schema beside the events'): the worker
+// processes are replicas of one service, each with its own Store and pool on the
+// run's schema, killed with SIGKILL mid-run, as is the projector. Every invariant
+// must hold, live and rebuilt read models included; the read models are in
+// PostgreSQL, not in a SQLite file.
 func TestRunOnPostgreSQL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts worker processes")
@@ -116,7 +121,10 @@ func TestRunOnPostgreSQL(t *testing.T) {
 	// 1.5s) a slow run gave a refund up before its capture came. 40 attempts wait
 	// about 6s: the invariants are the same, only the patience is longer.
 	cfg.MaxAttempts = 40
-	t.Cleanup(func() { pgtest.Drop(t, url, demoSchema(cfg.DBPath)) })
+	t.Cleanup(func() {
+		pgtest.Drop(t, url, demoSchema(cfg.DBPath))
+		pgtest.Drop(t, url, readSchema(cfg.DBPath))
+	})
 	rep, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -125,6 +133,19 @@ func TestRunOnPostgreSQL(t *testing.T) {
 		var out bytes.Buffer
 		rep.Print(&out)
 		t.Fatalf("invariants violated on PostgreSQL: %s\n%s", rep.Summary(), out.String())
+	}
+	if _, err := os.Stat(cfg.DBPath + ".read"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a SQLite read-model file was made (%v): the read models belong in PostgreSQL", err)
+	}
+	var views int
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM information_schema.views WHERE table_schema = $1`,
+		readSchema(cfg.DBPath)).Scan(&views); err != nil || views != 2 {
+		t.Errorf("the read models' schema holds %d views (%v), want 2", views, err)
 	}
 	b := rep.Broker
 	if b.Kills == 0 || rep.InvoicesIssued == 0 || b.Races == 0 || b.Handler.DuplicatesByID == 0 {

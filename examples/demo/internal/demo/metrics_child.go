@@ -11,7 +11,6 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/idemkit/idem/projection"
-	"github.com/idemkit/idem/projection/sqlitetarget"
 )
 
 // childMetrics is what a worker or the projector records idem's metrics to when
@@ -98,7 +97,7 @@ func workerCounters(ctx context.Context, h *handlers) report {
 // projection and reactor (each applies its events one batch at a time, so they
 // agree once no count is half done): a killed projector's last report must be
 // consistent, it is the one that stays.
-func projectorReport(ctx context.Context, runner *projection.Runner[*sqlitetarget.Tx], m *childMetrics) report {
+func projectorReport(ctx context.Context, runner runner, m *childMetrics) report {
 	if m == nil {
 		return report{Proj: projectorStateOf(runner.Stats())}
 	}

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"os"
 	"time"
 
@@ -14,21 +13,23 @@ import (
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/examples/invoicing"
 	"github.com/idemkit/idem/projection"
-	"github.com/idemkit/idem/projection/sqlitetarget"
 )
 
-// readSide is what the live read models need: their database, the simulated mail
+// readSide is what the live read models need: their target (a SQLite file, or a
+// PostgreSQL schema when the events are in PostgreSQL), the simulated mail
 // service's database, and the runner of the projections and the notification
 // reactor.
 type readSide struct {
-	readDB, mailDB *sql.DB
-	mail           *invoicing.MailService
-	runner         *projection.Runner[*sqlitetarget.Tx]
+	target *readTarget
+	readDB *sql.DB // the target's readers
+	mailDB *sql.DB
+	mail   *invoicing.MailService
+	runner runner
 }
 
-// openReadSide opens the read-model and mail databases beside the event store file
-// at dbPath and builds the live runner over store, recording its metrics to mp
-// (nil: the OTel global).
+// openReadSide opens the read models' target and the mail database beside the
+// event store at dbPath and builds the live runner over store, recording its
+// metrics to mp (nil: the OTel global).
 func openReadSide(ctx context.Context, store eventstore.Store, dbPath string, mp metric.MeterProvider) (rs *readSide, err error) {
 	rs = &readSide{}
 	defer func() {
@@ -36,28 +37,18 @@ func openReadSide(ctx context.Context, store eventstore.Store, dbPath string, mp
 			rs.Close()
 		}
 	}()
-	if rs.readDB, err = openSQL(dbPath + ".read"); err != nil {
+	if rs.target, err = openReadTarget(ctx, store, dbPath); err != nil {
 		return nil, err
 	}
+	rs.readDB = rs.target.db
 	if rs.mailDB, err = openSQL(dbPath + ".mail"); err != nil {
 		return nil, err
 	}
 	if rs.mail, err = invoicing.NewMailService(ctx, rs.mailDB); err != nil {
 		return nil, err
 	}
-	target, err := sqlitetarget.New(rs.readDB)
-	if err != nil {
+	if rs.runner, err = rs.target.runner(0, append(meteredRunner(mp), projection.WithLagInterval(250*time.Millisecond))...); err != nil {
 		return nil, err
-	}
-	rs.runner, err = projection.NewRunner(store, target, append(meteredRunner(mp),
-		projection.WithLogger(slog.New(slog.DiscardHandler)), projection.WithLagInterval(250*time.Millisecond))...)
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range []projection.Projection[*sqlitetarget.Tx]{invoicing.InvoicesPerCustomer(), invoicing.RevenueTotals()} {
-		if err := rs.runner.Add(p); err != nil {
-			return nil, err
-		}
 	}
 	if err := rs.runner.AddReactor(invoicing.Notifier(rs.mail)); err != nil {
 		return nil, err
@@ -67,10 +58,11 @@ func openReadSide(ctx context.Context, store eventstore.Store, dbPath string, mp
 
 // Close closes the databases.
 func (rs *readSide) Close() {
-	for _, db := range []*sql.DB{rs.readDB, rs.mailDB} {
-		if db != nil {
-			_ = db.Close()
-		}
+	if rs.target != nil {
+		rs.target.close()
+	}
+	if rs.mailDB != nil {
+		_ = rs.mailDB.Close()
 	}
 }
 

@@ -137,8 +137,8 @@ func demoSchema(path string) string {
 
 // openPostgres opens the run's schema. The parent, which opens the store before
 // it starts any child, first drops what an earlier run with the same path left
-// there, as it replaces the files of an earlier SQLite run; the children open the
-// schema as it is. The workers are replicas of one service: each process has its
+// there and in the read models' schema (readSchema), as it replaces the files of
+// an earlier SQLite run; the children open the schema as it is. The workers are replicas of one service: each process has its
 // own Store and pool on the one schema.
 func openPostgres(ctx context.Context, url, path string) (eventstore.Store, error) {
 	schema := demoSchema(path)
@@ -147,7 +147,8 @@ func openPostgres(ctx context.Context, url, path string) (eventstore.Store, erro
 		if err != nil {
 			return nil, fmt.Errorf("open PostgreSQL: %w", postgres.MapError(ctx, "connect", err))
 		}
-		_, err = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+		_, err = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+", "+
+			pgx.Identifier{readSchema(path)}.Sanitize()+" CASCADE")
 		conn.Close(context.WithoutCancel(ctx))
 		if err != nil {
 			return nil, fmt.Errorf("open PostgreSQL: drop the schema of an earlier run: %w", postgres.MapError(ctx, "drop schema", err))

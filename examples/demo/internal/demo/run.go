@@ -12,9 +12,6 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/idemkit/idem/eventstore"
-	"github.com/idemkit/idem/examples/invoicing"
-	"github.com/idemkit/idem/projection"
-	"github.com/idemkit/idem/projection/sqlitetarget"
 	"github.com/idemkit/idem/testkit/delivery"
 )
 
@@ -185,20 +182,10 @@ func finishReadModels(ctx context.Context, cfg Config, store eventstore.Store, r
 	}
 
 	t0 := time.Now()
-	target, err := sqlitetarget.New(readDB)
+	// New code: built as a new generation beside the active one, then switched in.
+	rebuild, err := rs.target.runner(1, meteredRunner(mp)...)
 	if err != nil {
 		return err
-	}
-	rebuild, err := projection.NewRunner(store, target, append(meteredRunner(mp), projection.WithLogger(quietLogger()))...)
-	if err != nil {
-		return err
-	}
-	for _, p := range []projection.Projection[*sqlitetarget.Tx]{invoicing.InvoicesPerCustomer(), invoicing.RevenueTotals()} {
-		next := p
-		next.Version++ // new code: built as a new generation beside the active one, then switched in
-		if err := rebuild.Add(next); err != nil {
-			return err
-		}
 	}
 	if err := rebuild.CatchUp(ctx); err != nil {
 		return fmt.Errorf("demo: rebuild read models: %w", err)
