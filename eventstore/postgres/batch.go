@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -78,6 +79,7 @@ func (s *Store) runBatch(reqs []*appendRequest) bool {
 		}
 	}
 	outcomes := make([]outcome, len(run))
+	start := time.Now()
 	results := conn.SendBatch(ctx, b)
 	var batchErr error
 	wrote := false
@@ -96,6 +98,7 @@ func (s *Store) runBatch(reqs []*appendRequest) bool {
 	if err := results.Close(); batchErr == nil {
 		batchErr = err
 	}
+	s.metrics.Record(start, len(run))
 	s.stats.batches.Add(1)
 	s.stats.appends.Add(int64(len(run)))
 	for {

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/internal/pgident"
 	"github.com/idemkit/idem/internal/quote"
@@ -38,6 +40,7 @@ type config struct {
 	timeout       time.Duration
 	maxBatch      int
 	logger        *slog.Logger
+	meter         metric.MeterProvider
 	now           func() time.Time
 	listen        bool
 }
@@ -137,6 +140,20 @@ func WithLogger(l *slog.Logger) Option {
 			return invalidOption("WithLogger(nil)")
 		}
 		c.logger = l
+		return nil
+	}
+}
+
+// WithMeterProvider sets where the store's commit metrics go
+// (idem.store.commit.duration and idem.store.commit.appends, with idem.backend
+// "postgres"; see docs/observability.md); by default the OTel global provider, a
+// no-op until the application installs an SDK.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(c *config) error {
+		if mp == nil {
+			return invalidOption("WithMeterProvider(nil)")
+		}
+		c.meter = mp
 		return nil
 	}
 }

@@ -42,6 +42,7 @@ type Store struct {
 	commits  commitSignal
 	listener listener
 	stats    batchStats
+	metrics  *backend.CommitMetrics
 	hooks    testHooks
 }
 
@@ -120,11 +121,12 @@ func newStore(ctx context.Context, pool *pgxpool.Pool, cfg config) (*Store, erro
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	s := &Store{
-		cfg:   cfg,
-		pool:  pool,
-		sql:   newStatements(cfg.schema, appendFunctionName),
-		snaps: pgsnapshot.New(cfg.schema, snapshotTable),
-		done:  make(chan struct{}),
+		cfg:     cfg,
+		pool:    pool,
+		sql:     newStatements(cfg.schema, appendFunctionName),
+		snaps:   pgsnapshot.New(cfg.schema, snapshotTable),
+		done:    make(chan struct{}),
+		metrics: backend.NewCommitMetrics(cfg.meter, "github.com/idemkit/idem/eventstore/postgres", "postgres"),
 	}
 	s.listener.init(s)
 	return s, nil

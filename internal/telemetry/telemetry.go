@@ -100,3 +100,6 @@ func LinkFromMetadata(metadata []byte) (trace.Link, bool) {
 	}
 	return trace.Link{SpanContext: sc}, true
 }
+
+// BackendSet is the attribute set of a store's metrics: its idem.backend.
+func BackendSet(name string) attribute.Set { return attribute.NewSet(Backend.String(name)) }

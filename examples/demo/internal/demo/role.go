@@ -93,10 +93,10 @@ func runWorker(ctx context.Context, r role) error {
 
 // openStore opens the event store of a run: the SQLite file, PostgreSQL (the
 // run's own schema, see demoSchema), or EventStoreDB. mp, if not nil, receives
-// the SQLite store's metrics.
+// the store's commit metrics.
 func openStore(ctx context.Context, backend, path, synchronous string, mp metric.MeterProvider) (eventstore.Store, error) {
 	if isPostgres(backend) {
-		return openPostgres(ctx, backend, path)
+		return openPostgres(ctx, backend, path, mp)
 	}
 	if backend != "sqlite" {
 		s, err := esdb.Open(ctx, backend)
@@ -140,7 +140,7 @@ func demoSchema(path string) string {
 // there and in the read models' schema (readSchema), as it replaces the files of
 // an earlier SQLite run; the children open the schema as it is. The workers are replicas of one service: each process has its
 // own Store and pool on the one schema.
-func openPostgres(ctx context.Context, url, path string) (eventstore.Store, error) {
+func openPostgres(ctx context.Context, url, path string, mp metric.MeterProvider) (eventstore.Store, error) {
 	schema := demoSchema(path)
 	if !IsChild() {
 		conn, err := pgx.Connect(ctx, url)
@@ -154,7 +154,11 @@ func openPostgres(ctx context.Context, url, path string) (eventstore.Store, erro
 			return nil, fmt.Errorf("open PostgreSQL: drop the schema of an earlier run: %w", postgres.MapError(ctx, "drop schema", err))
 		}
 	}
-	s, err := postgres.Open(ctx, url, postgres.WithSchema(schema), postgres.WithPollInterval(20*time.Millisecond))
+	opts := []postgres.Option{postgres.WithSchema(schema), postgres.WithPollInterval(20 * time.Millisecond)}
+	if mp != nil {
+		opts = append(opts, postgres.WithMeterProvider(mp))
+	}
+	s, err := postgres.Open(ctx, url, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("open PostgreSQL event store in schema %s: %w", schema, err)
 	}
