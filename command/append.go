@@ -35,10 +35,8 @@ func (h *Handler[S, C, E]) eventsOf(cl *call[C], d decision[S, E]) ([]eventstore
 	cl.meta.Attempt = newAttemptID()
 	switch d.kind {
 	case decidedRejection:
-		h.stats.rejected.Add(1)
 		return []eventstore.EventData{markerEvent(cl.stream, cl.meta, RejectedEventType, d.err.Error())}, nil
 	case decidedNoOp:
-		h.stats.noops.Add(1)
 		return []eventstore.EventData{markerEvent(cl.stream, cl.meta, NoOpEventType, "")}, nil
 	}
 	return h.encodeEvents(cl, d.events)
@@ -58,7 +56,6 @@ func (h *Handler[S, C, E]) afterFailedAppend(ctx context.Context, cl *call[C], a
 	}
 	cl.failed++
 	if cl.failed > h.cfg.retries {
-		h.stats.exhausted.Add(1)
 		h.log.Warn("idem: command retries exhausted", "stream", cl.stream, "command_id", cl.cmd.ID, "attempts", cl.failed, "err", err)
 		return &RetriesExhaustedError{CommandID: cl.cmd.ID, Stream: cl.stream, Attempts: cl.failed, Last: err}
 	}

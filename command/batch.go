@@ -241,13 +241,11 @@ func (h *Handler[S, C, E]) appliedMany(ctx context.Context, a *loaded[S], p batc
 
 // sameAs answers a later delivery of the command first answered: its duplicate.
 func (h *Handler[S, C, E]) sameAs(cl, first *call[C]) (Result, error) {
-	h.stats.dupByID.Add(1)
 	if first.err != nil {
 		var rejected *RejectedError
 		if errors.As(first.err, &rejected) {
 			again := *rejected
 			again.Duplicate = true
-			h.stats.rejected.Add(1)
 			return Result{}, &again
 		}
 		return Result{}, first.err
@@ -277,7 +275,6 @@ func (h *Handler[S, C, E]) afterFailedBatch(ctx context.Context, a *loaded[S], p
 		failed = max(failed, cl.failed)
 	}
 	if failed > h.cfg.retries {
-		h.stats.exhausted.Add(uint64(len(calls)))
 		h.log.Warn("idem: command retries exhausted", "stream", a.stream, "commands", len(calls), "attempts", failed, "err", err)
 		return func(cl *call[C]) error {
 			return &RetriesExhaustedError{CommandID: cl.cmd.ID, Stream: cl.stream, Attempts: cl.failed, Last: err}

@@ -120,7 +120,6 @@ func (h *Handler[S, C, E]) answerWithoutWrite(cl *call[C], d decision[S, E]) (re
 	switch d.kind {
 	case decidedAlreadyDone:
 		// G5: the business fact is already there.
-		h.stats.dupByKey.Add(1)
 		var dk *aggregate.DuplicateKeyError
 		key := ""
 		if errors.As(d.err, &dk) {
@@ -130,11 +129,9 @@ func (h *Handler[S, C, E]) answerWithoutWrite(cl *call[C], d decision[S, E]) (re
 			Fingerprint: cl.meta.Fingerprint}, nil, true
 	case decidedRejection:
 		// G6: nothing written; a retry is decided afresh.
-		h.stats.rejected.Add(1)
 		return Result{}, &RejectedError{CommandID: cl.cmd.ID, Stream: cl.stream, Err: d.err}, true
 	default:
 		// G6: a no-op writes nothing.
-		h.stats.noops.Add(1)
 		return Result{Stream: cl.stream, Revision: d.revision, NoOp: true, Fingerprint: cl.meta.Fingerprint}, nil, true
 	}
 }

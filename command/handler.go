@@ -161,18 +161,21 @@ func (h *Handler[S, C, E]) Handle(ctx context.Context, c Command[C]) (res Result
 	start := time.Now()
 	ctx, span := h.tel.handleSpan(ctx, c.ID, c.AggregateID)
 	attempts := 0
-	defer func() { h.tel.endHandle(ctx, span, start, res, err, attempts) }()
+	defer func() {
+		// One outcome per call, the same in Stats and in the metrics (G12).
+		outcome := outcomeOf(res, err)
+		h.stats.count(outcome)
+		h.tel.endHandle(ctx, span, start, outcome, res, err, attempts)
+	}()
 	if err := ctx.Err(); err != nil {
 		return Result{}, fmt.Errorf("handle command %s: %w", quote.Q(c.ID), err)
 	}
 	cl, err := h.prepare(c)
 	if err != nil {
-		h.stats.invalid.Add(1)
 		return Result{}, err
 	}
 	cl.ctx = ctx
 	cl.meta.Trace = telemetry.Inject(ctx) // a projection's span links back to this one
-	h.stats.handled.Add(1)
 	// G4 within one handler: the commands of one stream take turns (streamlock.go),
 	// so they never conflict with each other, and a second delivery of a command
 	// finds it in the processed set the first one left. Commands queued behind one

@@ -158,10 +158,13 @@ func WithSnapshotVersion(version int) Option {
 
 // WithDedupeWindow bounds the processed command set (G7) to the last count
 // commands of each aggregate. By default the window is unlimited: every command id
-// is kept for the life of the stream. A duplicate older than the window is decided
-// afresh, so it is caught only by the aggregate's business keys (Decide returning
-// aggregate.AlreadyDone): bound the window only where every command is idempotent
-// by business key.
+// is kept for the life of the stream. On a store that finds events by id (SQLite,
+// PostgreSQL, memory) an id outside the window is still found there, by its first
+// event's id: the window bounds what is held in memory and in snapshots, not
+// dedupe. On a store that cannot (EventStoreDB), a duplicate older than the window
+// is decided afresh, so it is caught only by the aggregate's business keys (Decide
+// returning aggregate.AlreadyDone): bound the window there only where every command
+// is idempotent by business key. See docs/dedupe-policy.md.
 func WithDedupeWindow(count int) Option {
 	return func(c *config) error {
 		if count < 1 {
@@ -173,8 +176,9 @@ func WithDedupeWindow(count int) Option {
 }
 
 // WithDedupeMaxAge bounds the processed command set (G7) to the commands recorded
-// within age of the handler's clock. Like WithDedupeWindow, it makes older
-// duplicates fall back to business keys.
+// within age of the handler's clock. As with WithDedupeWindow, older ids are still
+// found by lookup on a store that finds events by id, and fall back to business
+// keys on one that cannot.
 func WithDedupeMaxAge(age time.Duration) Option {
 	return func(c *config) error {
 		if age <= 0 {

@@ -90,7 +90,6 @@ func (h *Handler[S, C, E]) answerWritten(w write[S, C, E]) (Result, error) {
 	case decidedNoOp:
 		return Result{Stream: cl.stream, Revision: w.recs[0].Revision, NoOp: true, Fingerprint: cl.meta.Fingerprint}, nil
 	}
-	h.stats.applied.Add(1)
 	return Result{Stream: cl.stream, Revision: w.recs[len(w.recs)-1].Revision, Events: w.recs, Fingerprint: cl.meta.Fingerprint}, nil
 }
 
@@ -166,7 +165,6 @@ func (b base[S]) next() uint64 {
 func (h *Handler[S, C, E]) duplicate(ctx context.Context, cl *call[C], p ProcessedCommand, recent []eventstore.RecordedEvent) (Result, error) {
 	fp := cl.meta.Fingerprint
 	if p.Fingerprint != fp {
-		h.stats.keyReused.Add(1)
 		return Result{}, &IdempotencyKeyReusedError{CommandID: cl.cmd.ID, Stream: cl.stream, Recorded: p.Fingerprint, Received: fp}
 	}
 	events := recent
@@ -178,12 +176,8 @@ func (h *Handler[S, C, E]) duplicate(ctx context.Context, cl *call[C], p Process
 		}
 	}
 	own := len(cl.unsettled) > 0 && len(events) > 0 && slices.Contains(cl.unsettled, attemptOf(events[0]))
-	if !own {
-		h.stats.dupByID.Add(1)
-	}
 	switch {
 	case p.Rejection != "":
-		h.stats.rejected.Add(1)
 		return Result{}, &RejectedError{CommandID: cl.cmd.ID, Stream: cl.stream, Err: errors.New(p.Rejection), Recorded: true, Duplicate: !own}
 	case p.NoOp:
 		r := Result{Stream: cl.stream, Revision: p.LastRevision, NoOp: true, Fingerprint: fp}
@@ -192,7 +186,6 @@ func (h *Handler[S, C, E]) duplicate(ctx context.Context, cl *call[C], p Process
 		}
 		return r, nil
 	case own:
-		h.stats.applied.Add(1)
 		return Result{Stream: cl.stream, Revision: p.LastRevision, Events: events, Fingerprint: fp}, nil
 	}
 	return Result{Stream: cl.stream, Revision: p.LastRevision, Events: events, Duplicate: true, DuplicateBy: ByCommandID, Fingerprint: fp}, nil

@@ -4,28 +4,44 @@ import "sync/atomic"
 
 // Stats is a snapshot of a Handler's counters (G12): plain numbers, no metrics stack.
 // Export them to whatever the application uses.
+//
+// Every Handle call counts in exactly one outcome field (Applied, DuplicatesByID,
+// DuplicatesByKey, KeyReused, KeyClaimed, Rejected, NoOps, Invalid,
+// RetriesExhausted, Panicked, Failed), the same outcome idem.command.handled
+// records as idem.outcome; the other fields count work inside those calls.
 type Stats struct {
-	// Handled counts Handle calls that passed validation.
+	// Handled counts Handle calls of every outcome but Invalid.
 	Handled uint64
-	// Applied counts commands whose events this handler wrote.
+	// Applied counts commands answered as new, their events written.
 	Applied uint64
-	// DuplicatesByID counts commands answered from the processed set (G3, G4).
+	// DuplicatesByID counts commands answered as duplicates from the processed
+	// set (G3, G4). A redelivered rejected command counts as Rejected.
 	DuplicatesByID uint64
 	// DuplicatesByKey counts commands the decider reported as AlreadyDone (G5).
 	DuplicatesByKey uint64
 	// KeyReused counts command ids sent again with another payload.
 	KeyReused uint64
-	// ConflictsRetried counts appends that met a conflict (or an unknown outcome)
-	// and were retried.
-	ConflictsRetried uint64
-	// RetriesExhausted counts commands given up after the retry budget.
-	RetriesExhausted uint64
-	// Rejected counts domain rejections (including ones answered from a marker).
+	// KeyClaimed counts commands refused because a business key they claim
+	// belongs to another aggregate (reservation.ErrClaimed).
+	KeyClaimed uint64
+	// Rejected counts domain rejections, including redeliveries of a rejected
+	// command (answered with a *RejectedError whose Duplicate is true).
 	Rejected uint64
-	// NoOps counts commands that decided no events.
+	// NoOps counts commands that decided no events (a redelivery of one recorded
+	// with WithRecordedNoOps is answered, and counted, as a duplicate).
 	NoOps uint64
 	// Invalid counts commands refused by validation.
 	Invalid uint64
+	// RetriesExhausted counts commands given up after the retry budget.
+	RetriesExhausted uint64
+	// Panicked counts commands whose decider panicked (idem.ErrPanicked).
+	Panicked uint64
+	// Failed counts commands that failed otherwise: a store error, a cancelled
+	// context, a corrupt stream.
+	Failed uint64
+	// ConflictsRetried counts appends that met a conflict (or an unknown outcome)
+	// and were retried.
+	ConflictsRetried uint64
 	// CacheHits counts commands served from the aggregate cache without a load.
 	CacheHits uint64
 	// Loads counts aggregate loads from the store.
@@ -45,8 +61,44 @@ type Stats struct {
 }
 
 type counters struct {
-	handled, applied, dupByID, dupByKey, keyReused, conflicts, exhausted,
-	rejected, noops, invalid, cacheHits, loads, snapshots, catchUps, caughtUp, lookups atomic.Uint64
+	handled, applied, dupByID, dupByKey, keyReused, keyClaimed, rejected, noops, invalid,
+	exhausted, panicked, failed atomic.Uint64
+	conflicts, cacheHits, loads, snapshots, catchUps, caughtUp, lookups atomic.Uint64
+}
+
+// count counts one Handle call of outcome (see outcomeOf).
+func (c *counters) count(outcome string) {
+	if outcome != OutcomeInvalid {
+		c.handled.Add(1)
+	}
+	c.outcome(outcome).Add(1)
+}
+
+// outcome is the counter of outcome.
+func (c *counters) outcome(outcome string) *atomic.Uint64 {
+	switch outcome {
+	case OutcomeApplied:
+		return &c.applied
+	case OutcomeDuplicate:
+		return &c.dupByID
+	case OutcomeDuplicateByKey:
+		return &c.dupByKey
+	case OutcomeKeyReused:
+		return &c.keyReused
+	case OutcomeKeyClaimed:
+		return &c.keyClaimed
+	case OutcomeRejected:
+		return &c.rejected
+	case OutcomeNoOp:
+		return &c.noops
+	case OutcomeInvalid:
+		return &c.invalid
+	case OutcomeRetriesExhausted:
+		return &c.exhausted
+	case OutcomePanicked:
+		return &c.panicked
+	}
+	return &c.failed
 }
 
 func (c *counters) snapshot() Stats {
@@ -56,11 +108,14 @@ func (c *counters) snapshot() Stats {
 		DuplicatesByID:   c.dupByID.Load(),
 		DuplicatesByKey:  c.dupByKey.Load(),
 		KeyReused:        c.keyReused.Load(),
-		ConflictsRetried: c.conflicts.Load(),
-		RetriesExhausted: c.exhausted.Load(),
+		KeyClaimed:       c.keyClaimed.Load(),
 		Rejected:         c.rejected.Load(),
 		NoOps:            c.noops.Load(),
 		Invalid:          c.invalid.Load(),
+		RetriesExhausted: c.exhausted.Load(),
+		Panicked:         c.panicked.Load(),
+		Failed:           c.failed.Load(),
+		ConflictsRetried: c.conflicts.Load(),
 		CacheHits:        c.cacheHits.Load(),
 		Loads:            c.loads.Load(),
 		SnapshotsSaved:   c.snapshots.Load(),

@@ -13,6 +13,7 @@ import (
 	"github.com/idemkit/idem"
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/internal/telemetry"
+	"github.com/idemkit/idem/reservation"
 )
 
 // scope is the OpenTelemetry instrumentation scope of this package.
@@ -25,6 +26,7 @@ const (
 	OutcomeDuplicate        = "duplicate"
 	OutcomeDuplicateByKey   = "duplicate_key"
 	OutcomeKeyReused        = "key_reused"
+	OutcomeKeyClaimed       = "key_claimed"
 	OutcomeRejected         = "rejected"
 	OutcomeNoOp             = "noop"
 	OutcomeInvalid          = "invalid"
@@ -95,6 +97,8 @@ func outcomeOf(res Result, err error) string {
 		return OutcomeKeyReused
 	case errors.Is(err, ErrRejected):
 		return OutcomeRejected
+	case errors.Is(err, reservation.ErrClaimed):
+		return OutcomeKeyClaimed
 	case errors.Is(err, ErrInvalidCommand):
 		return OutcomeInvalid
 	case errors.Is(err, ErrRetriesExhausted):
@@ -112,8 +116,7 @@ func (in *instruments) handleSpan(ctx context.Context, c string, aggregateID str
 }
 
 // endHandle records a Handle call's outcome on its span and in the metrics.
-func (in *instruments) endHandle(ctx context.Context, span trace.Span, start time.Time, res Result, err error, attempts int) {
-	outcome := outcomeOf(res, err)
+func (in *instruments) endHandle(ctx context.Context, span trace.Span, start time.Time, outcome string, res Result, err error, attempts int) {
 	attrs := metric.WithAttributes(in.category, telemetry.Outcome.String(outcome))
 	in.handled.Add(ctx, 1, attrs)
 	in.duration.Record(ctx, time.Since(start).Seconds(), attrs)
@@ -121,7 +124,7 @@ func (in *instruments) endHandle(ctx context.Context, span trace.Span, start tim
 	if res.Stream != "" {
 		span.SetAttributes(telemetry.Stream.String(res.Stream), telemetry.Revision.Int64(int64(res.Revision)))
 	}
-	if err != nil && outcome != OutcomeRejected && outcome != OutcomeKeyReused {
+	if err != nil && outcome != OutcomeRejected && outcome != OutcomeKeyReused && outcome != OutcomeKeyClaimed {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, outcome)
 	}

@@ -408,7 +408,8 @@ func TestParallelScenarios(t *testing.T) {
 
 // TestEveryCheckRedelivers: each Then, ThenNothing and ThenError sends its step's
 // command a second time, and the handler answers that delivery from what the first
-// one did. Counted at the handler: one duplicate per checked When (G3).
+// one did. Counted at the handler: one duplicate per checked When (G3); a
+// redelivered rejection is answered from its marker and counted as a rejection.
 func TestEveryCheckRedelivers(t *testing.T) {
 	s := testkit.Aggregate(t, paymentDecider(nil), paymentCodec(), testkit.WithHandlerOptions(command.WithRecordedRejections())).
 		When(Authorize{Amount: 100}).
@@ -421,7 +422,8 @@ func TestEveryCheckRedelivers(t *testing.T) {
 		ThenError(ErrOverCapture)
 	st := s.Handler().Stats()
 	assert.Equal(t, uint64(8), st.Handled, "four Whens, each delivered twice")
-	assert.Equal(t, uint64(3), st.DuplicatesByID, "Then, Then and ThenError redelivered by command id")
+	assert.Equal(t, uint64(2), st.DuplicatesByID, "the two Thens redelivered by command id")
+	assert.Equal(t, uint64(2), st.Rejected, "ThenError's command and its redelivery")
 	assert.Equal(t, uint64(2), st.DuplicatesByKey, "the business-key duplicate and its redelivery")
 }
 
