@@ -1,7 +1,7 @@
 // Package sqlite is idem's embedded event store: an eventstore.Store kept in one
 // SQLite file (github.com/mattn/go-sqlite3, cgo).
 //
-// # Durability (DESIGN G11)
+// # Durability (G11, docs/guarantees.md)
 //
 // The database runs in WAL mode with synchronous=FULL by default: an append is
 // acknowledged only after its transaction is synced, so an acknowledged append
@@ -34,7 +34,7 @@
 // with its context's error, and the appends queued behind it pass to a new leader.
 // Close waits for the running batch and the appends queued behind it.
 //
-// # Idempotency (DESIGN G2)
+// # Idempotency (G2, docs/guarantees.md)
 //
 // Ids are checked within a stream, by stream and revision (the UNIQUE(stream,
 // revision) index, which also gives a stream's head), never through a global
