@@ -8,37 +8,8 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// commitSignal wakes subscriptions of this process when events were committed: a
-// channel closed and replaced on every signal (the zero value is ready). A
-// subscription takes the channel before it reads, so a commit after its read always
-// wakes it.
-type commitSignal struct {
-	mu sync.Mutex
-	ch chan struct{}
-}
-
-// wait returns the channel the next signal closes.
-func (c *commitSignal) wait() <-chan struct{} {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ch == nil {
-		c.ch = make(chan struct{})
-	}
-	return c.ch
-}
-
-// broadcast wakes everyone waiting.
-func (c *commitSignal) broadcast() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ch != nil {
-		close(c.ch)
-		c.ch = nil // the next wait makes a new one
-	}
-}
-
 // listener keeps one connection, outside the pool, LISTENing on the schema's
-// channel, and turns every notification into a commitSignal broadcast: appends
+// channel, and turns every notification into a commit signal broadcast: appends
 // of other Stores and other processes wake this process's subscriptions at once.
 // It starts with the first subscription and runs until Close. When its connection
 // fails it reconnects with backoff; subscriptions poll meanwhile, and it
@@ -125,11 +96,11 @@ func (l *listener) listen(ctx context.Context, up func()) error {
 	up()
 	// Whatever was committed before LISTEN took effect is read by the subscriptions
 	// this wakes.
-	s.commits.broadcast()
+	s.commits.Broadcast()
 	for {
 		if _, err := conn.WaitForNotification(ctx); err != nil {
 			return err
 		}
-		s.commits.broadcast()
+		s.commits.Broadcast()
 	}
 }

@@ -39,7 +39,7 @@ type Store struct {
 	// done is closed by Close: subscriptions end with ErrClosed, the listener stops.
 	done chan struct{}
 
-	commits  commitSignal
+	commits  backend.CommitSignal
 	listener listener
 	stats    batchStats
 	metrics  *backend.CommitMetrics

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"iter"
-	"time"
 
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/eventstore/backend"
@@ -31,73 +30,22 @@ func (s *Store) SubscribeAll(ctx context.Context, after eventstore.Position, opt
 	o := backend.ResolveReadOptions(opts)
 	o.Limit = 0
 	return func(yield func(eventstore.Message, error) bool) {
-		fail := func(err error) { yield(eventstore.Message{}, backend.SubscribeError(after, err)) }
 		if err := backend.ValidateReadAll(o); err != nil {
-			fail(err)
+			yield(eventstore.Message{}, backend.SubscribeError(after, err))
 			return
 		}
 		s.listener.ensure()
 		r := newLogRange(s, o)
-		cursor := positionCursor(after) // the last position scanned
-		delivered := after              // the last position delivered
-		caughtUp := false
-		var poll *time.Ticker
-		defer func() {
-			if poll != nil {
-				poll.Stop()
-			}
-		}()
-		for {
-			if ctx.Err() != nil {
-				return
-			}
-			if s.isClosed.Load() {
-				fail(eventstore.ErrClosed)
-				return
-			}
-			wake := s.commits.wait()
-			head, err := s.head(ctx)
-			if err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				fail(err)
-				return
-			}
-			for cursor < head {
-				page, next, err := r.page(ctx, cursor, head, pageSize)
-				if err != nil {
-					if ctx.Err() != nil {
-						return
-					}
-					fail(err)
-					return
-				}
-				for _, e := range page {
-					if ctx.Err() != nil {
-						return
-					}
-					delivered = e.Position
-					if !yield(eventstore.Message{Event: e, Position: e.Position}, nil) {
-						return
-					}
-				}
-				cursor = next
-			}
-			if !caughtUp {
-				caughtUp = true
-				if !yield(eventstore.Message{CaughtUp: true, Position: delivered}, nil) {
-					return
-				}
-				poll = time.NewTicker(s.cfg.pollInterval)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-s.done:
-			case <-wake:
-			case <-poll.C:
-			}
+		log := backend.Log{
+			Commits: &s.commits,
+			Head:    s.head,
+			Page: func(ctx context.Context, after, upTo int64) ([]eventstore.RecordedEvent, int64, error) {
+				return r.page(ctx, after, upTo, pageSize)
+			},
+			Closed: s.isClosed.Load,
+			Done:   s.done,
+			Poll:   s.cfg.pollInterval,
 		}
+		backend.Tail(ctx, log, after, nil)(yield)
 	}
 }

@@ -258,7 +258,7 @@ func (s *Store) runBatch(reqs []*appendRequest) bool {
 		return true
 	}
 	if wrote {
-		s.commits.broadcast()
+		s.commits.Broadcast()
 	}
 	for i, r := range run {
 		r.finish(outcomes[i].res, outcomes[i].err)

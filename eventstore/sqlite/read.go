@@ -215,7 +215,7 @@ func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, opts ...
 			return
 		}
 		remaining := o.Limit
-		cursor := positionCursor(after)
+		cursor := backend.PositionCursor(after)
 		r := newLogRange(o)
 		buf := getPage()
 		defer putPage(buf)
@@ -235,18 +235,6 @@ func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, opts ...
 			cursor = next
 		}
 	}
-}
-
-// positionCursor turns a Position into the last sequence number already read.
-// Positions of this backend have Commit == Prepare; for any other Position the
-// events after it are those whose sequence is greater than its Commit, or equal to
-// it when Prepare is less than Commit (positions order by Commit, then Prepare).
-func positionCursor(p eventstore.Position) int64 {
-	c := min(p.Commit, math.MaxInt64)
-	if p.Prepare < p.Commit && c > 0 {
-		c--
-	}
-	return int64(c)
 }
 
 // logRange reads pages of the global log through a filter.

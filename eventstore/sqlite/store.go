@@ -49,7 +49,7 @@ type Store struct {
 	// done is closed by Close: subscriptions end with ErrClosed.
 	done chan struct{}
 
-	commits commitSignal
+	commits backend.CommitSignal
 	stats   batchStats
 	tel     *instruments
 	// testCommitHook, set only by tests, runs before each commit; an error fails

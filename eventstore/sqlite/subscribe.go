@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"iter"
-	"time"
 
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/eventstore/backend"
@@ -30,74 +29,24 @@ func (s *Store) SubscribeAll(ctx context.Context, after eventstore.Position, opt
 	o := backend.ResolveReadOptions(opts)
 	o.Limit = 0
 	return func(yield func(eventstore.Message, error) bool) {
-		fail := func(err error) { yield(eventstore.Message{}, backend.SubscribeError(after, err)) }
 		if err := backend.ValidateReadAll(o); err != nil {
-			fail(err)
+			yield(eventstore.Message{}, backend.SubscribeError(after, err))
 			return
 		}
 		r := newLogRange(o)
 		buf := getPage()
 		defer putPage(buf)
-		cursor := positionCursor(after) // the last position scanned
-		delivered := after              // the last position delivered
-		caughtUp := false
-		var poll *time.Ticker
-		defer func() {
-			if poll != nil {
-				poll.Stop()
-			}
-		}()
-		for {
-			if ctx.Err() != nil {
-				return
-			}
-			if s.isClosed.Load() {
-				fail(eventstore.ErrClosed)
-				return
-			}
-			wake := s.commits.wait()
-			head, err := s.head(ctx)
-			if err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				fail(s.readError(ctx, "read head", err))
-				return
-			}
-			for cursor < head {
-				page, next, err := r.page(ctx, s, buf, cursor, head, pageSize)
-				if err != nil {
-					if ctx.Err() != nil {
-						return
-					}
-					fail(s.readError(ctx, "read events", err))
-					return
-				}
-				for _, e := range page {
-					if ctx.Err() != nil {
-						return
-					}
-					delivered = e.Position
-					if !yield(eventstore.Message{Event: e, Position: e.Position}, nil) {
-						return
-					}
-				}
-				cursor = next
-			}
-			if !caughtUp {
-				caughtUp = true
-				if !yield(eventstore.Message{CaughtUp: true, Position: delivered}, nil) {
-					return
-				}
-				poll = time.NewTicker(s.cfg.pollInterval)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-s.done:
-			case <-wake:
-			case <-poll.C:
-			}
+		log := backend.Log{
+			Commits: &s.commits,
+			Head:    s.head,
+			Page: func(ctx context.Context, after, upTo int64) ([]eventstore.RecordedEvent, int64, error) {
+				return r.page(ctx, s, buf, after, upTo, pageSize)
+			},
+			Closed: s.isClosed.Load,
+			Done:   s.done,
+			Poll:   s.cfg.pollInterval,
 		}
+		wrap := func(op string, err error) error { return s.readError(ctx, op, err) }
+		backend.Tail(ctx, log, after, wrap)(yield)
 	}
 }
