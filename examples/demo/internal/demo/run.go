@@ -38,17 +38,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	started := time.Now()
 	rep := &Report{Config: cfg}
-
-	wl := Generate(cfg.Seed, cfg.Messages, cfg.TwoPathRate, cfg.KeyReuseRate)
-	all := append(append([]Message(nil), wl.Messages...), wl.Late...)
-	for i := range all {
-		all[i].Seq = i
-	}
-	plan := delivery.Plan{Seed: cfg.Seed, DuplicateRate: cfg.DuplicateRate, ReorderWindow: cfg.ReorderWindow,
-		ReplayRate: cfg.ReplayRate, RaceRate: cfg.RaceRate}
-	mainSchedule := plan.Schedule(len(wl.Messages))
-	plan.Seed++
-	lateSchedule := plan.Schedule(len(wl.Late))
+	wl, all, mainSchedule, lateSchedule := planRun(cfg)
 	rep.Workload = wl
 	rep.Planned = len(mainSchedule) + len(lateSchedule)
 
@@ -62,38 +52,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	defer store.Close()
-
-	spawn := func(r role) (*exec.Cmd, error) {
-		cmd := exec.Command(exe)
-		cmd.Env = append(append(os.Environ(), cfg.Env...), r.env())
-		return cmd, nil
-	}
-	base := role{Backend: cfg.Backend, DBPath: cfg.DBPath, Synchronous: cfg.Synchronous, Consumers: cfg.Consumers,
-		Cache: cfg.Cache}
-	proj := &projectorProc{metrics: hub, spawn: func() (*exec.Cmd, error) {
-		r := base
-		r.Kind, r.Metrics = "projector", hub != nil
-		return spawn(r)
-	}}
-	if err := proj.start(); err != nil {
-		return nil, err
-	}
-	spawnWorker := func(slot int) (*exec.Cmd, error) {
-		r := base
-		// Only the in-process broker reads a worker's metrics (Config.Metrics).
-		r.Kind, r.Slot, r.Metrics = "worker", slot, hub != nil && cfg.Transport == nil
-		return spawn(r)
-	}
-	b, err := newTransport(cfg, all)
+	proj, b, err := startProcesses(cfg, exe, hub, all)
 	if err != nil {
-		proj.stop()
 		return nil, err
 	}
 	rep.Transport = b.Name()
-	if err := b.Start(spawnWorker, proj.kill); err != nil {
-		proj.stop()
-		return nil, err
-	}
 
 	stopProgress := startProgress(cfg, b, proj, store, started)
 	derr := b.Deliver(ctx, mainSchedule, 0)
@@ -119,6 +82,57 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	rep.Elapsed = time.Since(started)
 	return rep, nil
+}
+
+// planRun generates the run's workload and its delivery schedules: the messages
+// in order, then the late ones (the planted key reuses).
+func planRun(cfg Config) (wl Workload, all []Message, main, late []delivery.Delivery) {
+	wl = Generate(cfg.Seed, cfg.Messages, cfg.TwoPathRate, cfg.KeyReuseRate)
+	all = append(append([]Message(nil), wl.Messages...), wl.Late...)
+	for i := range all {
+		all[i].Seq = i
+	}
+	plan := delivery.Plan{Seed: cfg.Seed, DuplicateRate: cfg.DuplicateRate, ReorderWindow: cfg.ReorderWindow,
+		ReplayRate: cfg.ReplayRate, RaceRate: cfg.RaceRate}
+	main = plan.Schedule(len(wl.Messages))
+	plan.Seed++
+	late = plan.Schedule(len(wl.Late))
+	return wl, all, main, late
+}
+
+// startProcesses starts the projector process and the transport with its worker
+// processes, each a run of exe in the role the environment gives it.
+func startProcesses(cfg Config, exe string, hub *metricsHub, all []Message) (*projectorProc, Transport, error) {
+	spawn := func(r role) (*exec.Cmd, error) {
+		cmd := exec.Command(exe)
+		cmd.Env = append(append(os.Environ(), cfg.Env...), r.env())
+		return cmd, nil
+	}
+	base := role{Backend: cfg.Backend, DBPath: cfg.DBPath, Synchronous: cfg.Synchronous, Consumers: cfg.Consumers,
+		Cache: cfg.Cache}
+	proj := &projectorProc{metrics: hub, spawn: func() (*exec.Cmd, error) {
+		r := base
+		r.Kind, r.Metrics = "projector", hub != nil
+		return spawn(r)
+	}}
+	if err := proj.start(); err != nil {
+		return nil, nil, err
+	}
+	spawnWorker := func(slot int) (*exec.Cmd, error) {
+		r := base
+		// Only the in-process broker reads a worker's metrics (Config.Metrics).
+		r.Kind, r.Slot, r.Metrics = "worker", slot, hub != nil && cfg.Transport == nil
+		return spawn(r)
+	}
+	b, err := newTransport(cfg, all)
+	if err == nil {
+		err = b.Start(spawnWorker, proj.kill)
+	}
+	if err != nil {
+		proj.stop()
+		return nil, nil, err
+	}
+	return proj, b, nil
 }
 
 // removeFiles deletes what an earlier run left at the run's paths.

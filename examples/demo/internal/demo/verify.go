@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/idemkit/idem/aggregate"
 	"github.com/idemkit/idem/command"
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/examples/invoicing"
@@ -24,76 +25,121 @@ func verify(ctx context.Context, cfg Config, store eventstore.Store, wl Workload
 	if err != nil {
 		return err
 	}
-	codec, err := payments.NewCodec()
+	l, err := readLedger(ctx, store, rep)
 	if err != nil {
 		return err
 	}
-	type cmdEvent struct {
-		stream       string
-		index, count int
+	rep.DistinctRefs = len(wl.Expected.Shipments)
+	rep.CommandsRecorded = len(l.byCommand)
+	l.checkInvoices(wl, rep)
+	if err := l.checkNumbers(ctx, reservations, rep); err != nil {
+		return err
 	}
-	var (
-		byCommand  = map[string][]cmdEvent{}
-		invoices   = map[string][]invoicing.InvoiceIssued{} // by shipment reference
-		numbers    = map[string][]string{}                  // number -> shipment references
-		writers    = map[string]string{}                    // number -> command id that wrote its (first) invoice
-		invoiceIDs = map[string]string{}                    // event id -> invoice number
-		pays       = map[string]payments.State{}            // by payment id
-	)
+	l.checkPayments(wl, rep)
+	l.checkCommands(rep)
+	checkPlanted(cfg, all, rep)
+	l.checkMail(rep)
+	// Read models: live == rebuilt == what the workload implies (G8, G9).
+	want := ReadModels{Customers: wl.Expected.Customers, Revenue: wl.Expected.Revenue}
+	if !rep.Live.Equal(want) {
+		rep.violate("live read models", "live read models differ from the workload's outcome: %s", diff(rep.Live, want))
+	}
+	if !rep.Rebuilt.Equal(rep.Live) {
+		rep.violate("live == rebuilt", "rebuilt read models differ from the live ones: %s", diff(rep.Rebuilt, rep.Live))
+	}
+	return nil
+}
+
+// cmdEvent is where one event of a command was recorded.
+type cmdEvent struct {
+	stream       string
+	index, count int
+}
+
+// ledger is what verify gathers from the whole log.
+type ledger struct {
+	codec      *aggregate.Codec[payments.Command, payments.Event]
+	byCommand  map[string][]cmdEvent
+	invoices   map[string][]invoicing.InvoiceIssued // by shipment reference
+	numbers    map[string][]string                  // number -> shipment references
+	writers    map[string]string                    // number -> command id that wrote its (first) invoice
+	invoiceIDs map[string]string                    // event id -> invoice number
+	pays       map[string]payments.State            // by payment id
+}
+
+// readLedger reads the whole log into a ledger, counting events and invoices in
+// rep.
+func readLedger(ctx context.Context, store eventstore.Store, rep *Report) (*ledger, error) {
+	codec, err := payments.NewCodec()
+	if err != nil {
+		return nil, err
+	}
+	l := &ledger{codec: codec, byCommand: map[string][]cmdEvent{}, invoices: map[string][]invoicing.InvoiceIssued{},
+		numbers: map[string][]string{}, writers: map[string]string{}, invoiceIDs: map[string]string{}, pays: map[string]payments.State{}}
 	for e, err := range store.ReadAll(ctx, eventstore.Start()) {
 		if err != nil {
-			return fmt.Errorf("demo: verify: %w", err)
+			return nil, fmt.Errorf("demo: verify: %w", err)
 		}
 		rep.Events++
 		if strings.HasPrefix(e.Stream, reservation.Category+"-") {
-			continue // reservation claims are checked through reservation.Lookup below
+			continue // reservation claims are checked through reservation.Lookup
 		}
-		meta, err := command.DecodeMetadata(e.Metadata)
-		if err != nil {
-			rep.violate("metadata", "event %s of %s has no command metadata: %v", e.ID, e.Stream, err)
-			continue
-		}
-		byCommand[meta.CommandID] = append(byCommand[meta.CommandID], cmdEvent{e.Stream, meta.Index, meta.Count})
-		switch {
-		case e.Type == invoicing.TypeInvoiceIssued:
-			var inv invoicing.InvoiceIssued
-			if err := json.Unmarshal(e.Data, &inv); err != nil {
-				return fmt.Errorf("demo: verify: decode invoice at %s: %w", e.Position, err)
-			}
-			if want := invoicing.Category + "-" + invoicing.InvoiceID(inv.ShipmentRef); e.Stream != want {
-				rep.violate("keyed identity", "invoice for %s is in stream %s, not %s", inv.ShipmentRef, e.Stream, want)
-			}
-			invoices[inv.ShipmentRef] = append(invoices[inv.ShipmentRef], inv)
-			if len(numbers[inv.Number]) == 0 {
-				writers[inv.Number] = meta.CommandID
-			}
-			numbers[inv.Number] = append(numbers[inv.Number], inv.ShipmentRef)
-			invoiceIDs[e.ID.String()] = inv.Number
-		case strings.HasPrefix(e.Stream, payments.Category+"-"):
-			v, err := codec.DecodeEvent(e.Type, e.Data)
-			if err != nil {
-				return fmt.Errorf("demo: verify: decode %s at %s: %w", e.Type, e.Position, err)
-			}
-			id := strings.TrimPrefix(e.Stream, payments.Category+"-")
-			pays[id] = payments.Evolve(pays[id], v)
+		if err := l.add(e, rep); err != nil {
+			return nil, err
 		}
 	}
 	rep.InvoicesIssued = 0
-	for _, list := range invoices {
+	for _, list := range l.invoices {
 		rep.InvoicesIssued += len(list)
 	}
-	rep.DistinctRefs = len(wl.Expected.Shipments)
-	rep.CommandsRecorded = len(byCommand)
+	return l, nil
+}
 
-	// One invoice per fiscal shipment reference, for every shipment (G5).
-	for _, ref := range sortedKeys(invoices) {
-		if n := len(invoices[ref]); n > 1 {
+// add records one event of a command.
+func (l *ledger) add(e eventstore.RecordedEvent, rep *Report) error {
+	meta, err := command.DecodeMetadata(e.Metadata)
+	if err != nil {
+		rep.violate("metadata", "event %s of %s has no command metadata: %v", e.ID, e.Stream, err)
+		return nil
+	}
+	l.byCommand[meta.CommandID] = append(l.byCommand[meta.CommandID], cmdEvent{e.Stream, meta.Index, meta.Count})
+	switch {
+	case e.Type == invoicing.TypeInvoiceIssued:
+		var inv invoicing.InvoiceIssued
+		if err := json.Unmarshal(e.Data, &inv); err != nil {
+			return fmt.Errorf("demo: verify: decode invoice at %s: %w", e.Position, err)
+		}
+		if want := invoicing.Category + "-" + invoicing.InvoiceID(inv.ShipmentRef); e.Stream != want {
+			rep.violate("keyed identity", "invoice for %s is in stream %s, not %s", inv.ShipmentRef, e.Stream, want)
+		}
+		l.invoices[inv.ShipmentRef] = append(l.invoices[inv.ShipmentRef], inv)
+		if len(l.numbers[inv.Number]) == 0 {
+			l.writers[inv.Number] = meta.CommandID
+		}
+		l.numbers[inv.Number] = append(l.numbers[inv.Number], inv.ShipmentRef)
+		l.invoiceIDs[e.ID.String()] = inv.Number
+	case strings.HasPrefix(e.Stream, payments.Category+"-"):
+		v, err := l.codec.DecodeEvent(e.Type, e.Data)
+		if err != nil {
+			return fmt.Errorf("demo: verify: decode %s at %s: %w", e.Type, e.Position, err)
+		}
+		id := strings.TrimPrefix(e.Stream, payments.Category+"-")
+		l.pays[id] = payments.Evolve(l.pays[id], v)
+	}
+	return nil
+}
+
+// checkInvoices: one invoice per fiscal shipment reference, for every shipment,
+// with the shipment's content (G5).
+func (l *ledger) checkInvoices(wl Workload, rep *Report) {
+	for _, ref := range sortedKeys(l.invoices) {
+		if n := len(l.invoices[ref]); n > 1 {
 			rep.violate("one invoice per shipment", "shipment %s has %d invoices", ref, n)
 		}
 	}
 	for _, ref := range sortedKeys(wl.Expected.Shipments) {
 		want := wl.Expected.Shipments[ref]
-		got, ok := invoices[ref]
+		got, ok := l.invoices[ref]
 		switch {
 		case !ok:
 			rep.violate("every shipment invoiced", "shipment %s has no invoice", ref)
@@ -101,15 +147,18 @@ func verify(ctx context.Context, cfg Config, store eventstore.Store, wl Workload
 			rep.violate("invoice content", "invoice of %s is %+v, want customer %s amount %d %s", ref, got[0], want.Customer, want.Amount, want.Currency)
 		}
 	}
-	// Unique invoice numbers, each held in its reservation by its invoice (G5).
-	// The reservation's owner must be the invoice's stream. Its CommandID may be
-	// another command of the same invoice (the second path's, or an attempt that
-	// lost the race), since commands of one owner join a claim; but the command
-	// that wrote the invoice must be on the claim, as its maker or a joiner: a
-	// number freed under the writer (and claimed again later) is caught even if
-	// the same invoice claimed it again.
-	for _, num := range sortedKeys(numbers) {
-		refs := numbers[num]
+}
+
+// checkNumbers: unique invoice numbers, each held in its reservation by its
+// invoice (G5). The reservation's owner must be the invoice's stream. Its
+// CommandID may be another command of the same invoice (the second path's, or an
+// attempt that lost the race), since commands of one owner join a claim; but the
+// command that wrote the invoice must be on the claim, as its maker or a joiner:
+// a number freed under the writer (and claimed again later) is caught even if the
+// same invoice claimed it again.
+func (l *ledger) checkNumbers(ctx context.Context, reservations *reservation.Reservations, rep *Report) error {
+	for _, num := range sortedKeys(l.numbers) {
+		refs := l.numbers[num]
 		if len(refs) > 1 {
 			rep.violate("unique invoice numbers", "number %s is on %d invoices: %v", num, len(refs), refs)
 		}
@@ -117,7 +166,7 @@ func verify(ctx context.Context, cfg Config, store eventstore.Store, wl Workload
 		if err != nil {
 			return fmt.Errorf("demo: verify: %w", err)
 		}
-		want, writer := invoicing.Category+"-"+invoicing.InvoiceID(refs[0]), writers[num]
+		want, writer := invoicing.Category+"-"+invoicing.InvoiceID(refs[0]), l.writers[num]
 		switch {
 		case !held || claim.Owner != want:
 			rep.violate("number reservations", "number %s of invoice %s is reserved by %q (held: %v)", num, refs[0], claim.Owner, held)
@@ -126,12 +175,15 @@ func verify(ctx context.Context, cfg Config, store eventstore.Store, wl Workload
 				num, refs[0], writer, claim.CommandID, claim.Joined)
 		}
 	}
-	rep.NumbersUnique = len(numbers)
+	rep.NumbersUnique = len(l.numbers)
+	return nil
+}
 
-	// Payments end exactly as their commands say, and never refund more than was
-	// captured nor capture more than was authorized (G3, G5).
-	for _, id := range sortedKeys(pays) {
-		s := pays[id]
+// checkPayments: payments end exactly as their commands say, and never refund
+// more than was captured nor capture more than was authorized (G3, G5).
+func (l *ledger) checkPayments(wl Workload, rep *Report) {
+	for _, id := range sortedKeys(l.pays) {
+		s := l.pays[id]
 		if s.Refunded > s.Captured || s.Captured > s.Authorized {
 			rep.violate("refunds <= captured <= authorized", "payment %s: authorized %d, captured %d, refunded %d", id, s.Authorized, s.Captured, s.Refunded)
 		}
@@ -140,7 +192,7 @@ func verify(ctx context.Context, cfg Config, store eventstore.Store, wl Workload
 		}
 	}
 	for _, id := range sortedKeys(wl.Expected.Payments) {
-		want, s := wl.Expected.Payments[id], pays[id]
+		want, s := wl.Expected.Payments[id], l.pays[id]
 		got := ExpectedPayment{Authorized: s.Authorized, Captured: s.Captured, Refunded: s.Refunded, Currency: s.Currency,
 			Voided: s.Status == payments.StatusVoided, Captures: len(s.Captures), Refunds: len(s.Refunds)}
 		if got != want {
@@ -148,10 +200,13 @@ func verify(ctx context.Context, cfg Config, store eventstore.Store, wl Workload
 		}
 	}
 	rep.PaymentsChecked = len(wl.Expected.Payments)
+}
 
-	// No command recorded twice: each command id's events form one append (G3, G4).
-	for _, id := range sortedKeys(byCommand) {
-		evs := byCommand[id]
+// checkCommands: no command recorded twice; each command id's events form one
+// append (G3, G4).
+func (l *ledger) checkCommands(rep *Report) {
+	for _, id := range sortedKeys(l.byCommand) {
+		evs := l.byCommand[id]
 		idx := map[int]int{}
 		for _, e := range evs {
 			idx[e.index]++
@@ -163,8 +218,11 @@ func verify(ctx context.Context, cfg Config, store eventstore.Store, wl Workload
 			rep.violate("each command applied once", "command %s has %d events, its append had %d", id, len(evs), evs[0].count)
 		}
 	}
+}
 
-	// Planted misuse: every key reuse refused loudly, never applied; no over-refund applied.
+// checkPlanted: every planted key reuse refused loudly, never applied; no
+// over-refund applied; nothing dead-lettered but the planted over-refunds.
+func checkPlanted(cfg Config, all []Message, rep *Report) {
 	for _, m := range all {
 		out := rep.Broker.outcomes[m.Seq]
 		switch m.Planted {
@@ -180,7 +238,6 @@ func verify(ctx context.Context, cfg Config, store eventstore.Store, wl Workload
 			}
 		}
 	}
-	// Nothing dead-lettered but the planted over-refunds.
 	for _, i := range rep.Broker.DeadLettered {
 		out := rep.Broker.outcomes[i]
 		handled := out[outApplied]+out[outDupID]+out[outDupKey]+out[outNoOp] > 0 // another copy got through
@@ -190,31 +247,23 @@ func verify(ctx context.Context, cfg Config, store eventstore.Store, wl Workload
 			rep.violate("nothing lost", "message %s (%d) given up after %d attempts: %s", all[i].CommandID, i, cfg.MaxAttempts, rep.Broker.lastErr[i])
 		}
 	}
+}
 
-	// One notification per invoice, sent with the invoice event's id (G10).
+// checkMail: one notification per invoice, sent with the invoice event's id (G10).
+func (l *ledger) checkMail(rep *Report) {
 	if rep.Mail.Sent != int64(rep.InvoicesIssued) {
 		rep.violate("one notification per invoice", "%d mails sent for %d invoices", rep.Mail.Sent, rep.InvoicesIssued)
 	}
-	for _, id := range sortedKeys(invoiceIDs) {
+	for _, id := range sortedKeys(l.invoiceIDs) {
 		if _, ok := rep.MailKeys[id]; !ok {
-			rep.violate("one notification per invoice", "invoice %s (event %s) was never mailed", invoiceIDs[id], id)
+			rep.violate("one notification per invoice", "invoice %s (event %s) was never mailed", l.invoiceIDs[id], id)
 		}
 	}
 	for _, k := range sortedKeys(rep.MailKeys) {
-		if _, ok := invoiceIDs[k]; !ok {
+		if _, ok := l.invoiceIDs[k]; !ok {
 			rep.violate("one notification per invoice", "mail with key %s is about no issued invoice (%s)", k, rep.MailKeys[k])
 		}
 	}
-
-	// Read models: live == rebuilt == what the workload implies (G8, G9).
-	want := ReadModels{Customers: wl.Expected.Customers, Revenue: wl.Expected.Revenue}
-	if !rep.Live.Equal(want) {
-		rep.violate("live read models", "live read models differ from the workload's outcome: %s", diff(rep.Live, want))
-	}
-	if !rep.Rebuilt.Equal(rep.Live) {
-		rep.violate("live == rebuilt", "rebuilt read models differ from the live ones: %s", diff(rep.Rebuilt, rep.Live))
-	}
-	return nil
 }
 
 // diff describes the first rows where two read models differ.
