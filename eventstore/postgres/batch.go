@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/eventstore/backend"
@@ -67,49 +68,9 @@ func (s *Store) runBatch(reqs []*appendRequest) bool {
 	if len(run) == 0 {
 		return true
 	}
-
-	b := &pgx.Batch{}
-	now := s.cfg.now()
-	for _, r := range run {
-		b.Queue(s.sql.append, r.args(now)...)
-	}
-	if hook := s.hooks.commitDelay.Load(); hook != nil {
-		if d := (*hook)(); d > 0 {
-			b.Queue("SELECT pg_sleep($1)", d.Seconds())
-		}
-	}
-	outcomes := make([]outcome, len(run))
-	start := time.Now()
-	results := conn.SendBatch(ctx, b)
-	var batchErr error
-	wrote := false
-	for i, r := range run {
-		var code int32
-		var rev, pos *int64
-		if err := results.QueryRow().Scan(&code, &rev, &pos); err != nil {
-			batchErr = err
-			break
-		}
-		outcomes[i] = decodeOutcome(r, code, rev, pos)
-		wrote = wrote || outcomes[i].written
-	}
-	// Close reads the rest of the batch up to the commit's answer: only then is
-	// anything acknowledged.
-	if err := results.Close(); batchErr == nil {
-		batchErr = err
-	}
-	s.metrics.Record(start, len(run))
-	s.stats.batches.Add(1)
-	s.stats.appends.Add(int64(len(run)))
-	for {
-		largest := s.stats.largestBatch.Load()
-		if int64(len(run)) <= largest || s.stats.largestBatch.CompareAndSwap(largest, int64(len(run))) {
-			break
-		}
-	}
-
-	if batchErr != nil {
-		err := batchError(batchErr)
+	outcomes, wrote, err := s.sendBatch(ctx, conn, run)
+	if err != nil {
+		err = batchError(err)
 		s.cfg.logger.Warn("event store: append batch failed", "schema", s.cfg.schema, "appends", len(run), "error", err)
 		for _, r := range run {
 			r.finish(eventstore.AppendResult{}, backend.AppendError(r.stream, r.expected, err))
@@ -123,6 +84,42 @@ func (s *Store) runBatch(reqs []*appendRequest) bool {
 		r.finish(outcomes[i].res, outcomes[i].err)
 	}
 	return true
+}
+
+// sendBatch runs the appends of run in one round trip and one transaction on
+// conn, and returns each one's outcome; wrote tells whether any wrote events.
+// An error fails the whole batch.
+func (s *Store) sendBatch(ctx context.Context, conn *pgxpool.Conn, run []*appendRequest) (outcomes []outcome, wrote bool, err error) {
+	b := &pgx.Batch{}
+	now := s.cfg.now()
+	for _, r := range run {
+		b.Queue(s.sql.append, r.args(now)...)
+	}
+	if hook := s.hooks.commitDelay.Load(); hook != nil {
+		if d := (*hook)(); d > 0 {
+			b.Queue("SELECT pg_sleep($1)", d.Seconds())
+		}
+	}
+	outcomes = make([]outcome, len(run))
+	start := time.Now()
+	results := conn.SendBatch(ctx, b)
+	for i, r := range run {
+		var code int32
+		var rev, pos *int64
+		if err = results.QueryRow().Scan(&code, &rev, &pos); err != nil {
+			break
+		}
+		outcomes[i] = decodeOutcome(r, code, rev, pos)
+		wrote = wrote || outcomes[i].written
+	}
+	// Close reads the rest of the batch up to the commit's answer: only then is
+	// anything acknowledged.
+	if cerr := results.Close(); err == nil {
+		err = cerr
+	}
+	s.metrics.Record(start, len(run))
+	s.stats.record(len(run))
+	return outcomes, wrote, err
 }
 
 // batchError types the failure of a whole batch. A unique violation can only come

@@ -21,6 +21,18 @@ type batchStats struct {
 	largestBatch atomic.Int64
 }
 
+// record counts a batch of n appends.
+func (b *batchStats) record(n int) {
+	b.batches.Add(1)
+	b.appends.Add(int64(n))
+	for {
+		largest := b.largestBatch.Load()
+		if int64(n) <= largest || b.largestBatch.CompareAndSwap(largest, int64(n)) {
+			return
+		}
+	}
+}
+
 // lead runs first, and every append queued behind it when it starts, as one batch
 // in the caller's goroutine, then hands leadership on to the oldest append still
 // waiting (which runs the next batch in its own goroutine) or, if none waits,
