@@ -90,60 +90,16 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 
-	busy := strconv.FormatInt(cfg.busyTimeout.Milliseconds(), 10)
-	wdb, err := sql.Open("sqlite3", sqlitedsn.DSN(path, url.Values{
-		"_txlock":       {"immediate"},
-		"_busy_timeout": {busy},
-		"_synchronous":  {cfg.sync.String()},
-	}))
+	wdb, stmts, err := openWriter(ctx, path, cfg)
 	if err != nil {
-		return nil, storageError(ctx, "open "+quote.Q(path), err)
+		return nil, err
 	}
-	wdb.SetMaxOpenConns(1)
-	wdb.SetMaxIdleConns(1)
-	wdb.SetConnMaxLifetime(0)
-	wdb.SetConnMaxIdleTime(0)
-	if err := migrate(ctx, wdb, path, cfg.busyTimeout, cfg.logger); err != nil {
-		wdb.Close()
-		return nil, explainOpen(path, err)
-	}
-	// The lock wait of appends happens in Go (begin), where a caller can give up.
-	if _, err := wdb.ExecContext(ctx, "PRAGMA busy_timeout = 0"); err != nil {
-		wdb.Close()
-		return nil, storageError(ctx, "open "+quote.Q(path), err)
-	}
-	stmts, err := prepareWriterStmts(ctx, wdb)
-	if err != nil {
-		wdb.Close()
-		return nil, storageError(ctx, "prepare statements on "+quote.Q(path), err)
-	}
-
-	rdb, err := sql.Open("sqlite3", sqlitedsn.DSN(path, url.Values{
-		"_busy_timeout": {busy},
-		"_query_only":   {"1"},
-	}))
+	rdb, rstmts, err := openReadPool(ctx, path, cfg)
 	if err != nil {
 		stmts.close()
 		wdb.Close()
-		return nil, storageError(ctx, "open "+quote.Q(path), err)
+		return nil, err
 	}
-	readers := max(4, runtime.GOMAXPROCS(0))
-	rdb.SetMaxOpenConns(readers)
-	rdb.SetMaxIdleConns(readers)
-	if err := rdb.PingContext(ctx); err != nil {
-		rdb.Close()
-		stmts.close()
-		wdb.Close()
-		return nil, explainOpen(path, storageError(ctx, "open "+quote.Q(path), err))
-	}
-	rstmts, err := prepareReadStmts(ctx, rdb)
-	if err != nil {
-		rdb.Close()
-		stmts.close()
-		wdb.Close()
-		return nil, storageError(ctx, "prepare statements on "+quote.Q(path), err)
-	}
-
 	s := &Store{
 		cfg:    cfg,
 		path:   path,
@@ -156,6 +112,66 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	return s, nil
 }
+
+// openWriter opens the store's one writing connection, migrates the schema and
+// prepares the append statements.
+func openWriter(ctx context.Context, path string, cfg config) (*sql.DB, writerStmts, error) {
+	wdb, err := sql.Open("sqlite3", sqlitedsn.DSN(path, url.Values{
+		"_txlock":       {"immediate"},
+		"_busy_timeout": {busyMillis(cfg)},
+		"_synchronous":  {cfg.sync.String()},
+	}))
+	if err != nil {
+		return nil, writerStmts{}, storageError(ctx, "open "+quote.Q(path), err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	wdb.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, wdb, path, cfg.busyTimeout, cfg.logger); err != nil {
+		wdb.Close()
+		return nil, writerStmts{}, explainOpen(path, err)
+	}
+	// The lock wait of appends happens in Go (begin), where a caller can give up.
+	if _, err := wdb.ExecContext(ctx, "PRAGMA busy_timeout = 0"); err != nil {
+		wdb.Close()
+		return nil, writerStmts{}, storageError(ctx, "open "+quote.Q(path), err)
+	}
+	stmts, err := prepareWriterStmts(ctx, wdb)
+	if err != nil {
+		wdb.Close()
+		return nil, writerStmts{}, storageError(ctx, "prepare statements on "+quote.Q(path), err)
+	}
+	return wdb, stmts, nil
+}
+
+// openReadPool opens the pool of read-only connections and prepares the read
+// statements.
+func openReadPool(ctx context.Context, path string, cfg config) (*sql.DB, readStmts, error) {
+	rdb, err := sql.Open("sqlite3", sqlitedsn.DSN(path, url.Values{
+		"_busy_timeout": {busyMillis(cfg)},
+		"_query_only":   {"1"},
+	}))
+	if err != nil {
+		return nil, readStmts{}, storageError(ctx, "open "+quote.Q(path), err)
+	}
+	readers := max(4, runtime.GOMAXPROCS(0))
+	rdb.SetMaxOpenConns(readers)
+	rdb.SetMaxIdleConns(readers)
+	if err := rdb.PingContext(ctx); err != nil {
+		rdb.Close()
+		return nil, readStmts{}, explainOpen(path, storageError(ctx, "open "+quote.Q(path), err))
+	}
+	rstmts, err := prepareReadStmts(ctx, rdb)
+	if err != nil {
+		rdb.Close()
+		return nil, readStmts{}, storageError(ctx, "prepare statements on "+quote.Q(path), err)
+	}
+	return rdb, rstmts, nil
+}
+
+// busyMillis is the busy timeout as the driver's DSN spells it.
+func busyMillis(cfg config) string { return strconv.FormatInt(cfg.busyTimeout.Milliseconds(), 10) }
 
 // DB returns the store's pool of read-only connections to its file, for code that
 // wants to query the file beside the store (projections, snapshots, inspection).
