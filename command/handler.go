@@ -167,12 +167,13 @@ func (h *Handler[S, C, E]) Handle(ctx context.Context, c Command[C]) (res Result
 		h.stats.count(outcome)
 		h.tel.endHandle(ctx, span, start, outcome, res, err, attempts)
 	}()
-	if err := ctx.Err(); err != nil {
-		return Result{}, fmt.Errorf("handle command %s: %w", quote.Q(c.ID), err)
-	}
 	cl, err := h.prepare(c)
 	if err != nil {
 		return Result{}, err
+	}
+	h.stats.handled.Add(1) // now: a call queued behind others shows at once
+	if err := ctx.Err(); err != nil {
+		return Result{}, fmt.Errorf("handle command %s: %w", quote.Q(c.ID), err)
 	}
 	cl.ctx = ctx
 	cl.meta.Trace = telemetry.Inject(ctx) // a projection's span links back to this one

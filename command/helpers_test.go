@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/idemkit/idem/command"
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/eventstore/memory"
+	"github.com/idemkit/idem/eventstore/postgres/pgtest"
 	"github.com/idemkit/idem/eventstore/sqlite"
 )
 
@@ -153,8 +155,11 @@ type backend struct {
 	open func(t testing.TB) eventstore.Store
 }
 
+// backends are the stores every eachBackend test runs on: memory, SQLite, and
+// PostgreSQL when a server is configured (always under CI: pgtest fails there
+// without one).
 func backends() []backend {
-	return []backend{
+	all := []backend{
 		{"memory", func(t testing.TB) eventstore.Store {
 			s := memory.New()
 			t.Cleanup(func() { _ = s.Close() })
@@ -167,6 +172,10 @@ func backends() []backend {
 			return s
 		}},
 	}
+	if os.Getenv(pgtest.EnvURL) != "" || os.Getenv("CI") != "" {
+		all = append(all, backend{"postgres", func(t testing.TB) eventstore.Store { return pgtest.Open(t) }})
+	}
+	return all
 }
 
 // eachBackend runs f on every backend.

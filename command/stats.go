@@ -10,7 +10,8 @@ import "sync/atomic"
 // RetriesExhausted, Panicked, Failed), the same outcome idem.command.handled
 // records as idem.outcome; the other fields count work inside those calls.
 type Stats struct {
-	// Handled counts Handle calls of every outcome but Invalid.
+	// Handled counts Handle calls that passed validation, as they start: once
+	// they have all returned, every outcome but Invalid adds up to it.
 	Handled uint64
 	// Applied counts commands answered as new, their events written.
 	Applied uint64
@@ -67,12 +68,7 @@ type counters struct {
 }
 
 // count counts one Handle call of outcome (see outcomeOf).
-func (c *counters) count(outcome string) {
-	if outcome != OutcomeInvalid {
-		c.handled.Add(1)
-	}
-	c.outcome(outcome).Add(1)
-}
+func (c *counters) count(outcome string) { c.outcome(outcome).Add(1) }
 
 // outcome is the counter of outcome.
 func (c *counters) outcome(outcome string) *atomic.Uint64 {

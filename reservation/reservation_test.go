@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/eventstore/memory"
+	"github.com/idemkit/idem/eventstore/postgres/pgtest"
 	"github.com/idemkit/idem/eventstore/sqlite"
 	"github.com/idemkit/idem/reservation"
 )
@@ -30,6 +32,11 @@ func eachBackend(t *testing.T, f func(t *testing.T, s eventstore.Store)) {
 		t.Cleanup(func() { _ = s.Close() })
 		f(t, s)
 	})
+	// PostgreSQL when a server is configured (always under CI: pgtest fails there
+	// without one).
+	if os.Getenv(pgtest.EnvURL) != "" || os.Getenv("CI") != "" {
+		t.Run("postgres", func(t *testing.T) { f(t, pgtest.Open(t)) })
+	}
 }
 
 func TestClaimReleaseReclaim(t *testing.T) {
