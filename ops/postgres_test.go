@@ -245,3 +245,14 @@ func TestPostgresBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestPostgresOlderStoreSchema: a listing does not migrate a store's schema
+// written by an older version (it would have to write): it says so.
+func TestPostgresOlderStoreSchema(t *testing.T) {
+	f := pgFixture(t)
+	pgtest.Exec(t, `UPDATE `+pgx.Identifier{f.storeSchema, "idem_schema_version"}.Sanitize()+` SET version = version - 1`)
+	r := idem(t, f.Files, "streams")
+	if r.code != 1 || !strings.Contains(r.stderr, "cannot be written: schema \""+f.storeSchema+"\" must be migrated to this version first") {
+		t.Fatalf("exit status %d, stderr %q", r.code, r.stderr)
+	}
+}
