@@ -55,6 +55,21 @@ type Config struct {
 	Seed uint64
 }
 
+// EnvSeed, set to a number, is the seed Seed returns: to run again a crash test
+// that failed with the seed it logged.
+const EnvSeed = "IDEM_CRASHTEST_SEED"
+
+// Seed returns a new seed for Config.Seed, or the one EnvSeed gives, and logs it.
+func Seed(t testing.TB) uint64 {
+	t.Helper()
+	seed, err := strconv.ParseUint(os.Getenv(EnvSeed), 10, 64)
+	if err != nil {
+		seed = rand.Uint64()
+	}
+	t.Logf("crash test seed %d (%s=%d runs it again)", seed, EnvSeed, seed)
+	return seed
+}
+
 // Result counts what Run did.
 type Result struct {
 	// Runs counts the children started; Kills those killed, Paused those killed
@@ -248,15 +263,22 @@ func Child(t testing.TB) {
 	}
 }
 
-// points counts the calls of Point in this process.
-var points atomic.Int64
+// points counts the calls of Point in this process; pauseAt is the call Run
+// asked the child to stop at (0: none).
+var (
+	points  atomic.Int64
+	pauseAt = sync.OnceValue(func() int64 {
+		at, _ := strconv.ParseInt(os.Getenv(envPause), 10, 64)
+		return at
+	})
+)
 
 // Point marks a moment a child may be killed at: after an event's writes, before
 // the commit. When Run asked this child to stop at this call, Point says so on
 // standard output and blocks until the process is killed.
 func Point() {
 	n := points.Add(1)
-	if at, _ := strconv.ParseInt(os.Getenv(envPause), 10, 64); at > 0 && n == at {
+	if at := pauseAt(); at > 0 && n == at {
 		fmt.Println(pausedMarker)
 		time.Sleep(time.Hour)
 	}

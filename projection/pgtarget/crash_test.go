@@ -124,8 +124,7 @@ func TestCrashBetweenApplyAndCommit(t *testing.T) {
 		}
 		return c
 	}
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
+	seed := crashtest.Seed(t)
 	res := crashtest.Run(t, crashtest.Config{
 		Test: "TestCrashChild",
 		Env:  []string{envCrashStore + "=" + storeSchema, envCrashRead + "=" + readSchema},
