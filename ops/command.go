@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"go.opentelemetry.io/otel"
@@ -101,9 +102,12 @@ func Command(opts ...Option) (*cobra.Command, error) {
 		Long: `Inspect and operate an idem event store and its read model: streams, the commands each
 aggregate processed, projections and their parked events, reservation claims.
 
---store names the event store: a SQLite file (or sqlite:PATH, file:PATH), or an
-EventStoreDB / KurrentDB URL (esdb://host:2113?tls=false, kurrentdb://...). --read names
-the read-model database (SQLite) that holds the projections' tables and bookkeeping.
+--store names the event store: a SQLite file (or sqlite:PATH, file:PATH), an
+EventStoreDB / KurrentDB URL (esdb://host:2113?tls=false, kurrentdb://...), or a
+PostgreSQL URL (postgres://user@host/db?schema=idem). --read names the read-model
+database that holds the projections' tables and bookkeeping: a SQLite file, or a
+PostgreSQL URL (postgres://user@host/db?schema=idem_read). schema= picks the schema
+(idem for a store, idem_read for a read model by default).
 Listings open both read-only and never change anything; every listing takes --json.
 
 Exit status: 0 ok, 1 failure (or a mismatch found), 2 usage.`,
@@ -118,8 +122,8 @@ Exit status: 0 ok, 1 failure (or a mismatch found), 2 usage.`,
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.SetFlagErrorFunc(flagError)
 	flags := root.PersistentFlags()
-	flags.StringVar(&cfg.store, "store", cfg.store, "event store: a SQLite path, or an esdb:// or kurrentdb:// URL")
-	flags.StringVar(&cfg.read, "read", cfg.read, "read-model database (SQLite path)")
+	flags.StringVar(&cfg.store, "store", cfg.store, "event store: a SQLite path, or an esdb://, kurrentdb:// or postgres:// URL")
+	flags.StringVar(&cfg.read, "read", cfg.read, "read-model database: a SQLite path or a postgres:// URL")
 	flags.BoolVarP(&cfg.verbose, "verbose", "v", false, "log what the commands do, on standard error")
 	root.AddCommand(streamsCommand(cfg), streamCommand(cfg), commandsCommand(cfg), commandCommand(cfg),
 		projectionsCommand(cfg), parkedCommand(cfg), reservationsCommand(cfg))
@@ -145,9 +149,10 @@ func (c *config) logger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: noTime}))
 }
 
-// readPath is the read model's path: --read, or --store plus the suffix.
+// readPath is the read model's path: --read, or --store plus the suffix when
+// --store is a path (a suffix makes no sense after a URL).
 func (c *config) readPath() string {
-	if c.read == "" && c.readSuffix != "" && c.store != "" {
+	if c.read == "" && c.readSuffix != "" && c.store != "" && !strings.Contains(c.store, "://") {
 		return c.store + c.readSuffix
 	}
 	return c.read

@@ -17,8 +17,12 @@
 //
 //	go run ./examples/demo ops rebuild invoices_per_customer
 //
+// --store and --read also take postgres:// URLs (with ?schema=NAME), for the
+// PostgreSQL store and read models (projection/pgtarget).
+//
 // Listings never change anything: a SQLite store or read model is opened
-// read-only for them. Every listing takes --json. Exit status: 0 ok, 1 failure
+// read-only for them, and a PostgreSQL one on sessions whose transactions are
+// read-only. Every listing takes --json. Exit status: 0 ok, 1 failure
 // (and a reconciliation that found mismatches), 2 usage. Errors are printed once,
 // to standard error, as "idem: <message>". See docs/operations.md.
 package ops

@@ -55,14 +55,17 @@ func (b targetBookkeeping[Tx]) Unpark(ctx context.Context, name string, generati
 	return b.t.Write(ctx, name, func(w projection.Writer[Tx]) error { return w.Unpark(ctx, generation, id) })
 }
 
-// openReadModel opens the SQLite read model at path, read-only unless writable.
-// The file must exist and hold the projection bookkeeping; a writable open
-// checks that the file can be written before anything is done.
+// openReadModel opens the read model at path, a SQLite file or a postgres:// URL
+// (see openPostgresReadModel), read-only unless writable. The file must exist and
+// hold the projection bookkeeping; a writable open checks that the file can be
+// written before anything is done.
 func openReadModel(ctx context.Context, path string, writable bool) (*readModel, error) {
 	if path == "" {
-		return nil, usagef("no read model: give --read (the read-model database)")
+		return nil, usagef("no read model: give --read (the read-model database: a SQLite path or a postgres:// URL)")
 	}
-	// PostgreSQL read models: dispatch postgres:// URLs here to their target.
+	if isPostgresURL(path) {
+		return openPostgresReadModel(ctx, path, writable)
+	}
 	if err := mustExist("read model", path); err != nil {
 		return nil, err
 	}

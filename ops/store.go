@@ -20,15 +20,16 @@ type storeKind uint8
 const (
 	sqliteStore storeKind = iota + 1
 	esdbStore
+	postgresStore
 )
 
 // parseStore tells which kind of store url names, and for SQLite its path: a
-// path, sqlite:PATH or file:PATH (a leading "//" dropped), or an esdb://,
-// esdb+discover://, kurrentdb:// or kurrentdb+discover:// URL. Any other scheme
-// is a usage error.
+// path, sqlite:PATH or file:PATH (a leading "//" dropped), an esdb://,
+// esdb+discover://, kurrentdb:// or kurrentdb+discover:// URL, or a postgres://
+// or postgresql:// URL. Any other scheme is a usage error.
 func parseStore(url string) (storeKind, string, error) {
 	if url == "" {
-		return 0, "", usagef("no event store: give --store (a SQLite path, or an esdb:// URL)")
+		return 0, "", usagef("no event store: give --store (a SQLite path, an esdb:// or a postgres:// URL)")
 	}
 	scheme, _, hasScheme := strings.Cut(url, "://")
 	for _, p := range []string{"sqlite:", "file:"} {
@@ -42,10 +43,10 @@ func parseStore(url string) (storeKind, string, error) {
 	switch strings.ToLower(scheme) {
 	case "esdb", "esdb+discover", "kurrentdb", "kurrentdb+discover":
 		return esdbStore, url, nil
-	// PostgreSQL: dispatch "postgres" and "postgresql" here to eventstore/postgres
-	// (postgres.Open(ctx, url)) in openStore, once that backend is available.
+	case "postgres", "postgresql":
+		return postgresStore, url, nil
 	default:
-		return 0, "", usagef("--store %q: unknown scheme %q: want a SQLite path, sqlite:PATH, or esdb:// / kurrentdb://", url, scheme)
+		return 0, "", usagef("--store: unknown scheme %q: want a SQLite path, sqlite:PATH, esdb:// / kurrentdb://, or postgres://", scheme)
 	}
 }
 
@@ -57,6 +58,8 @@ func openStore(ctx context.Context, url string, writable bool, log *slog.Logger)
 		return nil, err
 	}
 	switch kind {
+	case postgresStore:
+		return openPostgresStore(ctx, path, writable, log)
 	case esdbStore:
 		s, err := esdb.Open(ctx, path, esdb.WithLogger(log))
 		if err != nil {

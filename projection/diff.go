@@ -4,14 +4,14 @@ import "context"
 
 // NameLister is implemented by targets that list the names they keep bookkeeping
 // for (projections and reactors), so that operators' tools can list them without
-// the application's code. The SQLite target implements it.
+// the application's code. The SQLite and PostgreSQL targets implement it.
 type NameLister interface {
 	// Names returns the names with at least one generation, sorted.
 	Names(ctx context.Context) ([]string, error)
 }
 
 // Differ is implemented by targets that compare two generations of a projection
-// row by row (the SQLite target). Runner.Reconcile needs it.
+// row by row (the SQLite and PostgreSQL targets). Runner.Reconcile needs it.
 type Differ[Tx any] interface {
 	// Diff compares, in tx (a Write's transaction: it sees what the transaction
 	// wrote), each logical table of generation rebuilt of name with the same table

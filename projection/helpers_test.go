@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/eventstore/memory"
+	"github.com/idemkit/idem/internal/crashtest"
 	"github.com/idemkit/idem/projection"
 	"github.com/idemkit/idem/projection/sqlitetarget"
 )
@@ -54,32 +54,15 @@ func amountEvent(id uuid.UUID, amount int64) eventstore.EventData {
 	return eventstore.EventData{ID: id, Type: "Amount", Data: fmt.Appendf(nil, `{"Amount":%d}`, amount)}
 }
 
-// workload appends n events over streams streams, chosen by a seeded random source,
-// and returns the expected per-stream count and total.
+// workload appends n events over streams streams, chosen by a seeded random source
+// (crashtest.Workload), and returns the expected per-stream count and total.
 func workload(t testing.TB, ctx context.Context, store eventstore.Store, seed uint64, n, streams int) map[string][2]int64 {
 	t.Helper()
-	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	want := map[string][2]int64{}
-	for i := 0; i < n; {
-		s := fmt.Sprintf("acct-%03d", rng.IntN(streams))
-		k := min(1+rng.IntN(4), n-i)
-		evs := make([]eventstore.EventData, k)
-		for j := range evs {
-			amt := int64(rng.IntN(1000) - 300)
-			var id uuid.UUID
-			for b := range id {
-				id[b] = byte(rng.Uint32())
-			}
-			id[6] = id[6]&0x0f | 0x40
-			id[8] = id[8]&0x3f | 0x80
-			evs[j] = amountEvent(id, amt)
-			w := want[s]
-			want[s] = [2]int64{w[0] + 1, w[1] + amt}
-		}
-		if _, err := store.Append(ctx, s, eventstore.Any(), evs...); err != nil {
+	appends, want := crashtest.Workload(seed, n, streams)
+	for _, a := range appends {
+		if _, err := store.Append(ctx, a.Stream, eventstore.Any(), a.Events...); err != nil {
 			t.Fatal(err)
 		}
-		i += k
 	}
 	return want
 }

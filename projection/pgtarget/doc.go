@@ -20,6 +20,11 @@
 // idem_projection_parked_events) written in the same transaction as the read
 // model (G8).
 //
+// Like the SQLite target, it lists the names it keeps bookkeeping for
+// (projection.NameLister, for operators' tools) and compares two generations row
+// by row (projection.Differ, for Runner.Reconcile), matching rows by primary key
+// and comparing values by their text.
+//
 // A bookkeeping row that cannot be decoded (a NULL where the table forbids one,
 // an unknown state, a negative position: what a tool that loosened the tables
 // could store) fails the read with a *projection.CorruptError, matching
