@@ -171,7 +171,8 @@ func isBusy(err error) bool {
 
 // runBatch runs the requests in one transaction. Each is checked on its own against
 // the stream as the batch's earlier appends left it; a refused append writes
-// nothing and fails alone. The callers learn their outcome only after the commit;
+// nothing and fails alone. The accepted appends' events are inserted together
+// (grouped.go), so an insert that fails fails the whole batch. The callers learn their outcome only after the commit;
 // if the commit fails, every append of the batch fails with it. It reports false,
 // having run nothing, when the leader (reqs[0]) gave up while waiting for the write
 // lock.
@@ -212,16 +213,7 @@ func (s *Store) runBatch(reqs []*appendRequest) bool {
 		heads: make(map[string]streamHead, len(run)),
 		now:   s.cfg.now().UnixNano(),
 	}
-	outcomes := make([]outcome, len(run))
-	wrote := false
-	for i, r := range run {
-		res, written, err := b.append(ctx, r)
-		outcomes[i] = outcome{res, err}
-		wrote = wrote || written
-		if b.broken != nil {
-			break // the transaction is gone: everything fails below
-		}
-	}
+	outcomes, wrote := b.runAll(ctx, run)
 
 	var commitErr error
 	switch {
@@ -264,6 +256,26 @@ func (s *Store) runBatch(reqs []*appendRequest) bool {
 		r.finish(outcomes[i].res, outcomes[i].err)
 	}
 	return true
+}
+
+// runAll checks the appends of run in order, each against the streams as the
+// earlier ones left them, then inserts the events of those accepted. wrote
+// reports whether any was.
+func (b *batch) runAll(ctx context.Context, run []*appendRequest) (outcomes []outcome, wrote bool) {
+	b.prefetchHeads(ctx, run)
+	outcomes = make([]outcome, len(run))
+	for i, r := range run {
+		b.out = &outcomes[i].res
+		// A deferred append's position is set through b.out by a later flush.
+		res, written, err := b.append(ctx, r)
+		outcomes[i] = outcome{res, err}
+		wrote = wrote || written
+		if b.broken != nil {
+			return outcomes, wrote // the transaction is gone: everything fails
+		}
+	}
+	_ = b.flush(ctx) // a failure sets b.broken
+	return outcomes, wrote
 }
 
 // outcome is the result of one append of a batch, handed out after the commit.
