@@ -111,6 +111,7 @@ func allWorkloads(cfg Config) []Workload {
 // in "/" stands for every key it prefixes.
 func runOrder(cfg Config) [][]string {
 	groups := [][]string{
+		{"raw/loadcheck/FULL"},
 		{"raw/revcheck/FULL", "idem/P1/FULL", "idem/P1otel/FULL", "hallgren/P1/", "idem/P1nocache/", "idem/P3/"},
 		{"raw/revcheck/NORMAL", "idem/P1/NORMAL"},
 		{"raw/batch100/", "idem/P2/distinct/c64", "hallgren/P2/begin/c64", "hallgren/P2/immediate/c64",

@@ -97,6 +97,8 @@ func comparisons() []comparison {
 			Peers: []string{"idem/P1nocache/FULL", "hallgren/P1/begin", "hallgren/P1/immediate", "hallgren/P1/singlewriter"}},
 		{Workload: "P1 same, synchronous=NORMAL", Idem: "idem/P1/NORMAL", Base: "raw/revcheck/NORMAL",
 			Target: ">= 0.9x raw revision-checked insert", Met: atLeast(0.9)},
+		{Workload: "P1 against raw load (read and decode the stream) + revision-checked insert (FULL)", Idem: "idem/P1/FULL", Base: "raw/loadcheck/FULL",
+			Target: ">= 0.9x raw load + revision-checked insert", Met: atLeast(0.9)},
 		{Workload: "P1otel P1 recording metrics and traces into the OTel SDK", Idem: "idem/P1otel/FULL", Base: "idem/P1/FULL",
 			Target: ">= 0.95x P1 on the no-op providers", Met: atLeast(0.95)},
 		{Workload: "P6 P1 vs hallgren, plain BEGIN", Idem: "idem/P1/FULL", Base: "hallgren/P1/begin",
