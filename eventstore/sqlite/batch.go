@@ -33,12 +33,9 @@ func (h streamHead) state() eventstore.ExpectedRevision {
 	return backend.StreamState(h.exists, uint64(h.last))
 }
 
-// batch is the transaction of one runBatch.
+// batch is the transaction of one runBatch, on the writer's connection.
 type batch struct {
-	tx    *sql.Tx
 	stmts writerStmts
-	// bound are the statements bound to tx so far: each is bound on first use.
-	bound []boundStmt
 	// heads caches the stream heads read or written in this transaction.
 	heads map[string]streamHead
 	now   int64
@@ -52,19 +49,9 @@ type batch struct {
 	out     *eventstore.AppendResult
 }
 
-type boundStmt struct{ prepared, inTx *sql.Stmt }
-
-// stmt returns the prepared statement p bound to the batch's transaction.
-func (b *batch) stmt(ctx context.Context, p *sql.Stmt) *sql.Stmt {
-	for _, s := range b.bound {
-		if s.prepared == p {
-			return s.inTx
-		}
-	}
-	s := b.tx.StmtContext(ctx, p)
-	b.bound = append(b.bound, boundStmt{p, s})
-	return s
-}
+// stmt returns the prepared statement p: the writer's statements are prepared on
+// its connection, where the batch's transaction runs.
+func (b *batch) stmt(_ context.Context, p *sql.Stmt) *sql.Stmt { return p }
 
 // head returns stream's state as this transaction sees it: its last event, read
 // through the UNIQUE(stream, revision) index. A last row that is not an event's
@@ -248,7 +235,7 @@ type writerStmts struct {
 	heads        map[int]*sql.Stmt // by stream count: headRows
 }
 
-func prepareWriterStmts(ctx context.Context, db *sql.DB) (writerStmts, error) {
+func prepareWriterStmts(ctx context.Context, db preparer) (writerStmts, error) {
 	st := writerStmts{insert: make(map[int]*sql.Stmt, len(insertRows)), heads: make(map[int]*sql.Stmt, len(headRows))}
 	var err error
 	prep := func(query string) *sql.Stmt {

@@ -30,7 +30,9 @@ type Store struct {
 	// wdb holds the single writer connection (BEGIN IMMEDIATE on every transaction,
 	// no busy handler after Open: see begin); only the leader of a batch and Open
 	// use it.
-	wdb   *sql.DB
+	wdb *sql.DB
+	// w is wdb's connection, held by the store: batches and snapshots run on it.
+	w     *writer
 	stmts writerStmts
 	// rdb is the pool of read-only connections for reads and subscriptions, and
 	// rstmts its prepared statements.
@@ -112,8 +114,14 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		wdb.Close()
 		return nil, storageError(ctx, "open "+quote.Q(path), err)
 	}
-	stmts, err := prepareWriterStmts(ctx, wdb)
+	w, err := newWriter(ctx, wdb, "BEGIN IMMEDIATE")
 	if err != nil {
+		wdb.Close()
+		return nil, storageError(ctx, "open "+quote.Q(path), err)
+	}
+	stmts, err := prepareWriterStmts(ctx, w.conn)
+	if err != nil {
+		w.close()
 		wdb.Close()
 		return nil, storageError(ctx, "prepare statements on "+quote.Q(path), err)
 	}
@@ -124,6 +132,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}))
 	if err != nil {
 		stmts.close()
+		w.close()
 		wdb.Close()
 		return nil, storageError(ctx, "open "+quote.Q(path), err)
 	}
@@ -133,6 +142,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err := rdb.PingContext(ctx); err != nil {
 		rdb.Close()
 		stmts.close()
+		w.close()
 		wdb.Close()
 		return nil, explainOpen(path, storageError(ctx, "open "+quote.Q(path), err))
 	}
@@ -140,6 +150,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err != nil {
 		rdb.Close()
 		stmts.close()
+		w.close()
 		wdb.Close()
 		return nil, storageError(ctx, "prepare statements on "+quote.Q(path), err)
 	}
@@ -148,6 +159,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		cfg:    cfg,
 		path:   path,
 		wdb:    wdb,
+		w:      w,
 		stmts:  stmts,
 		rdb:    rdb,
 		rstmts: rstmts,
@@ -193,6 +205,7 @@ func (s *Store) Close() error {
 	s.stmts.close()
 	s.rstmts.close()
 	return errors.Join(
+		storageError(nil, "close writer of "+quote.Q(s.path), s.w.close()),
 		storageError(nil, "close writer of "+quote.Q(s.path), s.wdb.Close()),
 		storageError(nil, "close readers of "+quote.Q(s.path), s.rdb.Close()),
 	)
