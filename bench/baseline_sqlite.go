@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -24,6 +25,9 @@ func baselineWorkloads(cfg Config) []Workload {
 		)
 	}
 	ws = append(ws,
+		Workload{Key: "raw/loadcheck/FULL", Unit: "tx/s",
+			Note: "read the stream's events and decode them (JSON), then the revision-checked insert of raw/revcheck: a hand-written command without a cache",
+			Run:  func(ctx context.Context, env *Env) (Sample, error) { return rawLoadRevisionChecked(ctx, env, SyncFull) }},
 		Workload{Key: "raw/scan", Unit: "rows/s", Note: "SELECT every column of every event in position order (the file idem wrote for P4)",
 			Run: rawScan},
 		Workload{Key: "raw/stream1000", Unit: "rows/s", Note: "SELECT the 1000 events of one stream in revision order (the file idem wrote for P4)",
@@ -113,6 +117,60 @@ func rawRevisionChecked(ctx context.Context, env *Env, sync Synchronous) (Sample
 		revisions[a]++
 		return 0, nil
 	})
+}
+
+// rawLoadRevisionChecked is rawRevisionChecked after reading the stream's events
+// and decoding them, as a command handler without a cache does.
+func rawLoadRevisionChecked(ctx context.Context, env *Env, sync Synchronous) (Sample, error) {
+	db, st, err := rawWriteDB(ctx, env, "raw-loadcheck", sync)
+	if err != nil {
+		return Sample{}, err
+	}
+	defer db.Close()
+	read, err := db.PrepareContext(ctx, `SELECT revision, data FROM events WHERE stream = ? ORDER BY revision`)
+	if err != nil {
+		return Sample{}, fmt.Errorf("prepare raw read: %w", err)
+	}
+	defer read.Close()
+	return runCommands(env, 1, newPicker("distinct", 1, env.Aggregates), func(_, a, _ int) (int, error) {
+		last, err := rawLoad(ctx, read, streamName(a))
+		if err != nil {
+			return 0, err
+		}
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return 0, err
+		}
+		defer tx.Rollback()
+		if err := st.appendChecked(ctx, tx, streamName(a), last); err != nil {
+			return 0, err
+		}
+		return 0, tx.Commit()
+	})
+}
+
+// rawLoad reads and decodes the events of stream and returns its last revision.
+func rawLoad(ctx context.Context, read *sql.Stmt, stream string) (int, error) {
+	rows, err := read.QueryContext(ctx, stream)
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", stream, err)
+	}
+	defer rows.Close()
+	last, balance := -1, 0
+	for rows.Next() {
+		var data []byte
+		var e struct {
+			Amount int `json:"amount"`
+		}
+		if err := rows.Scan(&last, &data); err != nil {
+			return 0, fmt.Errorf("read %s: %w", stream, err)
+		}
+		if err := json.Unmarshal(data, &e); err != nil {
+			return 0, fmt.Errorf("decode %s: %w", stream, err)
+		}
+		balance += e.Amount
+	}
+	return last, rows.Err()
 }
 
 // rawBatch inserts 100 new events per transaction.

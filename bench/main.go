@@ -78,6 +78,9 @@ type Workload struct {
 	// Runs, when not 0, is how many rounds sample a workload too slow to repeat
 	// in every round (at most Config.Runs).
 	Runs int
+	// Side lists the keys of the figures its samples carry beside their own
+	// (Sample.Side).
+	Side []string
 	Run  func(ctx context.Context, env *Env) (Sample, error)
 }
 
@@ -108,10 +111,11 @@ func allWorkloads(cfg Config) []Workload {
 // in "/" stands for every key it prefixes.
 func runOrder(cfg Config) [][]string {
 	groups := [][]string{
-		{"raw/revcheck/FULL", "idem/P1/FULL", "hallgren/P1/", "idem/P1cache/", "idem/P3/"},
+		{"raw/loadcheck/FULL"},
+		{"raw/revcheck/FULL", "idem/P1/FULL", "idem/P1otel/FULL", "hallgren/P1/", "idem/P1nocache/", "idem/P3/"},
 		{"raw/revcheck/NORMAL", "idem/P1/NORMAL"},
 		{"raw/batch100/", "idem/P2/distinct/c64", "hallgren/P2/begin/c64", "hallgren/P2/immediate/c64",
-			"hallgren/P2/singlewriter/c64", "idem/P2cache/"},
+			"hallgren/P2/singlewriter/c64", "idem/P2nocache/"},
 	}
 	for _, c := range cfg.Concurrency {
 		suffix := fmt.Sprintf("/c%d", c)
@@ -125,6 +129,9 @@ func runOrder(cfg Config) [][]string {
 		[]string{"raw/scan", "idem/P4/"},
 		[]string{"raw/stream1000", "idem/P5/"},
 		[]string{"idem/P7/"},
+		[]string{"idem/P9/warm/"},
+		[]string{"idem/P9/fresh/"},
+		[]string{"idem/ESBS/"},
 		[]string{"mem/"},
 		[]string{"raw/pg/revcheck/c1", "idem/pg/append/c1", "idem/pg/append1/c1", "idem/pg/command/c1"},
 		[]string{"raw/pg/revcheck/c64", "idem/pg/append/c64", "idem/pg/append1/c64", "idem/pg/command/c64"})
@@ -217,13 +224,17 @@ func run(ctx context.Context, cfg Config, dir, only, out, docs, profile string) 
 	// Rounds: every workload runs once per round, so the runs of a figure and of
 	// its baseline are spread over the whole run and interleaved in time. On a
 	// shared machine a busy minute then slows both, not one of them.
+	side := map[string]*trial{}
 	for round := range cfg.Runs {
 		for _, t := range selected {
-			t.runOnce(ctx, env, round)
+			t.runOnce(ctx, env, round, side)
 		}
 		slog.Info("round done", "round", round+1, "of", cfg.Runs, "elapsed", time.Since(started).Round(time.Second))
 	}
 	results := map[string]Result{}
+	for _, t := range side {
+		selected = append(selected, t)
+	}
 	for _, t := range selected {
 		r := t.result()
 		results[r.Key] = r
@@ -260,8 +271,8 @@ type trial struct {
 
 // runOnce takes the round-th sample of t, unless t has all its samples or was
 // skipped. An error that is a skip, or any failure, makes t "not measured" with
-// the reason.
-func (t *trial) runOnce(ctx context.Context, env *Env, round int) {
+// the reason. The sample's side figures go to trials of their own in side.
+func (t *trial) runOnce(ctx context.Context, env *Env, round int, side map[string]*trial) {
 	if t.skipped != "" || round >= t.runs {
 		return
 	}
@@ -278,6 +289,14 @@ func (t *trial) runOnce(ctx context.Context, env *Env, round int) {
 		t.skipped = "failed: " + err.Error()
 	default:
 		t.samples = append(t.samples, s)
+	}
+	for key, f := range s.Side {
+		st := side[key]
+		if st == nil {
+			st = &trial{Workload: Workload{Key: key, Unit: f.Unit, Note: f.Note}, runs: t.runs}
+			side[key] = st
+		}
+		st.samples = append(st.samples, f.Sample)
 	}
 }
 

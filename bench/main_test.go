@@ -41,6 +41,9 @@ func TestEveryComparisonNamesRegisteredWorkloads(t *testing.T) {
 	keys := map[string]bool{}
 	for _, w := range allWorkloads(defaultConfig()) {
 		keys[w.Key] = true
+		for _, k := range w.Side {
+			keys[k] = true
+		}
 	}
 	for _, c := range comparisons() {
 		for _, k := range append([]string{c.Idem, c.Base}, c.Peers...) {

@@ -29,6 +29,15 @@ type Sample struct {
 	Conflicts int
 	// PeakRSS is the peak resident set size in bytes, for memory workloads.
 	PeakRSS int64
+	// Side holds figures measured in the same timed part under keys of their own
+	// (for example the subscribers' lag beside the writers' latencies).
+	Side map[string]SideFigure
+}
+
+// SideFigure is a figure a workload measured beside its own.
+type SideFigure struct {
+	Unit, Note string
+	Sample     Sample
 }
 
 // Rate is the sample's throughput in operations per second.
@@ -49,8 +58,9 @@ type Result struct {
 	// Rates are the runs' figures in round order, for ratios paired by round.
 	Rates []float64
 	Runs  int
-	// P50, P95 and P99 are latency percentiles over every operation of every run.
-	P50, P95, P99 time.Duration
+	// P50, P95, P99 and P999 are latency percentiles over every operation of
+	// every run.
+	P50, P95, P99, P999 time.Duration
 	// RetriesPerOp is the median number of retried failures per completed op.
 	RetriesPerOp float64
 	// ConflictsPerOp is the median number of conflicts idem retried per op.
@@ -115,6 +125,7 @@ func summarize(key, unit string, samples []Sample) Result {
 	if len(lat) > 0 {
 		slices.Sort(lat)
 		r.P50, r.P95, r.P99 = percentile(lat, 0.50), percentile(lat, 0.95), percentile(lat, 0.99)
+		r.P999 = percentile(lat, 0.999)
 	}
 	return r
 }

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"time"
 
-	"go.opentelemetry.io/otel/metric"
-
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/internal/callback"
 	"github.com/idemkit/idem/reservation"
@@ -60,7 +58,7 @@ func (h *Handler[S, C, E]) afterFailedAppend(ctx context.Context, cl *call[C], a
 		return &RetriesExhaustedError{CommandID: cl.cmd.ID, Stream: cl.stream, Attempts: cl.failed, Last: err}
 	}
 	h.stats.conflicts.Add(1)
-	h.tel.conflicts.Add(ctx, 1, metric.WithAttributes(h.tel.category))
+	h.tel.conflicts.Add(ctx, 1, h.tel.byCategory)
 	h.log.Debug("idem: command append retried", "stream", cl.stream, "command_id", cl.cmd.ID, "attempt", cl.failed, "err", err)
 	if serr := h.sleep(ctx, cl.failed-1); serr != nil {
 		return cl.errorf("%w (after %w)", serr, err)

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"sync/atomic"
 
-	"go.opentelemetry.io/otel/metric"
-
 	"github.com/idemkit/idem/eventstore"
 )
 
@@ -281,7 +279,7 @@ func (h *Handler[S, C, E]) afterFailedBatch(ctx context.Context, a *loaded[S], p
 		}
 	}
 	h.stats.conflicts.Add(1) // one append met the conflict
-	h.tel.conflicts.Add(ctx, 1, metric.WithAttributes(h.tel.category))
+	h.tel.conflicts.Add(ctx, 1, h.tel.byCategory)
 	h.log.Debug("idem: batch append retried", "stream", a.stream, "commands", len(calls), "attempt", failed, "err", err)
 	if serr := h.sleep(ctx, failed-1); serr != nil {
 		return func(cl *call[C]) error { return cl.errorf("%w (after %w)", serr, err) }

@@ -1,6 +1,7 @@
 package command
 
 import (
+	"crypto/sha1"
 	"encoding/json"
 	"strconv"
 
@@ -22,7 +23,21 @@ var eventNamespace = uuid.MustParse("3c8f0a2e-7b1d-5e4f-9a6c-2d1e0f3b4a5c")
 // the store answers such an append as a replay, the handler compares the recorded
 // fingerprint with the new one and reports ErrIdempotencyKeyReused.
 func EventID(stream, commandID string, index int) uuid.UUID {
-	return uuid.NewSHA1(eventNamespace, []byte(stream+"\x00"+commandID+"\x00"+strconv.Itoa(index)))
+	// uuid.NewSHA1(eventNamespace, stream NUL commandID NUL index), computed in a
+	// stack buffer: every command derives one id per event and looks one up.
+	var buf [160]byte
+	b := append(buf[:0], eventNamespace[:]...)
+	b = append(b, stream...)
+	b = append(b, 0)
+	b = append(b, commandID...)
+	b = append(b, 0)
+	b = strconv.AppendInt(b, int64(index), 10)
+	sum := sha1.Sum(b)
+	var id uuid.UUID
+	copy(id[:], sum[:])
+	id[6] = (id[6] & 0x0f) | 0x50 // version 5
+	id[8] = (id[8] & 0x3f) | 0x80 // RFC 4122 variant
+	return id
 }
 
 // encodeEvents turns the decider's events into EventData with derived ids and idem

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"go.opentelemetry.io/otel/metric"
-
 	"github.com/idemkit/idem/eventstore"
 )
 
@@ -27,7 +25,7 @@ func (h *Handler[S, C, E]) lookUp(ctx context.Context, stream, id string) (p Pro
 		return p, nil, false, nil
 	}
 	h.stats.lookups.Add(1)
-	h.tel.lookups.Add(ctx, 1, metric.WithAttributes(h.tel.category))
+	h.tel.lookups.Add(ctx, 1, h.tel.byCategory)
 	first, err := f.FindEvent(ctx, stream, EventID(stream, id, 0))
 	switch {
 	case errors.Is(err, eventstore.ErrEventNotFound):

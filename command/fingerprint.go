@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"sync"
 
 	"github.com/idemkit/idem/aggregate"
 	"github.com/idemkit/idem/eventstore"
@@ -50,17 +51,27 @@ func fingerprint[C, E any](codec *aggregate.Codec[C, E], payload C, limit int) (
 	if len(data) > limit {
 		return "", &eventstore.AppendTooLargeError{Size: len(data), Limit: limit}
 	}
+	buf := fingerprintBufs.Get().(*[]byte)
+	defer fingerprintBufs.Put(buf)
+	in := append(append((*buf)[:0], name...), 0)
 	if isJSON {
-		if data, err = canonicalJSON(data); err != nil {
-			return "", fmt.Errorf("fingerprint %q: %w", name, err)
+		var ok bool
+		if in, ok = flatCanonical(in, data); !ok {
+			if data, err = canonicalJSON(data); err != nil {
+				return "", fmt.Errorf("fingerprint %q: %w", name, err)
+			}
+			in = append(in, data...)
 		}
+	} else {
+		in = append(in, data...)
 	}
-	h := sha256.New()
-	h.Write([]byte(name))
-	h.Write([]byte{0})
-	h.Write(data)
-	return hex.EncodeToString(h.Sum(nil)), nil
+	*buf = in
+	sum := sha256.Sum256(in)
+	return hex.EncodeToString(sum[:]), nil
 }
+
+// fingerprintBufs hold the bytes a fingerprint hashes: name, NUL, encoding.
+var fingerprintBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // canonicalJSON re-encodes a JSON document with sorted object keys, numbers kept
 // as written, and zero-valued object members left out.

@@ -49,12 +49,39 @@ type instruments struct {
 	cache          metric.Int64Counter
 	processed      metric.Int64Histogram
 	lookups        metric.Int64Counter
+
+	// The attribute sets of the measurements, built once per handler so that a
+	// command does not build (and allocate) them again: by category alone, by
+	// category and outcome, by category and cache result.
+	byCategory metric.MeasurementOption
+	byOutcome  map[string]metric.MeasurementOption
+	cacheHit   metric.MeasurementOption
+	cacheMiss  metric.MeasurementOption
+}
+
+// outcomes are the values of idem.outcome.
+var outcomes = []string{OutcomeApplied, OutcomeDuplicate, OutcomeDuplicateByKey, OutcomeKeyReused, OutcomeKeyClaimed, OutcomeRejected,
+	OutcomeNoOp, OutcomeInvalid, OutcomeRetriesExhausted, OutcomePanicked, OutcomeFailed}
+
+// prebuildAttributes builds the attribute sets every measurement uses.
+func (in *instruments) prebuildAttributes() *instruments {
+	set := func(kvs ...attribute.KeyValue) metric.MeasurementOption {
+		return metric.WithAttributeSet(attribute.NewSet(kvs...))
+	}
+	in.byCategory = set(in.category)
+	in.byOutcome = make(map[string]metric.MeasurementOption, len(outcomes))
+	for _, o := range outcomes {
+		in.byOutcome[o] = set(in.category, telemetry.Outcome.String(o))
+	}
+	in.cacheHit = set(in.category, telemetry.Result.String("hit"))
+	in.cacheMiss = set(in.category, telemetry.Result.String("miss"))
+	return in
 }
 
 func newInstruments(p telemetry.Providers, category string) *instruments {
 	m := p.MeterFor(scope)
 	secs := []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}
-	return &instruments{
+	in := &instruments{
 		tracer:   p.TracerFor(scope),
 		category: telemetry.Category.String(category),
 		handled: telemetry.Must(m.Int64Counter("idem.command.handled", metric.WithUnit("{command}"),
@@ -80,6 +107,7 @@ func newInstruments(p telemetry.Providers, category string) *instruments {
 		lookups: telemetry.Must(m.Int64Counter("idem.command.lookups", metric.WithUnit("{lookup}"),
 			metric.WithDescription("Commands looked up by id in the store instead of in memory."))),
 	}
+	return in.prebuildAttributes()
 }
 
 // outcomeOf names what Handle answered.
@@ -117,9 +145,16 @@ func (in *instruments) handleSpan(ctx context.Context, c string, aggregateID str
 
 // endHandle records a Handle call's outcome on its span and in the metrics.
 func (in *instruments) endHandle(ctx context.Context, span trace.Span, start time.Time, outcome string, res Result, err error, attempts int) {
-	attrs := metric.WithAttributes(in.category, telemetry.Outcome.String(outcome))
+	attrs, ok := in.byOutcome[outcome]
+	if !ok {
+		attrs = metric.WithAttributes(in.category, telemetry.Outcome.String(outcome))
+	}
 	in.handled.Add(ctx, 1, attrs)
 	in.duration.Record(ctx, time.Since(start).Seconds(), attrs)
+	if !span.IsRecording() {
+		span.End()
+		return
+	}
 	span.SetAttributes(telemetry.Outcome.String(outcome), telemetry.Attempts.Int(attempts))
 	if res.Stream != "" {
 		span.SetAttributes(telemetry.Stream.String(res.Stream), telemetry.Revision.Int64(int64(res.Revision)))
@@ -138,13 +173,15 @@ func (h *Handler[S, C, E]) appendEvents(ctx context.Context, stream string, expe
 		trace.WithAttributes(telemetry.Stream.String(stream), telemetry.Events.Int(len(data))))
 	start := time.Now()
 	res, err := h.store.Append(ctx, stream, expected, data...)
-	attrs := metric.WithAttributes(h.tel.category)
+	attrs := h.tel.byCategory
 	h.tel.appendDuration.Record(ctx, time.Since(start).Seconds(), attrs)
 	h.tel.appendEvents.Record(ctx, int64(len(data)), attrs)
-	if err != nil {
+	switch {
+	case !span.IsRecording():
+	case err != nil:
 		span.RecordError(err)
 		span.SetStatus(codes.Error, "append failed")
-	} else {
+	default:
 		span.SetAttributes(telemetry.Revision.Int64(int64(res.Revision)), telemetry.Result.String(res.Outcome.String()))
 	}
 	span.End()
@@ -159,7 +196,7 @@ func (h *Handler[S, C, E]) loadSpan(ctx context.Context, name, stream string) (c
 // endLoad records a load's events, duration and processed set on its span and in
 // the metrics.
 func (h *Handler[S, C, E]) endLoad(ctx context.Context, span trace.Span, start time.Time, events int, processed int, err error) {
-	attrs := metric.WithAttributes(h.tel.category)
+	attrs := h.tel.byCategory
 	h.tel.loadDuration.Record(ctx, time.Since(start).Seconds(), attrs)
 	h.tel.loadEvents.Record(ctx, int64(events), attrs)
 	h.tel.processed.Record(ctx, int64(processed), attrs)
@@ -173,11 +210,11 @@ func (h *Handler[S, C, E]) endLoad(ctx context.Context, span trace.Span, start t
 
 // cacheResult counts a cache lookup.
 func (h *Handler[S, C, E]) cacheResult(ctx context.Context, hit bool) {
-	result := "miss"
+	attrs := h.tel.cacheMiss
 	if hit {
-		result = "hit"
+		attrs = h.tel.cacheHit
 	}
-	h.tel.cache.Add(ctx, 1, metric.WithAttributes(h.tel.category, telemetry.Result.String(result)))
+	h.tel.cache.Add(ctx, 1, attrs)
 }
 
 // decideSpan starts the span of a decision.

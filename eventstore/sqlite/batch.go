@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
-	sqlite3 "github.com/mattn/go-sqlite3"
 
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/eventstore/backend"
@@ -34,12 +33,9 @@ func (h streamHead) state() eventstore.ExpectedRevision {
 	return backend.StreamState(h.exists, uint64(h.last))
 }
 
-// batch is the transaction of one runBatch.
+// batch is the transaction of one runBatch, on the writer's connection.
 type batch struct {
-	tx    *sql.Tx
 	stmts writerStmts
-	// bound are the statements bound to tx so far: each is bound on first use.
-	bound []boundStmt
 	// heads caches the stream heads read or written in this transaction.
 	heads map[string]streamHead
 	now   int64
@@ -47,21 +43,15 @@ type batch struct {
 	// (a storage failure: disk full, I/O error), which only rolling back the whole
 	// transaction undoes; the whole batch then fails with it.
 	broken error
+	// pending are the accepted appends not inserted yet (see flush); out is where
+	// the result of the append being checked goes.
+	pending []pendingAppend
+	out     *eventstore.AppendResult
 }
 
-type boundStmt struct{ prepared, inTx *sql.Stmt }
-
-// stmt returns the prepared statement p bound to the batch's transaction.
-func (b *batch) stmt(ctx context.Context, p *sql.Stmt) *sql.Stmt {
-	for _, s := range b.bound {
-		if s.prepared == p {
-			return s.inTx
-		}
-	}
-	s := b.tx.StmtContext(ctx, p)
-	b.bound = append(b.bound, boundStmt{p, s})
-	return s
-}
+// stmt returns the prepared statement p: the writer's statements are prepared on
+// its connection, where the batch's transaction runs.
+func (b *batch) stmt(_ context.Context, p *sql.Stmt) *sql.Stmt { return p }
 
 // head returns stream's state as this transaction sees it: its last event, read
 // through the UNIQUE(stream, revision) index. A last row that is not an event's
@@ -122,7 +112,7 @@ func (b *batch) append(ctx context.Context, r *appendRequest) (res eventstore.Ap
 		// nothing, return the original result. Anything else, a partial match
 		// included, is a conflict.
 		if first, ok := backend.RetryWindow(r.expected, actual, count); ok {
-			res, same, err := b.sameIDs(ctx, r, h, int64(first))
+			res, same, err := b.flushedSameIDs(ctx, r, int64(first))
 			if err != nil {
 				return eventstore.AppendResult{}, false, backend.AppendError(r.stream, r.expected, err)
 			}
@@ -138,7 +128,7 @@ func (b *batch) append(ctx context.Context, r *appendRequest) (res eventstore.Ap
 	// G2, best effort for Any and StreamExists (as EventStoreDB): the stream's last
 	// events carry exactly these ids -> a retry.
 	if k := r.expected.Kind(); (k == eventstore.KindAny || k == eventstore.KindStreamExists) && h.exists && h.last+1 >= int64(count) {
-		res, same, err := b.sameIDs(ctx, r, h, h.last+1-int64(count))
+		res, same, err := b.flushedSameIDs(ctx, r, h.last+1-int64(count))
 		if err != nil {
 			return eventstore.AppendResult{}, false, backend.AppendError(r.stream, r.expected, err)
 		}
@@ -148,70 +138,26 @@ func (b *batch) append(ctx context.Context, r *appendRequest) (res eventstore.Ap
 	}
 
 	// G1: atomic. The checks above ran under the write lock and the head is the
-	// stream's last row, so the inserts cannot collide with a stored revision.
+	// stream's last row, so the inserts cannot collide with a stored revision. The
+	// events are inserted with the batch's other appends' (flush), which sets the
+	// position; a failed insert fails the whole batch.
 	next := int64(0)
 	if h.exists {
 		next = h.last + 1
 	}
-	pos, err := b.insert(ctx, r.stream, next, r.events)
-	if err != nil {
-		return eventstore.AppendResult{}, false, backend.AppendError(r.stream, r.expected, storageError(ctx, "insert events", err))
-	}
 	last := next + int64(count) - 1
-	b.heads[r.stream] = streamHead{exists: true, last: last, position: pos}
-	return eventstore.AppendResult{Revision: uint64(last), Position: backend.SequencePosition(uint64(pos)), Outcome: eventstore.Written}, true, nil
+	b.heads[r.stream] = streamHead{exists: true, last: last, position: h.position}
+	b.pending = append(b.pending, pendingAppend{stream: r.stream, next: next, events: r.events, res: b.out})
+	return eventstore.AppendResult{Revision: uint64(last), Outcome: eventstore.Written}, true, nil
 }
 
-// insert writes events at revisions next, next+1... with as few statements as the
-// prepared multi-row inserts allow, and returns the position of the last one.
-//
-// A failing statement of SQLite undoes its own changes when the error is confined
-// to it (a constraint, an oversize value): if it was the append's first statement,
-// the append failed having written nothing, and only it fails. Any other failure,
-// or one after the append's first statement, leaves the transaction holding part
-// of the append or none of it: the batch is broken and fails as a whole.
-func (b *batch) insert(ctx context.Context, stream string, next int64, events []eventstore.EventData) (int64, error) {
-	var pos int64
-	for done := 0; done < len(events); {
-		rows := 1
-		for _, n := range insertRows {
-			if len(events)-done >= n {
-				rows = n
-				break
-			}
-		}
-		args := make([]any, 0, insertColumns*rows)
-		for i := done; i < done+rows; i++ {
-			e := &events[i]
-			args = append(args, stream, next+int64(i), e.ID[:], e.Type, e.Data, e.Metadata, b.now)
-		}
-		result, err := b.stmt(ctx, b.stmts.insert[rows]).ExecContext(ctx, args...)
-		if err == nil {
-			pos, err = result.LastInsertId()
-		}
-		if err != nil {
-			if done > 0 || !statementConfined(err) {
-				b.broken = storageError(ctx, "insert events", err)
-			}
-			return 0, err
-		}
-		done += rows
+// flushedSameIDs is sameIDs after the pending appends are inserted (the window
+// may hold their events).
+func (b *batch) flushedSameIDs(ctx context.Context, r *appendRequest, first int64) (eventstore.AppendResult, bool, error) {
+	if err := b.flush(ctx); err != nil {
+		return eventstore.AppendResult{}, false, err
 	}
-	return pos, nil
-}
-
-// statementConfined reports whether SQLite undid the failed statement alone and
-// kept the transaction.
-func statementConfined(err error) bool {
-	var sqErr sqlite3.Error
-	if !errors.As(err, &sqErr) {
-		return false
-	}
-	switch sqErr.Code {
-	case sqlite3.ErrConstraint, sqlite3.ErrTooBig, sqlite3.ErrRange, sqlite3.ErrMismatch:
-		return true
-	}
-	return false
+	return b.sameIDs(ctx, r, b.heads[r.stream], first)
 }
 
 // sameIDs reports whether the events of r.stream from revision first on carry r's
@@ -272,7 +218,7 @@ const insertColumns = 7
 // insertQuery returns the INSERT of rows events.
 func insertQuery(rows int) string {
 	var q strings.Builder
-	q.WriteString("INSERT INTO events (stream, revision, id, type, data, metadata, recorded_at) VALUES ")
+	q.WriteString("INSERT OR FAIL INTO events (stream, revision, id, type, data, metadata, recorded_at) VALUES ")
 	for i := range rows {
 		if i > 0 {
 			q.WriteString(", ")
@@ -286,10 +232,11 @@ func insertQuery(rows int) string {
 type writerStmts struct {
 	head, window *sql.Stmt
 	insert       map[int]*sql.Stmt // by row count: insertRows
+	heads        map[int]*sql.Stmt // by stream count: headRows
 }
 
-func prepareWriterStmts(ctx context.Context, db *sql.DB) (writerStmts, error) {
-	st := writerStmts{insert: make(map[int]*sql.Stmt, len(insertRows))}
+func prepareWriterStmts(ctx context.Context, db preparer) (writerStmts, error) {
+	st := writerStmts{insert: make(map[int]*sql.Stmt, len(insertRows)), heads: make(map[int]*sql.Stmt, len(headRows))}
 	var err error
 	prep := func(query string) *sql.Stmt {
 		if err != nil {
@@ -301,6 +248,11 @@ func prepareWriterStmts(ctx context.Context, db *sql.DB) (writerStmts, error) {
 	}
 	st.head = prep("SELECT revision, position FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 1")
 	st.window = prep("SELECT revision, position, id FROM events WHERE stream = ? AND revision BETWEEN ? AND ? ORDER BY revision")
+	for _, n := range headRows {
+		if s := prep(headsQuery(n)); s != nil {
+			st.heads[n] = s
+		}
+	}
 	for _, n := range insertRows {
 		if s := prep(insertQuery(n)); s != nil {
 			st.insert[n] = s
@@ -314,7 +266,7 @@ func prepareWriterStmts(ctx context.Context, db *sql.DB) (writerStmts, error) {
 }
 
 func (st writerStmts) close() {
-	for _, s := range append([]*sql.Stmt{st.head, st.window}, mapValues(st.insert)...) {
+	for _, s := range append(append([]*sql.Stmt{st.head, st.window}, mapValues(st.insert)...), mapValues(st.heads)...) {
 		if s != nil {
 			s.Close()
 		}

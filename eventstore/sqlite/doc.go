@@ -22,8 +22,10 @@
 // same batch left it, and every check runs before the append writes anything: a
 // refused append writes nothing and does not fail its neighbours, and two appends
 // of one batch to the same stream see each other. Callers get their outcomes only
-// after the commit. If the commit fails, or a storage failure (a full disk, an I/O
-// error) interrupts an append that has started writing, every append of the batch
+// after the commit. A batch reads the heads of its streams with one statement
+// and, once every append is checked, inserts the events of the accepted ones
+// together with multi-row INSERTs. If the commit fails, or those inserts fail (a
+// full disk, an I/O error, a value SQLite refuses), every append of the batch
 // fails with that error and nothing of the batch is written.
 //
 // An append whose context is done before its batch starts fails with the

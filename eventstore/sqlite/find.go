@@ -110,7 +110,10 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap eventstore.Snapshot) erro
 	if data == nil {
 		data = []byte{}
 	}
-	if _, err := s.wdb.ExecContext(ctx, saveSnapshotQuery, snap.Stream, int64(snap.Revision), data, snap.TakenAt.UnixNano()); err != nil {
+	s.w.mu.Lock()
+	_, err := s.w.conn.ExecContext(ctx, saveSnapshotQuery, snap.Stream, int64(snap.Revision), data, snap.TakenAt.UnixNano())
+	s.w.mu.Unlock()
+	if err != nil {
 		if s.isClosed.Load() {
 			return fail(eventstore.ErrClosed)
 		}

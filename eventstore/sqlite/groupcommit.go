@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"sync/atomic"
 	"time"
@@ -126,22 +125,21 @@ var errLeaderGone = errors.New("leader's context ended")
 // here, in Go, so that the leader's caller can give up while it lasts (leader.ctx
 // ends: errLeaderGone, the leader's append abandoned and failed with its context's
 // error).
-func (s *Store) begin(leader *appendRequest) (*sql.Tx, error) {
-	ctx := context.Background() // the transaction is the batch's, not the leader's
+func (s *Store) begin(leader *appendRequest) error {
 	var deadline time.Time
 	delay := 250 * time.Microsecond
 	var timer *time.Timer
 	for {
-		tx, err := s.wdb.BeginTx(ctx, nil)
+		err := s.w.exec(s.w.begin) // the transaction is the batch's, not the leader's
 		if err == nil || !isBusy(err) {
-			return tx, err
+			return err
 		}
 		now := time.Now()
 		if deadline.IsZero() {
 			deadline = now.Add(s.cfg.busyTimeout)
 		}
 		if !now.Before(deadline) {
-			return nil, err
+			return err
 		}
 		wait := min(delay, deadline.Sub(now))
 		delay = min(2*delay, 10*time.Millisecond)
@@ -156,7 +154,7 @@ func (s *Store) begin(leader *appendRequest) (*sql.Tx, error) {
 		case <-leader.ctx.Done():
 			if leader.state.CompareAndSwap(requestPending, requestAbandoned) || leader.state.CompareAndSwap(requestPromoted, requestAbandoned) {
 				leader.finish(eventstore.AppendResult{}, backend.AppendError(leader.stream, leader.expected, leader.ctx.Err()))
-				return nil, errLeaderGone
+				return errLeaderGone
 			}
 		}
 	}
@@ -171,7 +169,8 @@ func isBusy(err error) bool {
 
 // runBatch runs the requests in one transaction. Each is checked on its own against
 // the stream as the batch's earlier appends left it; a refused append writes
-// nothing and fails alone. The callers learn their outcome only after the commit;
+// nothing and fails alone. The accepted appends' events are inserted together
+// (grouped.go), so an insert that fails fails the whole batch. The callers learn their outcome only after the commit;
 // if the commit fails, every append of the batch fails with it. It reports false,
 // having run nothing, when the leader (reqs[0]) gave up while waiting for the write
 // lock.
@@ -181,7 +180,9 @@ func (s *Store) runBatch(reqs []*appendRequest) bool {
 	// context that cannot end also spares go-sqlite3 a goroutine per statement.
 	ctx := context.Background()
 	start := time.Now()
-	tx, err := s.begin(reqs[0])
+	s.w.mu.Lock()
+	defer s.w.mu.Unlock()
+	err := s.begin(reqs[0])
 	if errors.Is(err, errLeaderGone) {
 		return false
 	}
@@ -202,43 +203,33 @@ func (s *Store) runBatch(reqs []*appendRequest) bool {
 		}
 	}
 	if len(run) == 0 {
-		_ = tx.Rollback()
+		s.w.rollback()
 		return true
 	}
 
 	b := &batch{
-		tx:    tx,
 		stmts: s.stmts,
 		heads: make(map[string]streamHead, len(run)),
 		now:   s.cfg.now().UnixNano(),
 	}
-	outcomes := make([]outcome, len(run))
-	wrote := false
-	for i, r := range run {
-		res, written, err := b.append(ctx, r)
-		outcomes[i] = outcome{res, err}
-		wrote = wrote || written
-		if b.broken != nil {
-			break // the transaction is gone: everything fails below
-		}
-	}
+	outcomes, wrote := b.runAll(ctx, run)
 
 	var commitErr error
 	switch {
 	case b.broken != nil:
-		_ = tx.Rollback()
+		s.w.rollback()
 		commitErr = b.broken
 	case wrote:
 		err := s.beforeCommit()
 		if err == nil {
-			err = tx.Commit()
+			err = s.w.exec("COMMIT")
 		}
 		if err != nil {
-			_ = tx.Rollback()
+			s.w.rollback()
 			commitErr = storageError(ctx, "commit append batch on "+quote.Q(s.path), err)
 		}
 	default:
-		_ = tx.Rollback() // nothing written: no need for a sync
+		s.w.rollback() // nothing written: no need for a sync
 	}
 	s.tel.recordCommit(start, len(run))
 	s.stats.batches.Add(1)
@@ -264,6 +255,26 @@ func (s *Store) runBatch(reqs []*appendRequest) bool {
 		r.finish(outcomes[i].res, outcomes[i].err)
 	}
 	return true
+}
+
+// runAll checks the appends of run in order, each against the streams as the
+// earlier ones left them, then inserts the events of those accepted. wrote
+// reports whether any was.
+func (b *batch) runAll(ctx context.Context, run []*appendRequest) (outcomes []outcome, wrote bool) {
+	b.prefetchHeads(ctx, run)
+	outcomes = make([]outcome, len(run))
+	for i, r := range run {
+		b.out = &outcomes[i].res
+		// A deferred append's position is set through b.out by a later flush.
+		res, written, err := b.append(ctx, r)
+		outcomes[i] = outcome{res, err}
+		wrote = wrote || written
+		if b.broken != nil {
+			return outcomes, wrote // the transaction is gone: everything fails
+		}
+	}
+	_ = b.flush(ctx) // a failure sets b.broken
+	return outcomes, wrote
 }
 
 // outcome is the result of one append of a batch, handed out after the commit.

@@ -65,12 +65,18 @@ func OpenReadOnly(ctx context.Context, path string, opts ...Option) (*Store, err
 	// The writer's statements are prepared on the read-only connection, so that an
 	// append fails as SQLite refuses it (ErrReadOnly) rather than on a missing
 	// statement.
-	stmts, err := prepareWriterStmts(ctx, wdb)
+	w, err := newWriter(ctx, wdb, "BEGIN")
 	if err != nil {
+		wdb.Close()
+		return nil, storageError(ctx, "open "+quote.Q(path), err)
+	}
+	stmts, err := prepareWriterStmts(ctx, w.conn)
+	if err != nil {
+		w.close()
 		wdb.Close()
 		return nil, storageError(ctx, "prepare statements on "+quote.Q(path), err)
 	}
-	return openReaders(ctx, cfg, path, wdb, stmts, params)
+	return openReaders(ctx, cfg, path, wdb, w, stmts, params)
 }
 
 // checkExisting fails unless path names an existing file.
@@ -122,9 +128,10 @@ func checkSchema(ctx context.Context, db *sql.DB, path string) error {
 
 // openReaders opens the read pool beside wdb, with the same read-only params,
 // and returns the store.
-func openReaders(ctx context.Context, cfg config, path string, wdb *sql.DB, stmts writerStmts, params url.Values) (*Store, error) {
+func openReaders(ctx context.Context, cfg config, path string, wdb *sql.DB, w *writer, stmts writerStmts, params url.Values) (*Store, error) {
 	fail := func(err error) (*Store, error) {
 		stmts.close()
+		w.close()
 		wdb.Close()
 		return nil, err
 	}
@@ -139,6 +146,6 @@ func openReaders(ctx context.Context, cfg config, path string, wdb *sql.DB, stmt
 		rdb.Close()
 		return fail(storageError(ctx, "prepare statements on "+quote.Q(path), err))
 	}
-	return &Store{cfg: cfg, path: path, wdb: wdb, stmts: stmts, rdb: rdb, rstmts: rstmts,
+	return &Store{cfg: cfg, path: path, wdb: wdb, w: w, stmts: stmts, rdb: rdb, rstmts: rstmts,
 		done: make(chan struct{}), tel: newInstruments(cfg.telemetry)}, nil
 }

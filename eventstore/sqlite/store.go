@@ -30,7 +30,9 @@ type Store struct {
 	// wdb holds the single writer connection (BEGIN IMMEDIATE on every transaction,
 	// no busy handler after Open: see begin); only the leader of a batch and Open
 	// use it.
-	wdb   *sql.DB
+	wdb *sql.DB
+	// w is wdb's connection, held by the store: batches and snapshots run on it.
+	w     *writer
 	stmts writerStmts
 	// rdb is the pool of read-only connections for reads and subscriptions, and
 	// rstmts its prepared statements.
@@ -90,13 +92,14 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 
-	wdb, stmts, err := openWriter(ctx, path, cfg)
+	wdb, w, stmts, err := openWriter(ctx, path, cfg)
 	if err != nil {
 		return nil, err
 	}
 	rdb, rstmts, err := openReadPool(ctx, path, cfg)
 	if err != nil {
 		stmts.close()
+		w.close()
 		wdb.Close()
 		return nil, err
 	}
@@ -104,6 +107,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		cfg:    cfg,
 		path:   path,
 		wdb:    wdb,
+		w:      w,
 		stmts:  stmts,
 		rdb:    rdb,
 		rstmts: rstmts,
@@ -113,16 +117,17 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-// openWriter opens the store's one writing connection, migrates the schema and
-// prepares the append statements.
-func openWriter(ctx context.Context, path string, cfg config) (*sql.DB, writerStmts, error) {
+// openWriter opens the store's one writing connection, migrates the schema, takes
+// the connection for the store's life and prepares the append statements on it.
+func openWriter(ctx context.Context, path string, cfg config) (*sql.DB, *writer, writerStmts, error) {
+	fail := func(err error) (*sql.DB, *writer, writerStmts, error) { return nil, nil, writerStmts{}, err }
 	wdb, err := sql.Open("sqlite3", sqlitedsn.DSN(path, url.Values{
 		"_txlock":       {"immediate"},
 		"_busy_timeout": {busyMillis(cfg)},
 		"_synchronous":  {cfg.sync.String()},
 	}))
 	if err != nil {
-		return nil, writerStmts{}, storageError(ctx, "open "+quote.Q(path), err)
+		return fail(storageError(ctx, "open "+quote.Q(path), err))
 	}
 	wdb.SetMaxOpenConns(1)
 	wdb.SetMaxIdleConns(1)
@@ -130,19 +135,25 @@ func openWriter(ctx context.Context, path string, cfg config) (*sql.DB, writerSt
 	wdb.SetConnMaxIdleTime(0)
 	if err := migrate(ctx, wdb, path, cfg.busyTimeout, cfg.logger); err != nil {
 		wdb.Close()
-		return nil, writerStmts{}, explainOpen(path, err)
+		return fail(explainOpen(path, err))
 	}
 	// The lock wait of appends happens in Go (begin), where a caller can give up.
 	if _, err := wdb.ExecContext(ctx, "PRAGMA busy_timeout = 0"); err != nil {
 		wdb.Close()
-		return nil, writerStmts{}, storageError(ctx, "open "+quote.Q(path), err)
+		return fail(storageError(ctx, "open "+quote.Q(path), err))
 	}
-	stmts, err := prepareWriterStmts(ctx, wdb)
+	w, err := newWriter(ctx, wdb, "BEGIN IMMEDIATE")
 	if err != nil {
 		wdb.Close()
-		return nil, writerStmts{}, storageError(ctx, "prepare statements on "+quote.Q(path), err)
+		return fail(storageError(ctx, "open "+quote.Q(path), err))
 	}
-	return wdb, stmts, nil
+	stmts, err := prepareWriterStmts(ctx, w.conn)
+	if err != nil {
+		w.close()
+		wdb.Close()
+		return fail(storageError(ctx, "prepare statements on "+quote.Q(path), err))
+	}
+	return wdb, w, stmts, nil
 }
 
 // openReadPool opens the pool of read-only connections and prepares the read
@@ -209,6 +220,7 @@ func (s *Store) Close() error {
 	s.stmts.close()
 	s.rstmts.close()
 	return errors.Join(
+		storageError(nil, "close writer of "+quote.Q(s.path), s.w.close()),
 		storageError(nil, "close writer of "+quote.Q(s.path), s.wdb.Close()),
 		storageError(nil, "close readers of "+quote.Q(s.path), s.rdb.Close()),
 	)
