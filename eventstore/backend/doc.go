@@ -8,6 +8,8 @@
 // RetryWindow and SameIDs, reports conflicts with *eventstore.WrongExpectedRevisionError
 // carrying StreamState, and wraps other failures with AppendError. Its reads start
 // with CheckReadStream or CheckReadAll, filter with ReadOptions.Matches and wrap
-// failures with ReadStreamError, ReadAllError and SubscribeError. Package
-// eventstore/storetest then checks the whole contract.
+// failures with ReadStreamError, ReadAllError and SubscribeError. A backend with a
+// single log can queue its appends in a GroupCommit (batches that share one
+// transaction) and serve SubscribeAll with Tail. Package eventstore/storetest then
+// checks the whole contract.
 package backend

@@ -39,7 +39,7 @@ type outcome struct {
 // it fails with that error and its outcome is unknown to them. It reports false,
 // having run nothing, when the leader (reqs[0]) gave up while waiting for a
 // connection.
-func (s *Store) runBatch(reqs []*appendRequest) bool {
+func (s *Store) runBatch(reqs []*backend.Request) bool {
 	// The batch does not use the callers' contexts: it is shared, and an append is
 	// either abandoned before its batch starts or awaits its outcome. The store's
 	// timeout bounds it.
@@ -52,8 +52,8 @@ func (s *Store) runBatch(reqs []*appendRequest) bool {
 	if err != nil {
 		s.cfg.logger.Warn("event store: cannot start append batch", "schema", s.cfg.schema, "error", err)
 		for _, r := range reqs {
-			if claim(r) {
-				r.finish(eventstore.AppendResult{}, backend.AppendError(r.stream, r.expected, err))
+			if r.Take() {
+				r.Fail(err)
 			}
 		}
 		return true
@@ -61,7 +61,7 @@ func (s *Store) runBatch(reqs []*appendRequest) bool {
 	defer conn.Release()
 	run := reqs[:0:0]
 	for _, r := range reqs {
-		if claim(r) {
+		if r.Take() {
 			run = append(run, r)
 		}
 	}
@@ -73,7 +73,7 @@ func (s *Store) runBatch(reqs []*appendRequest) bool {
 		err = batchError(err)
 		s.cfg.logger.Warn("event store: append batch failed", "schema", s.cfg.schema, "appends", len(run), "error", err)
 		for _, r := range run {
-			r.finish(eventstore.AppendResult{}, backend.AppendError(r.stream, r.expected, err))
+			r.Fail(err)
 		}
 		return true
 	}
@@ -81,7 +81,7 @@ func (s *Store) runBatch(reqs []*appendRequest) bool {
 		s.commits.Broadcast()
 	}
 	for i, r := range run {
-		r.finish(outcomes[i].res, outcomes[i].err)
+		r.Finish(outcomes[i].res, outcomes[i].err)
 	}
 	return true
 }
@@ -89,11 +89,11 @@ func (s *Store) runBatch(reqs []*appendRequest) bool {
 // sendBatch runs the appends of run in one round trip and one transaction on
 // conn, and returns each one's outcome; wrote tells whether any wrote events.
 // An error fails the whole batch.
-func (s *Store) sendBatch(ctx context.Context, conn *pgxpool.Conn, run []*appendRequest) (outcomes []outcome, wrote bool, err error) {
+func (s *Store) sendBatch(ctx context.Context, conn *pgxpool.Conn, run []*backend.Request) (outcomes []outcome, wrote bool, err error) {
 	b := &pgx.Batch{}
 	now := s.cfg.now()
 	for _, r := range run {
-		b.Queue(s.sql.append, r.args(now)...)
+		b.Queue(s.sql.append, appendArgs(r, now)...)
 	}
 	if hook := s.hooks.commitDelay.Load(); hook != nil {
 		if d := (*hook)(); d > 0 {
@@ -118,7 +118,7 @@ func (s *Store) sendBatch(ctx context.Context, conn *pgxpool.Conn, run []*append
 		err = cerr
 	}
 	s.metrics.Record(start, len(run))
-	s.stats.record(len(run))
+	s.stats.Record(len(run))
 	return outcomes, wrote, err
 }
 
@@ -137,7 +137,7 @@ func batchError(err error) error {
 }
 
 // decodeOutcome turns the append function's answer into r's result.
-func decodeOutcome(r *appendRequest, code int32, rev, pos *int64) outcome {
+func decodeOutcome(r *backend.Request, code int32, rev, pos *int64) outcome {
 	revision, position := int64(-1), int64(0)
 	if rev != nil {
 		revision = *rev
@@ -157,11 +157,11 @@ func decodeOutcome(r *appendRequest, code int32, rev, pos *int64) outcome {
 		if revision >= 0 {
 			actual = eventstore.Exact(uint64(revision))
 		}
-		return outcome{err: &eventstore.WrongExpectedRevisionError{Stream: r.stream, Expected: r.expected, Actual: actual}}
+		return outcome{err: &eventstore.WrongExpectedRevisionError{Stream: r.Stream, Expected: r.Expected, Actual: actual}}
 	case code == outcomeCorrupt:
-		return outcome{err: backend.AppendError(r.stream, r.expected, corruptRow(position, fmt.Sprintf("the stream's last revision is %s", describe(rev))))}
+		return outcome{err: backend.AppendError(r.Stream, r.Expected, corruptRow(position, fmt.Sprintf("the stream's last revision is %s", describe(rev))))}
 	}
-	return outcome{err: backend.AppendError(r.stream, r.expected,
+	return outcome{err: backend.AppendError(r.Stream, r.Expected,
 		fmt.Errorf("%w: the append function answered outcome %d, revision %s, position %s", eventstore.ErrIncompatible, code, describe(rev), describe(pos)))}
 }
 

@@ -11,7 +11,7 @@ import (
 // BatchStats reports how many batches ran, how many appends they held, and the
 // largest batch.
 func BatchStats(s *Store) (batches, appends, largest int64) {
-	return s.stats.batches.Load(), s.stats.appends.Load(), s.stats.largestBatch.Load()
+	return s.stats.Load()
 }
 
 // SetCommitDelay makes every batch sleep in the database for delay() after its
@@ -54,11 +54,7 @@ const SchemaVersion = schemaVersion
 func NotifyChannel(schema string) string { return channel(schema) }
 
 // QueueLen is the number of appends queued behind the running batch's leader.
-func QueueLen(s *Store) int {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	return len(s.waiting)
-}
+func QueueLen(s *Store) int { return s.group.Queued() }
 
 // MigrateTo creates or migrates schema up to version only, as an older release
 // of this package left it, for the tests of later migrations.

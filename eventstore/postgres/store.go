@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,21 +26,16 @@ type Store struct {
 	sql      statements
 	snaps    *pgsnapshot.Table
 
-	// wmu guards closed, leading, waiting and idle: appends queue behind the
-	// running batch's leader, and Close waits for the last leader.
-	wmu     sync.Mutex
-	closed  bool
-	leading bool
-	waiting []*appendRequest
-	idle    chan struct{} // closed when leadership ends after Close
-	// isClosed mirrors closed for the read paths, which do not take wmu.
+	// group queues appends and runs them in batches (runBatch).
+	group *backend.GroupCommit
+	// isClosed is set by Close.
 	isClosed atomic.Bool
 	// done is closed by Close: subscriptions end with ErrClosed, the listener stops.
 	done chan struct{}
 
 	commits  backend.CommitSignal
 	listener listener
-	stats    batchStats
+	stats    backend.BatchStats
 	metrics  *backend.CommitMetrics
 	hooks    testHooks
 }
@@ -128,6 +122,7 @@ func newStore(ctx context.Context, pool *pgxpool.Pool, cfg config) (*Store, erro
 		done:    make(chan struct{}),
 		metrics: backend.NewCommitMetrics(cfg.meter, "github.com/idemkit/idem/eventstore/postgres", "postgres"),
 	}
+	s.group = backend.NewGroupCommit(cfg.maxBatch, s.runBatch)
 	s.listener.init(s)
 	return s, nil
 }
@@ -145,24 +140,11 @@ func (s *Store) Schema() string { return s.cfg.schema }
 // connection and, for a store made by Open, closes the pool. Later calls fail with
 // eventstore.ErrClosed. Closing a closed Store does nothing and returns nil.
 func (s *Store) Close() error {
-	s.wmu.Lock()
-	if s.closed {
-		s.wmu.Unlock()
+	if !s.isClosed.CompareAndSwap(false, true) {
 		return nil
 	}
-	s.closed = true // no Append can queue any more: they check closed under wmu
-	s.isClosed.Store(true)
 	close(s.done)
-	var idle chan struct{}
-	if s.leading {
-		idle = make(chan struct{})
-		s.idle = idle
-	}
-	s.wmu.Unlock()
-
-	if idle != nil {
-		<-idle
-	}
+	s.group.Close() // no Append queues any more; the running batch ends
 	s.listener.stop()
 	if s.ownsPool {
 		s.pool.Close()

@@ -2,47 +2,10 @@ package sqlite
 
 import (
 	"context"
-	"sync/atomic"
 
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/eventstore/backend"
 )
-
-// Request states: a queued request is claimed exactly once, by the leader that
-// starts the request's batch (taken), by the caller whose context ended first
-// (abandoned), or by a leader that hands leadership on to it (promoted; it then
-// runs its own batch). An abandoned request is never written.
-const (
-	requestPending int32 = iota
-	requestTaken
-	requestAbandoned
-	requestPromoted
-)
-
-// appendRequest is one Append waiting for, or running in, a batch.
-type appendRequest struct {
-	ctx      context.Context
-	stream   string
-	expected eventstore.ExpectedRevision
-	events   []eventstore.EventData
-
-	state atomic.Int32
-	// res and err are set by the leader of the request's batch before it wakes the
-	// caller.
-	res eventstore.AppendResult
-	err error
-	// wake is made when the request is queued behind a leader: it is signalled once,
-	// when the outcome is set or when the request is promoted to leader.
-	wake chan struct{}
-}
-
-// finish hands the outcome to the caller.
-func (r *appendRequest) finish(res eventstore.AppendResult, err error) {
-	r.res, r.err = res, err
-	if r.wake != nil {
-		r.wake <- struct{}{}
-	}
-}
 
 // Append writes events to the end of stream, atomically, if the stream satisfies
 // expected; see eventstore.Store and the package doc on group commit. A retry of an
@@ -57,39 +20,5 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	if err := backend.ValidateAppend(stream, expected, events, s.cfg.maxAppendSize); err != nil {
 		return eventstore.AppendResult{}, err
 	}
-	if err := ctx.Err(); err != nil {
-		return eventstore.AppendResult{}, backend.AppendError(stream, expected, err)
-	}
-	req := &appendRequest{ctx: ctx, stream: stream, expected: expected, events: events}
-
-	s.wmu.Lock()
-	if s.closed {
-		s.wmu.Unlock()
-		return eventstore.AppendResult{}, backend.AppendError(stream, expected, eventstore.ErrClosed)
-	}
-	if !s.leading {
-		// No batch is running: this append leads, in the caller's goroutine.
-		s.leading = true
-		s.wmu.Unlock()
-		s.lead(req)
-		return req.res, req.err
-	}
-	req.wake = make(chan struct{}, 1)
-	s.waiting = append(s.waiting, req)
-	s.wmu.Unlock()
-
-	select {
-	case <-req.wake:
-	case <-ctx.Done():
-		if req.state.CompareAndSwap(requestPending, requestAbandoned) {
-			// No batch has started this append and none ever will.
-			return eventstore.AppendResult{}, backend.AppendError(stream, expected, ctx.Err())
-		}
-		// Its batch has started (the outcome is the batch's), or it was promoted.
-		<-req.wake
-	}
-	if req.state.Load() == requestPromoted {
-		s.lead(req)
-	}
-	return req.res, req.err
+	return s.group.Append(ctx, stream, expected, events)
 }

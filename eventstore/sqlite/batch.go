@@ -98,39 +98,39 @@ func checkPlace(stream string, rev, pos any) error {
 // then the inserts. Every check runs before anything is written, so a refused
 // append writes nothing and needs no savepoint. written reports whether it
 // inserted events.
-func (b *batch) append(ctx context.Context, r *appendRequest) (res eventstore.AppendResult, written bool, err error) {
-	h, err := b.head(ctx, r.stream)
+func (b *batch) append(ctx context.Context, r *backend.Request) (res eventstore.AppendResult, written bool, err error) {
+	h, err := b.head(ctx, r.Stream)
 	if err != nil {
-		return eventstore.AppendResult{}, false, backend.AppendError(r.stream, r.expected, err)
+		return eventstore.AppendResult{}, false, backend.AppendError(r.Stream, r.Expected, err)
 	}
 	actual := h.state()
-	count := len(r.events)
+	count := len(r.Events)
 
-	if !r.expected.Accepts(actual) {
+	if !r.Expected.Accepts(actual) {
 		// G2, strong for Exact and NoStream: the events that directly follow the
 		// expected revision carry exactly these ids, in order -> a retry: write
 		// nothing, return the original result. Anything else, a partial match
 		// included, is a conflict.
-		if first, ok := backend.RetryWindow(r.expected, actual, count); ok {
+		if first, ok := backend.RetryWindow(r.Expected, actual, count); ok {
 			res, same, err := b.flushedSameIDs(ctx, r, int64(first))
 			if err != nil {
-				return eventstore.AppendResult{}, false, backend.AppendError(r.stream, r.expected, err)
+				return eventstore.AppendResult{}, false, backend.AppendError(r.Stream, r.Expected, err)
 			}
 			if same {
 				return res, false, nil
 			}
 		}
 		return eventstore.AppendResult{}, false, &eventstore.WrongExpectedRevisionError{
-			Stream: r.stream, Expected: r.expected, Actual: actual,
+			Stream: r.Stream, Expected: r.Expected, Actual: actual,
 		}
 	}
 
 	// G2, best effort for Any and StreamExists (as EventStoreDB): the stream's last
 	// events carry exactly these ids -> a retry.
-	if k := r.expected.Kind(); (k == eventstore.KindAny || k == eventstore.KindStreamExists) && h.exists && h.last+1 >= int64(count) {
+	if k := r.Expected.Kind(); (k == eventstore.KindAny || k == eventstore.KindStreamExists) && h.exists && h.last+1 >= int64(count) {
 		res, same, err := b.flushedSameIDs(ctx, r, h.last+1-int64(count))
 		if err != nil {
-			return eventstore.AppendResult{}, false, backend.AppendError(r.stream, r.expected, err)
+			return eventstore.AppendResult{}, false, backend.AppendError(r.Stream, r.Expected, err)
 		}
 		if same {
 			return res, false, nil
@@ -146,32 +146,32 @@ func (b *batch) append(ctx context.Context, r *appendRequest) (res eventstore.Ap
 		next = h.last + 1
 	}
 	last := next + int64(count) - 1
-	b.heads[r.stream] = streamHead{exists: true, last: last, position: h.position}
-	b.pending = append(b.pending, pendingAppend{stream: r.stream, next: next, events: r.events, res: b.out})
+	b.heads[r.Stream] = streamHead{exists: true, last: last, position: h.position}
+	b.pending = append(b.pending, pendingAppend{stream: r.Stream, next: next, events: r.Events, res: b.out})
 	return eventstore.AppendResult{Revision: uint64(last), Outcome: eventstore.Written}, true, nil
 }
 
 // flushedSameIDs is sameIDs after the pending appends are inserted (the window
 // may hold their events).
-func (b *batch) flushedSameIDs(ctx context.Context, r *appendRequest, first int64) (eventstore.AppendResult, bool, error) {
+func (b *batch) flushedSameIDs(ctx context.Context, r *backend.Request, first int64) (eventstore.AppendResult, bool, error) {
 	if err := b.flush(ctx); err != nil {
 		return eventstore.AppendResult{}, false, err
 	}
-	return b.sameIDs(ctx, r, b.heads[r.stream], first)
+	return b.sameIDs(ctx, r, b.heads[r.Stream], first)
 }
 
-// sameIDs reports whether the events of r.stream from revision first on carry r's
+// sameIDs reports whether the events of r.Stream from revision first on carry r's
 // ids, in order, and if so the result of the append that wrote them. The window
 // lies within the stream, whose head is h: each of its revisions must be there,
 // with an id of 16 bytes, or the stream is damaged (*CorruptEventError).
-func (b *batch) sameIDs(ctx context.Context, r *appendRequest, h streamHead, first int64) (eventstore.AppendResult, bool, error) {
-	last := first + int64(len(r.events)) - 1
-	rows, err := b.stmt(ctx, b.stmts.window).QueryContext(ctx, r.stream, first, last)
+func (b *batch) sameIDs(ctx context.Context, r *backend.Request, h streamHead, first int64) (eventstore.AppendResult, bool, error) {
+	last := first + int64(len(r.Events)) - 1
+	rows, err := b.stmt(ctx, b.stmts.window).QueryContext(ctx, r.Stream, first, last)
 	if err != nil {
 		return eventstore.AppendResult{}, false, storageError(ctx, "read retry window", err)
 	}
 	defer rows.Close()
-	stored := make([]uuid.UUID, 0, len(r.events))
+	stored := make([]uuid.UUID, 0, len(r.Events))
 	var rev, pos any
 	var id blobColumn
 	var lastPos int64
@@ -180,16 +180,16 @@ func (b *batch) sameIDs(ctx context.Context, r *appendRequest, h streamHead, fir
 		if err := rows.Scan(&rev, &pos, &id); err != nil {
 			return eventstore.AppendResult{}, false, storageError(ctx, "read retry window", err)
 		}
-		if err := checkPlace(r.stream, rev, pos); err != nil {
+		if err := checkPlace(r.Stream, rev, pos); err != nil {
 			return eventstore.AppendResult{}, false, err
 		}
 		p := pos.(int64)
 		if rev.(int64) != next {
-			return eventstore.AppendResult{}, false, &CorruptEventError{Position: p, Stream: r.stream, Revision: storedRevision(rev),
+			return eventstore.AppendResult{}, false, &CorruptEventError{Position: p, Stream: r.Stream, Revision: storedRevision(rev),
 				Problem: fmt.Sprintf("revision %d is missing below it", next)}
 		}
 		if id.class != classBlob || len(id.b) != 16 {
-			return eventstore.AppendResult{}, false, &CorruptEventError{Position: p, Stream: r.stream, Revision: storedRevision(rev),
+			return eventstore.AppendResult{}, false, &CorruptEventError{Position: p, Stream: r.Stream, Revision: storedRevision(rev),
 				Problem: "id is " + describe(id.value()) + ", not a blob of 16 bytes"}
 		}
 		stored = append(stored, uuid.UUID(id.b))
@@ -199,10 +199,10 @@ func (b *batch) sameIDs(ctx context.Context, r *appendRequest, h streamHead, fir
 		return eventstore.AppendResult{}, false, storageError(ctx, "read retry window", err)
 	}
 	if next <= last {
-		return eventstore.AppendResult{}, false, &CorruptEventError{Position: h.position, Stream: r.stream, Revision: strconv.FormatInt(h.last, 10),
+		return eventstore.AppendResult{}, false, &CorruptEventError{Position: h.position, Stream: r.Stream, Revision: strconv.FormatInt(h.last, 10),
 			Problem: fmt.Sprintf("revisions %d to %d are missing below it", next, last)}
 	}
-	if !backend.SameIDs(r.events, stored) {
+	if !backend.SameIDs(r.Events, stored) {
 		return eventstore.AppendResult{}, false, nil
 	}
 	return eventstore.AppendResult{Revision: uint64(last), Position: backend.SequencePosition(uint64(lastPos)), Outcome: eventstore.Replayed}, true, nil

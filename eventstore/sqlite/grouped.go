@@ -41,13 +41,13 @@ func headsQuery(n int) string {
 // read yet, with one statement per up to 64 streams. It is an optimisation only:
 // a stream whose head it could not read, or whose last row fails checkPlace, is
 // left to head, which reads it again and reports the problem to its append.
-func (b *batch) prefetchHeads(ctx context.Context, reqs []*appendRequest) {
+func (b *batch) prefetchHeads(ctx context.Context, reqs []*backend.Request) {
 	streams := make([]string, 0, len(reqs))
 	seen := make(map[string]bool, len(reqs))
 	for _, r := range reqs {
-		if _, ok := b.heads[r.stream]; !ok && !seen[r.stream] {
-			seen[r.stream] = true
-			streams = append(streams, r.stream)
+		if _, ok := b.heads[r.Stream]; !ok && !seen[r.Stream] {
+			seen[r.Stream] = true
+			streams = append(streams, r.Stream)
 		}
 	}
 	if len(streams) < 2 {

@@ -146,6 +146,5 @@ func openReaders(ctx context.Context, cfg config, path string, wdb *sql.DB, w *w
 		rdb.Close()
 		return fail(storageError(ctx, "prepare statements on "+quote.Q(path), err))
 	}
-	return &Store{cfg: cfg, path: path, wdb: wdb, w: w, stmts: stmts, rdb: rdb, rstmts: rstmts,
-		done: make(chan struct{}), tel: newInstruments(cfg.telemetry)}, nil
+	return newStore(cfg, path, wdb, w, stmts, rdb, rstmts), nil
 }

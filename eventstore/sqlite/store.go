@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
@@ -39,21 +38,16 @@ type Store struct {
 	rdb    *sql.DB
 	rstmts readStmts
 
-	// wmu guards closed, leading, waiting and idle: appends queue behind the
-	// running batch's leader, and Close waits for the last leader.
-	wmu     sync.Mutex
-	closed  bool
-	leading bool
-	waiting []*appendRequest
-	idle    chan struct{} // closed when leadership ends after Close
-	// isClosed mirrors closed for the read paths, which do not take mu.
+	// group queues appends and runs them in batches (runBatch).
+	group *backend.GroupCommit
+	// isClosed is set by Close.
 	isClosed atomic.Bool
 	// done is closed by Close: subscriptions end with ErrClosed.
 	done chan struct{}
 
 	commits backend.CommitSignal
-	stats   batchStats
-	tel     *instruments
+	stats   backend.BatchStats
+	metrics *backend.CommitMetrics
 	// testCommitHook, set only by tests, runs before each commit; an error fails
 	// the batch as a failed commit would.
 	testCommitHook atomic.Pointer[func() error]
@@ -103,18 +97,15 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		wdb.Close()
 		return nil, err
 	}
-	s := &Store{
-		cfg:    cfg,
-		path:   path,
-		wdb:    wdb,
-		w:      w,
-		stmts:  stmts,
-		rdb:    rdb,
-		rstmts: rstmts,
-		done:   make(chan struct{}),
-		tel:    newInstruments(cfg.telemetry),
-	}
-	return s, nil
+	return newStore(cfg, path, wdb, w, stmts, rdb, rstmts), nil
+}
+
+// newStore returns the Store over its opened connections.
+func newStore(cfg config, path string, wdb *sql.DB, w *writer, stmts writerStmts, rdb *sql.DB, rstmts readStmts) *Store {
+	s := &Store{cfg: cfg, path: path, wdb: wdb, w: w, stmts: stmts, rdb: rdb, rstmts: rstmts, done: make(chan struct{}),
+		metrics: backend.NewCommitMetrics(cfg.telemetry.Meter, "github.com/idemkit/idem/eventstore/sqlite", "sqlite")}
+	s.group = backend.NewGroupCommit(cfg.maxBatch, s.runBatch)
+	return s
 }
 
 // openWriter opens the store's one writing connection, migrates the schema, takes
@@ -199,24 +190,11 @@ func (s *Store) Path() string { return s.path }
 // Later calls fail with eventstore.ErrClosed. Closing a closed Store does nothing
 // and returns nil.
 func (s *Store) Close() error {
-	s.wmu.Lock()
-	if s.closed {
-		s.wmu.Unlock()
+	if !s.isClosed.CompareAndSwap(false, true) {
 		return nil
 	}
-	s.closed = true // no Append can queue any more: they check closed under wmu
-	s.isClosed.Store(true)
 	close(s.done)
-	var idle chan struct{}
-	if s.leading {
-		idle = make(chan struct{})
-		s.idle = idle
-	}
-	s.wmu.Unlock()
-
-	if idle != nil {
-		<-idle
-	}
+	s.group.Close() // no Append queues any more; the running batch ends
 	s.stmts.close()
 	s.rstmts.close()
 	return errors.Join(
