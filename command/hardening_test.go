@@ -20,7 +20,6 @@ import (
 	"github.com/idemkit/idem/command"
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/eventstore/memory"
-	"github.com/idemkit/idem/eventstore/sqlite"
 )
 
 // TestCallbackPanicsAreErrors: a panic in any of the decider's functions fails the
@@ -279,18 +278,20 @@ func checkReplicas(t *testing.T, store eventstore.Store, outs ...replicaOutcome)
 	require.Equal(t, replicaCommands, deposits, "each command wrote once")
 }
 
-// TestReplicasAgreeOnWhoApplied: two handlers on one store (as two replicas), 16
-// goroutines each, race the same 400 commands: exactly 400 answers say "applied"
-// in total, and every duplicate answer carries the original revision.
+// TestReplicasAgreeOnWhoApplied: two handlers (as two replicas, each with a Store
+// of its own on the same file or schema), 16 goroutines each, race the same 400
+// commands: exactly 400 answers say "applied" in total, and every duplicate
+// answer carries the original revision.
 func TestReplicasAgreeOnWhoApplied(t *testing.T) {
 	eachBackend(t, func(t *testing.T, store eventstore.Store) {
+		second, _ := reopen(t, store)
 		// One replica without a cache, one with: a cached replica decides on
 		// state that the other may have moved past.
 		start := make(chan struct{})
 		var outs [2]replicaOutcome
 		var wg sync.WaitGroup
-		for r := range outs {
-			h := newHandler(t, store, append(fastRetries(), command.WithCache(r*64))...)
+		for r, s := range []eventstore.Store{store, second} {
+			h := newHandler(t, s, append(fastRetries(), command.WithCache(r*64))...)
 			wg.Go(func() { outs[r] = raceReplica(t, h, start) })
 		}
 		close(start)
@@ -299,48 +300,54 @@ func TestReplicasAgreeOnWhoApplied(t *testing.T) {
 	})
 }
 
+// Environment of a replica child process.
+const (
+	envReplicaStore = "IDEM_TEST_REPLICA_STORE"
+	envReplicaOut   = "IDEM_TEST_REPLICA_OUT"
+	envReplicaStart = "IDEM_TEST_REPLICA_START"
+)
+
 // TestReplicasInTwoProcessesAgreeOnWhoApplied is the same race between two
-// processes on one SQLite file.
+// processes (this test binary run twice) on one SQLite file or PostgreSQL schema.
 func TestReplicasInTwoProcessesAgreeOnWhoApplied(t *testing.T) {
-	if path := os.Getenv("IDEM_TEST_REPLICA_DB"); path != "" {
-		replicaChild(t, path)
+	if spec := os.Getenv(envReplicaStore); spec != "" {
+		replicaChild(t, spec)
 		return
 	}
 	if testing.Short() {
 		t.Skip("short: spawns two processes")
 	}
-	path := filepath.Join(t.TempDir(), "events.db")
-	s, err := sqlite.Open(t.Context(), path)
-	require.NoError(t, err)
-	defer s.Close()
-	outDir := t.TempDir()
-	var cmds []*exec.Cmd
-	for r := range 2 {
-		cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestReplicasInTwoProcessesAgreeOnWhoApplied$", "-test.count=1")
-		cmd.Env = append(os.Environ(), "IDEM_TEST_REPLICA_DB="+path, "IDEM_TEST_REPLICA_OUT="+filepath.Join(outDir, strconv.Itoa(r)),
-			"IDEM_TEST_REPLICA_START="+strconv.FormatInt(time.Now().Add(2*time.Second).UnixNano(), 10))
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		require.NoError(t, cmd.Start())
-		cmds = append(cmds, cmd)
-	}
-	for _, cmd := range cmds {
-		require.NoError(t, cmd.Wait())
-	}
-	var outs []replicaOutcome
-	for r := range 2 {
-		outs = append(outs, readReplicaOutcome(t, filepath.Join(outDir, strconv.Itoa(r))))
-	}
-	checkReplicas(t, s, outs...)
+	eachBackend(t, func(t *testing.T, store eventstore.Store) {
+		_, spec := reopen(t, store)
+		if spec == "" {
+			t.Skip("a memory store lives in one process")
+		}
+		outDir := t.TempDir()
+		var cmds []*exec.Cmd
+		for r := range 2 {
+			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestReplicasInTwoProcessesAgreeOnWhoApplied$", "-test.count=1")
+			cmd.Env = append(os.Environ(), envReplicaStore+"="+spec, envReplicaOut+"="+filepath.Join(outDir, strconv.Itoa(r)),
+				envReplicaStart+"="+strconv.FormatInt(time.Now().Add(2*time.Second).UnixNano(), 10))
+			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+			require.NoError(t, cmd.Start())
+			cmds = append(cmds, cmd)
+		}
+		for _, cmd := range cmds {
+			require.NoError(t, cmd.Wait())
+		}
+		var outs []replicaOutcome
+		for r := range 2 {
+			outs = append(outs, readReplicaOutcome(t, filepath.Join(outDir, strconv.Itoa(r))))
+		}
+		checkReplicas(t, store, outs...)
+	})
 }
 
 // replicaChild is one replica process: it races the commands and writes, per
 // command, how many answers were new and which revisions they carried.
-func replicaChild(t *testing.T, path string) {
-	s, err := sqlite.Open(t.Context(), path)
-	require.NoError(t, err)
-	defer s.Close()
-	h := newHandler(t, s, fastRetries()...)
-	at, err := strconv.ParseInt(os.Getenv("IDEM_TEST_REPLICA_START"), 10, 64)
+func replicaChild(t *testing.T, spec string) {
+	h := newHandler(t, openSpec(t, spec), fastRetries()...)
+	at, err := strconv.ParseInt(os.Getenv(envReplicaStart), 10, 64)
 	require.NoError(t, err)
 	start := make(chan struct{})
 	time.AfterFunc(time.Until(time.Unix(0, at)), func() { close(start) })
@@ -351,7 +358,7 @@ func replicaChild(t *testing.T, path string) {
 			fmt.Fprintf(&b, "%s %d %d\n", id, o.fresh[id], r)
 		}
 	}
-	require.NoError(t, os.WriteFile(os.Getenv("IDEM_TEST_REPLICA_OUT"), []byte(b.String()), 0o600))
+	require.NoError(t, os.WriteFile(os.Getenv(envReplicaOut), []byte(b.String()), 0o600))
 }
 
 func readReplicaOutcome(t *testing.T, path string) replicaOutcome {

@@ -7,6 +7,7 @@ import (
 	"iter"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/idemkit/idem/command"
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/eventstore/memory"
+	"github.com/idemkit/idem/eventstore/postgres"
 	"github.com/idemkit/idem/eventstore/postgres/pgtest"
 	"github.com/idemkit/idem/eventstore/sqlite"
 )
@@ -153,6 +155,32 @@ func balance(t testing.TB, h accountHandler, id string) (Account, uint64) {
 type backend struct {
 	name string
 	open func(t testing.TB) eventstore.Store
+}
+
+// reopen returns another Store on what store holds, as a second replica or
+// process opens it (the same Store for memory, which only one process can share),
+// and spec, what names it to a child process (openSpec); "" for memory.
+func reopen(t testing.TB, store eventstore.Store) (again eventstore.Store, spec string) {
+	switch s := store.(type) {
+	case *sqlite.Store:
+		return openSpec(t, "sqlite:"+s.Path()), "sqlite:" + s.Path()
+	case *postgres.Store:
+		return openSpec(t, "postgres:"+s.Schema()), "postgres:" + s.Schema()
+	}
+	return store, ""
+}
+
+// openSpec opens the Store a spec of reopen names, closed when t ends.
+func openSpec(t testing.TB, spec string) eventstore.Store {
+	t.Helper()
+	kind, name, _ := strings.Cut(spec, ":")
+	if kind == "postgres" {
+		return pgtest.OpenSchema(t, name)
+	}
+	s, err := sqlite.Open(context.Background(), name, sqlite.WithSynchronous(sqlite.Normal))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
 }
 
 // backends are the stores every eachBackend test runs on: memory, SQLite, and
