@@ -23,7 +23,8 @@ const (
 	requestPromoted
 )
 
-// Request is one Append waiting for, or running in, a GroupCommit batch.
+// Request is one Append waiting for, or running in, a GroupCommit batch. Only
+// GroupCommit.Append makes them.
 type Request struct {
 	Ctx      context.Context
 	Stream   string
@@ -75,6 +76,18 @@ func (r *Request) Take() bool {
 	return r.state.CompareAndSwap(requestPending, requestTaken) || r.state.CompareAndSwap(requestPromoted, requestTaken)
 }
 
+// Take returns the requests of batch that the batch runs (Request.Take of each),
+// in order.
+func Take(batch []*Request) []*Request {
+	run := batch[:0:0]
+	for _, r := range batch {
+		if r.Take() {
+			run = append(run, r)
+		}
+	}
+	return run
+}
+
 // AbandonLeader gives up a batch's leader whose caller's context ended before
 // the batch started, failing it with the context's error; it reports whether it
 // did (false: the batch had already taken it).
@@ -109,7 +122,8 @@ type GroupCommit struct {
 }
 
 // NewGroupCommit returns a GroupCommit whose batches hold at most maxBatch
-// appends and about MaxBatchBytes, run by run. run takes each request of its
+// appends (at least 1) and about MaxBatchBytes, run by run, which must not be
+// nil. run takes each request of its
 // batch with Request.Take and finishes every one it took; it reports false,
 // having taken none, when the leader (batch[0]) gave up before the batch started
 // (see Request.AbandonLeader): the others go back to the head of the queue.

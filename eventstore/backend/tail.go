@@ -54,7 +54,7 @@ func PositionCursor(p eventstore.Position) int64 {
 
 // Log is what Tail needs of a backend whose global log is a sequence in which
 // every position at or below a visible head is final (no later commit can take a
-// position below it).
+// position below it). Every field is required.
 type Log struct {
 	// Commits wakes the tail when this process commits (and, where the backend
 	// has them, when notifications of other processes' commits arrive).
@@ -88,7 +88,7 @@ func Tail(ctx context.Context, l Log, after eventstore.Position, wrap func(op st
 				yield(eventstore.Message{}, SubscribeError(after, eventstore.ErrClosed))
 				return
 			}
-			err, more := t.pass(ctx, yield)
+			more, err := t.pass(ctx, yield)
 			if err != nil && ctx.Err() == nil {
 				yield(eventstore.Message{}, SubscribeError(after, err))
 			}
@@ -112,24 +112,24 @@ type tail struct {
 
 // pass reads and yields everything up to the head; more is false when the
 // caller stopped ranging.
-func (t *tail) pass(ctx context.Context, yield func(eventstore.Message, error) bool) (err error, more bool) {
+func (t *tail) pass(ctx context.Context, yield func(eventstore.Message, error) bool) (more bool, err error) {
 	t.wake = t.l.Commits.Wait()
 	head, err := t.l.Head(ctx)
 	if err != nil {
-		return t.wrapped("read head", err), false
+		return false, t.wrapped("read head", err)
 	}
 	for t.cursor < head {
 		page, next, err := t.l.Page(ctx, t.cursor, head)
 		if err != nil {
-			return t.wrapped("read events", err), false
+			return false, t.wrapped("read events", err)
 		}
 		for _, e := range page {
 			if ctx.Err() != nil {
-				return nil, false
+				return false, nil
 			}
 			t.delivered = e.Position
 			if !yield(eventstore.Message{Event: e, Position: e.Position}, nil) {
-				return nil, false
+				return false, nil
 			}
 		}
 		t.cursor = next
@@ -137,11 +137,11 @@ func (t *tail) pass(ctx context.Context, yield func(eventstore.Message, error) b
 	if !t.caughtUp {
 		t.caughtUp = true
 		if !yield(eventstore.Message{CaughtUp: true, Position: t.delivered}, nil) {
-			return nil, false
+			return false, nil
 		}
 		t.poll = time.NewTicker(t.l.Poll)
 	}
-	return nil, true
+	return true, nil
 }
 
 // idle waits for a commit, a poll tick or Close; false when ctx is done.

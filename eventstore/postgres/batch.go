@@ -51,20 +51,13 @@ func (s *Store) runBatch(reqs []*backend.Request) bool {
 	}
 	if err != nil {
 		s.cfg.logger.Warn("event store: cannot start append batch", "schema", s.cfg.schema, "error", err)
-		for _, r := range reqs {
-			if r.Take() {
-				r.Fail(err)
-			}
+		for _, r := range backend.Take(reqs) {
+			r.Fail(err)
 		}
 		return true
 	}
 	defer conn.Release()
-	run := reqs[:0:0]
-	for _, r := range reqs {
-		if r.Take() {
-			run = append(run, r)
-		}
-	}
+	run := backend.Take(reqs)
 	if len(run) == 0 {
 		return true
 	}

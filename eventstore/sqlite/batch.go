@@ -49,10 +49,6 @@ type batch struct {
 	out     *eventstore.AppendResult
 }
 
-// stmt returns the prepared statement p: the writer's statements are prepared on
-// its connection, where the batch's transaction runs.
-func (b *batch) stmt(_ context.Context, p *sql.Stmt) *sql.Stmt { return p }
-
 // head returns stream's state as this transaction sees it: its last event, read
 // through the UNIQUE(stream, revision) index. A last row that is not an event's
 // (its revision is not a non-negative integer, or its position not positive) is
@@ -62,7 +58,7 @@ func (b *batch) head(ctx context.Context, stream string) (streamHead, error) {
 		return h, nil
 	}
 	var rev, pos any
-	err := b.stmt(ctx, b.stmts.head).QueryRowContext(ctx, stream).Scan(&rev, &pos)
+	err := b.stmts.head.QueryRowContext(ctx, stream).Scan(&rev, &pos)
 	var h streamHead
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -166,7 +162,7 @@ func (b *batch) flushedSameIDs(ctx context.Context, r *backend.Request, first in
 // with an id of 16 bytes, or the stream is damaged (*CorruptEventError).
 func (b *batch) sameIDs(ctx context.Context, r *backend.Request, h streamHead, first int64) (eventstore.AppendResult, bool, error) {
 	last := first + int64(len(r.Events)) - 1
-	rows, err := b.stmt(ctx, b.stmts.window).QueryContext(ctx, r.Stream, first, last)
+	rows, err := b.stmts.window.QueryContext(ctx, r.Stream, first, last)
 	if err != nil {
 		return eventstore.AppendResult{}, false, storageError(ctx, "read retry window", err)
 	}

@@ -68,9 +68,8 @@ func isBusy(err error) bool {
 // nothing and fails alone. The accepted appends' events are inserted together
 // (grouped.go), so an insert that fails fails the whole batch. The callers learn
 // their outcome only after the commit; if the commit fails, every append of the
-// batch fails with it. It reports false,
-// having run nothing, when the leader (reqs[0]) gave up while waiting for the write
-// lock.
+// batch fails with it. It reports false, having run nothing, when the leader
+// (reqs[0]) gave up while waiting for the write lock.
 func (s *Store) runBatch(reqs []*backend.Request) bool {
 	// The transaction does not use the callers' contexts: a batch is shared, and an
 	// append is either abandoned before its batch starts or awaits its outcome. A
@@ -86,19 +85,12 @@ func (s *Store) runBatch(reqs []*backend.Request) bool {
 	if err != nil {
 		err = storageError(ctx, "begin append batch on "+quote.Q(s.path), err)
 		s.cfg.logger.Warn("event store: cannot begin append batch", "path", s.path, "error", err)
-		for _, r := range reqs {
-			if r.Take() {
-				r.Fail(err)
-			}
+		for _, r := range backend.Take(reqs) {
+			r.Fail(err)
 		}
 		return true
 	}
-	run := reqs[:0:0]
-	for _, r := range reqs {
-		if r.Take() {
-			run = append(run, r)
-		}
-	}
+	run := backend.Take(reqs)
 	if len(run) == 0 {
 		s.w.rollback()
 		return true

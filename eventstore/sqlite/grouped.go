@@ -74,7 +74,7 @@ func (b *batch) readHeads(ctx context.Context, n int, streams []string) error {
 	for i := range args {
 		args[i] = streams[min(i, len(streams)-1)]
 	}
-	rows, err := b.stmt(ctx, b.stmts.heads[n]).QueryContext(ctx, args...)
+	rows, err := b.stmts.heads[n].QueryContext(ctx, args...)
 	if err != nil {
 		return err
 	}
@@ -151,7 +151,7 @@ func (b *batch) insertRows(ctx context.Context, rows []pendingRow) error {
 	for _, r := range rows {
 		args = append(args, r.app.stream, r.rev, r.e.ID[:], r.e.Type, r.e.Data, r.e.Metadata, b.now)
 	}
-	result, err := b.stmt(ctx, b.stmts.insert[len(rows)]).ExecContext(ctx, args...)
+	result, err := b.stmts.insert[len(rows)].ExecContext(ctx, args...)
 	if err != nil {
 		return err
 	}
