@@ -14,6 +14,7 @@ import (
 
 	"github.com/idemkit/idem/eventstore"
 	"github.com/idemkit/idem/eventstore/postgres"
+	"github.com/idemkit/idem/internal/pgconnect"
 	"github.com/idemkit/idem/internal/pgident"
 	"github.com/idemkit/idem/projection"
 	"github.com/idemkit/idem/projection/pgtarget"
@@ -83,14 +84,8 @@ func pgPool(ctx context.Context, loc pgLocation, what string, writable bool, una
 		cfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
 	}
 	cfg.MaxConns = 4
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err == nil {
-		err = pool.Ping(ctx)
-	}
+	pool, err := pgconnect.Pool(ctx, cfg)
 	if err != nil {
-		if pool != nil {
-			pool.Close()
-		}
 		if refused(err) {
 			return nil, fmt.Errorf("%s %s: %w", what, loc.shown, err)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/idemkit/idem/internal/pgconnect"
 	"github.com/idemkit/idem/internal/pgident"
 	"github.com/idemkit/idem/internal/quote"
 	"github.com/idemkit/idem/projection"
@@ -111,14 +112,8 @@ func Open(ctx context.Context, connString string, opts ...Option) (*Target, erro
 		// pgconn's message redacts the password.
 		return nil, fmt.Errorf("open projection target: %w: %v", projection.ErrInvalidOption, err)
 	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err == nil {
-		err = pool.Ping(ctx)
-	}
+	pool, err := pgconnect.Pool(ctx, cfg)
 	if err != nil {
-		if pool != nil {
-			pool.Close()
-		}
 		return nil, fmt.Errorf("open projection target: %w", storageError(ctx, err))
 	}
 	t := newTarget(pool, c)
