@@ -8,8 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/idemkit/idem/internal/quote"
 	"github.com/idemkit/idem/projection"
+	"github.com/idemkit/idem/projection/internal/tablediff"
 )
 
 var _ projection.Differ[*Tx] = (*Target)(nil)
@@ -29,25 +29,9 @@ func (t *Target) Diff(ctx context.Context, tx *Tx, name string, live, rebuilt, l
 	if err != nil {
 		return nil, fmt.Errorf("compare generations: %w", err)
 	}
-	l := slices.IndexFunc(gens, func(g projection.Generation) bool { return g.Number == live })
-	r := slices.IndexFunc(gens, func(g projection.Generation) bool { return g.Number == rebuilt })
-	if l < 0 || r < 0 {
-		return nil, fmt.Errorf("compare generations %d and %d of %s: %w: not both recorded in schema %s", live, rebuilt,
-			quote.Q(name), projection.ErrUnknownProjection, t.schema)
-	}
-	var out []projection.TableDiff
-	for _, table := range gens[r].Tables {
-		if !slices.Contains(gens[l].Tables, table) {
-			return nil, fmt.Errorf("compare generations %d and %d of %s: %w: generation %d has no table %s",
-				live, rebuilt, quote.Q(name), projection.ErrInvalidProjection, live, table)
-		}
-		d, err := t.diffTable(ctx, tx.tx, table, PhysicalTable(table, live), PhysicalTable(table, rebuilt), limit)
-		if err != nil {
-			return nil, fmt.Errorf("compare table %s of generations %d and %d of %s: %w", table, live, rebuilt, quote.Q(name), err)
-		}
-		out = append(out, d)
-	}
-	return out, nil
+	return tablediff.Generations(gens, name, live, rebuilt, func(table string) (projection.TableDiff, error) {
+		return t.diffTable(ctx, tx.tx, table, PhysicalTable(table, live), PhysicalTable(table, rebuilt), limit)
+	})
 }
 
 // diffTable compares one table of two generations.
@@ -70,22 +54,10 @@ func (t *Target) diffTable(ctx context.Context, tx pgx.Tx, table, live, rebuilt 
 	}
 	d.Key = key
 	q := diffQueries(cols, key, t.table(live), t.table(rebuilt))
-	for _, k := range []struct {
-		kind  projection.DiffKind
-		query string
-		n     *int
-	}{{projection.Missing, q.missing, &d.Missing}, {projection.Extra, q.extra, &d.Extra}, {projection.Different, q.different, &d.Different}} {
-		if k.query == "" {
-			continue
-		}
-		rows, n, err := mismatches(ctx, tx, k.query, k.kind, len(cols), limit, q.whole)
-		if err != nil {
-			return d, err
-		}
-		*k.n = n
-		d.Rows = append(d.Rows, rows...)
-	}
-	return d, nil
+	err = tablediff.Fill(&d, q, func(query string, kind projection.DiffKind) ([]projection.RowDiff, int, error) {
+		return mismatches(ctx, tx, query, kind, len(cols), limit, q.Whole)
+	})
+	return d, err
 }
 
 // column is a column of a table: its name and its type, as format_type prints it.

@@ -8,16 +8,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/idemkit/idem/projection"
+	"github.com/idemkit/idem/projection/internal/tablediff"
 )
-
-// queries are the three mismatch queries of a table; different is "" for a
-// table matched whole or whose columns are all in its key. Each selects the live
-// row's columns, then the rebuilt row's (NULLs for the side that lacks it).
-// With whole set, missing and extra select a row's columns and its surplus.
-type queries struct {
-	missing, extra, different string
-	whole                     bool
-}
 
 // nativeTypes are the types whose values pgx reads as plain Go values; other
 // columns are selected as text.
@@ -48,7 +40,7 @@ func textRow(names []string, alias string) string {
 	return "ROW(" + strings.Join(parts, ", ") + ")"
 }
 
-func diffQueries(cols []column, key []string, live, rebuilt string) queries {
+func diffQueries(cols []column, key []string, live, rebuilt string) tablediff.Queries {
 	if len(key) == 0 {
 		return wholeRowQueries(cols, live, rebuilt)
 	}
@@ -59,10 +51,10 @@ func diffQueries(cols []column, key []string, live, rebuilt string) queries {
 		lorder, rorder = append(lorder, "l."+ident(k)), append(rorder, "r."+ident(k))
 	}
 	on := strings.Join(same, " AND ")
-	q := queries{
-		missing: "SELECT " + nulls + ", " + selectList(cols, "r") + " FROM " + rebuilt + " AS r WHERE NOT EXISTS (SELECT 1 FROM " +
+	q := tablediff.Queries{
+		Missing: "SELECT " + nulls + ", " + selectList(cols, "r") + " FROM " + rebuilt + " AS r WHERE NOT EXISTS (SELECT 1 FROM " +
 			live + " AS l WHERE " + on + ") ORDER BY " + strings.Join(rorder, ", "),
-		extra: "SELECT " + selectList(cols, "l") + ", " + nulls + " FROM " + live + " AS l WHERE NOT EXISTS (SELECT 1 FROM " +
+		Extra: "SELECT " + selectList(cols, "l") + ", " + nulls + " FROM " + live + " AS l WHERE NOT EXISTS (SELECT 1 FROM " +
 			rebuilt + " AS r WHERE " + on + ") ORDER BY " + strings.Join(lorder, ", "),
 	}
 	var rest []string
@@ -72,7 +64,7 @@ func diffQueries(cols []column, key []string, live, rebuilt string) queries {
 		}
 	}
 	if len(rest) > 0 {
-		q.different = "SELECT " + selectList(cols, "l") + ", " + selectList(cols, "r") + " FROM " + live + " AS l JOIN " + rebuilt +
+		q.Different = "SELECT " + selectList(cols, "l") + ", " + selectList(cols, "r") + " FROM " + live + " AS l JOIN " + rebuilt +
 			" AS r ON " + on + " WHERE " + textRow(rest, "l") + " IS DISTINCT FROM " + textRow(rest, "r") + " ORDER BY " + strings.Join(lorder, ", ")
 	}
 	return q
@@ -84,7 +76,7 @@ const surplusColumn = "idem_diff_surplus"
 // wholeRowQueries match rows whole, as multisets, by the text of their values:
 // each query selects one row of each group of equal rows, and how many more
 // times one generation holds it than the other.
-func wholeRowQueries(cols []column, live, rebuilt string) queries {
+func wholeRowQueries(cols []column, live, rebuilt string) tablediff.Queries {
 	names := make([]string, len(cols))
 	for i, c := range cols {
 		names[i] = c.name
@@ -99,7 +91,7 @@ func wholeRowQueries(cols []column, live, rebuilt string) queries {
 		return "SELECT f.*, " + n + " FROM " + group(from) + " AS f LEFT JOIN " + group(other) +
 			" AS o ON f.idem_diff_row IS NOT DISTINCT FROM o.idem_diff_row WHERE " + n + " > 0 ORDER BY f.idem_diff_row"
 	}
-	return queries{missing: surplus(rebuilt, live), extra: surplus(live, rebuilt), whole: true}
+	return tablediff.Queries{Missing: surplus(rebuilt, live), Extra: surplus(live, rebuilt), Whole: true}
 }
 
 // mismatches runs a mismatch query: it counts every mismatch and keeps the first
@@ -112,48 +104,22 @@ func mismatches(ctx context.Context, tx pgx.Tx, query string, kind projection.Di
 		return nil, 0, storageError(ctx, err)
 	}
 	defer rows.Close()
-	var out []projection.RowDiff
-	n := 0
+	c := tablediff.Counter{Kind: kind, Cols: ncols, Limit: limit, Whole: whole, Copy: plain}
 	for rows.Next() {
 		vals, err := rows.Values()
 		if err != nil {
 			return nil, 0, storageError(ctx, err)
 		}
-		times := 1
+		var surplus int64
 		if whole {
-			surplus, _ := vals[len(vals)-1].(int64)
-			times = int(surplus)
+			surplus, _ = vals[len(vals)-1].(int64)
 		}
-		for range times {
-			n++
-			if len(out) < limit {
-				out = append(out, rowDiff(kind, vals, ncols, whole))
-			}
-		}
+		c.Add(vals, surplus)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, 0, storageError(ctx, err)
 	}
-	return out, n, nil
-}
-
-// rowDiff builds a mismatch from a query's values.
-func rowDiff(kind projection.DiffKind, vals []any, ncols int, whole bool) projection.RowDiff {
-	d := projection.RowDiff{Kind: kind}
-	switch {
-	case whole && kind == projection.Missing:
-		d.Rebuilt = plain(vals[:ncols])
-	case whole:
-		d.Live = plain(vals[:ncols])
-	default:
-		if kind != projection.Missing {
-			d.Live = plain(vals[:ncols])
-		}
-		if kind != projection.Extra {
-			d.Rebuilt = plain(vals[ncols : 2*ncols])
-		}
-	}
-	return d
+	return c.Rows, c.N, nil
 }
 
 // plain copies values, widening integers to int64 and float32 to float64.

@@ -7,8 +7,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/idemkit/idem/internal/quote"
 	"github.com/idemkit/idem/projection"
+	"github.com/idemkit/idem/projection/internal/tablediff"
 )
 
 var _ projection.Differ[*Tx] = (*Target)(nil)
@@ -26,34 +26,9 @@ func (t *Target) Diff(ctx context.Context, tx *Tx, name string, live, rebuilt, l
 	if err != nil {
 		return nil, fmt.Errorf("compare generations: %w", err)
 	}
-	l, lok := findGeneration(gens, live)
-	r, rok := findGeneration(gens, rebuilt)
-	if !lok || !rok {
-		return nil, fmt.Errorf("compare generations %d and %d of %s: %w: not both recorded", live, rebuilt, quote.Q(name),
-			projection.ErrUnknownProjection)
-	}
-	var out []projection.TableDiff
-	for _, table := range r.Tables {
-		if !slices.Contains(l.Tables, table) {
-			return nil, fmt.Errorf("compare generations %d and %d of %s: %w: generation %d has no table %s",
-				live, rebuilt, quote.Q(name), projection.ErrInvalidProjection, live, table)
-		}
-		d, err := diffTable(ctx, tx.SQL(), table, PhysicalTable(table, live), PhysicalTable(table, rebuilt), limit)
-		if err != nil {
-			return nil, fmt.Errorf("compare table %s of generations %d and %d of %s: %w", table, live, rebuilt, quote.Q(name), err)
-		}
-		out = append(out, d)
-	}
-	return out, nil
-}
-
-func findGeneration(gens []projection.Generation, n int) (projection.Generation, bool) {
-	for _, g := range gens {
-		if g.Number == n {
-			return g, true
-		}
-	}
-	return projection.Generation{}, false
+	return tablediff.Generations(gens, name, live, rebuilt, func(table string) (projection.TableDiff, error) {
+		return diffTable(ctx, tx.SQL(), table, PhysicalTable(table, live), PhysicalTable(table, rebuilt), limit)
+	})
 }
 
 // diffTable compares one table of two generations.
@@ -73,22 +48,10 @@ func diffTable(ctx context.Context, tx *sql.Tx, table, live, rebuilt string, lim
 	}
 	d.Columns, d.Key = cols, key
 	q := diffQueries(cols, key, quoteIdent(live), quoteIdent(rebuilt))
-	for _, k := range []struct {
-		kind  projection.DiffKind
-		query string
-		n     *int
-	}{{projection.Missing, q.missing, &d.Missing}, {projection.Extra, q.extra, &d.Extra}, {projection.Different, q.different, &d.Different}} {
-		if k.query == "" {
-			continue
-		}
-		rows, n, err := mismatches(ctx, tx, k.query, k.kind, len(cols), limit, q.whole)
-		if err != nil {
-			return d, err
-		}
-		*k.n = n
-		d.Rows = append(d.Rows, rows...)
-	}
-	return d, nil
+	err = tablediff.Fill(&d, q, func(query string, kind projection.DiffKind) ([]projection.RowDiff, int, error) {
+		return mismatches(ctx, tx, query, kind, len(cols), limit, q.Whole)
+	})
+	return d, err
 }
 
 // tableShape returns the columns of a table, in order, and those of its primary
@@ -123,16 +86,7 @@ func tableShape(ctx context.Context, tx *sql.Tx, table string) (cols, key []stri
 	return cols, key, nil
 }
 
-// queries are the three mismatch queries of a table; different is "" for a
-// table matched whole or whose columns are all in its key. Each selects the live
-// row's columns, then the rebuilt row's (NULLs for the side that lacks it).
-// With whole set, missing and extra select a row's columns and its surplus.
-type queries struct {
-	missing, extra, different string
-	whole                     bool
-}
-
-func diffQueries(cols, key []string, live, rebuilt string) queries {
+func diffQueries(cols, key []string, live, rebuilt string) tablediff.Queries {
 	list := func(alias string) string {
 		parts := make([]string, len(cols))
 		for i, c := range cols {
@@ -158,10 +112,10 @@ func diffQueries(cols, key []string, live, rebuilt string) queries {
 		}
 		return " ORDER BY " + strings.Join(parts, ", ")
 	}
-	q := queries{
-		missing: "SELECT " + nulls + ", " + list("r") + " FROM " + rebuilt + " AS r WHERE NOT EXISTS (SELECT 1 FROM " + live +
+	q := tablediff.Queries{
+		Missing: "SELECT " + nulls + ", " + list("r") + " FROM " + rebuilt + " AS r WHERE NOT EXISTS (SELECT 1 FROM " + live +
 			" AS l WHERE " + same(key) + ")" + order("r"),
-		extra: "SELECT " + list("l") + ", " + nulls + " FROM " + live + " AS l WHERE NOT EXISTS (SELECT 1 FROM " + rebuilt +
+		Extra: "SELECT " + list("l") + ", " + nulls + " FROM " + live + " AS l WHERE NOT EXISTS (SELECT 1 FROM " + rebuilt +
 			" AS r WHERE " + same(key) + ")" + order("l"),
 	}
 	var rest []string
@@ -171,7 +125,7 @@ func diffQueries(cols, key []string, live, rebuilt string) queries {
 		}
 	}
 	if len(rest) > 0 {
-		q.different = "SELECT " + list("l") + ", " + list("r") + " FROM " + live + " AS l JOIN " + rebuilt + " AS r ON " +
+		q.Different = "SELECT " + list("l") + ", " + list("r") + " FROM " + live + " AS l JOIN " + rebuilt + " AS r ON " +
 			same(key) + " WHERE NOT (" + same(rest) + ")" + order("l")
 	}
 	return q
@@ -180,7 +134,7 @@ func diffQueries(cols, key []string, live, rebuilt string) queries {
 // wholeRowQueries match rows whole, as multisets: each query selects a row's
 // columns and how many more times one generation holds it than the other
 // (surplusColumn).
-func wholeRowQueries(cols []string, live, rebuilt, same string) queries {
+func wholeRowQueries(cols []string, live, rebuilt, same string) tablediff.Queries {
 	list := make([]string, len(cols))
 	for i, c := range cols {
 		list[i] = quoteColumn(c)
@@ -193,7 +147,7 @@ func wholeRowQueries(cols []string, live, rebuilt, same string) queries {
 			" GROUP BY " + all + ") AS " + fromAlias + " LEFT JOIN (SELECT " + all + ", count(*) AS " + surplusColumn +
 			" FROM " + other + " GROUP BY " + all + ") AS " + otherAlias + " ON " + same + " WHERE " + n + " > 0 ORDER BY " + sel
 	}
-	return queries{missing: surplus(rebuilt, "r", live, "l"), extra: surplus(live, "l", rebuilt, "r"), whole: true}
+	return tablediff.Queries{Missing: surplus(rebuilt, "r", live, "l"), Extra: surplus(live, "l", rebuilt, "r"), Whole: true}
 }
 
 // surplusColumn names the count column of the whole-row queries.
@@ -219,45 +173,19 @@ func mismatches(ctx context.Context, tx *sql.Tx, query string, kind projection.D
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
-	var out []projection.RowDiff
-	n := 0
+	c := tablediff.Counter{Kind: kind, Cols: ncols, Limit: limit, Whole: whole, Copy: slices.Clone[[]any]}
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, 0, storageError(ctx, err)
 		}
-		times := 1
+		var surplus int64
 		if whole {
-			surplus, _ := vals[ncols].(int64)
-			times = int(surplus)
+			surplus, _ = vals[ncols].(int64)
 		}
-		for range times {
-			n++
-			if len(out) < limit {
-				out = append(out, rowDiff(kind, vals, ncols, whole))
-			}
-		}
+		c.Add(vals, surplus)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, 0, storageError(ctx, err)
 	}
-	return out, n, nil
-}
-
-// rowDiff builds a mismatch from a query's values.
-func rowDiff(kind projection.DiffKind, vals []any, ncols int, whole bool) projection.RowDiff {
-	d := projection.RowDiff{Kind: kind}
-	switch {
-	case whole && kind == projection.Missing:
-		d.Rebuilt = slices.Clone(vals[:ncols])
-	case whole:
-		d.Live = slices.Clone(vals[:ncols])
-	default:
-		if kind != projection.Missing {
-			d.Live = slices.Clone(vals[:ncols])
-		}
-		if kind != projection.Extra {
-			d.Rebuilt = slices.Clone(vals[ncols:])
-		}
-	}
-	return d
+	return c.Rows, c.N, nil
 }
